@@ -1,0 +1,125 @@
+"""The command line: a thin layer over the library. A user's mistake is one line and an exit code."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import errors
+from .spec import Job, load_job
+
+
+def _fail(exc: errors.NarratorError) -> None:
+    for line in str(exc).splitlines() or [type(exc).__name__]:
+        click.echo(f"error: {line}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except errors.NarratorError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            click.echo("interrupted: finished chunks are kept; rerun to resume", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _load(job_file: str) -> Job:
+    job = load_job(job_file)
+    from .providers import create_provider
+
+    create_provider(job.voice)  # voice, model and key problems surface here, before any work
+    return job
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="narrator")
+@click.option("-v", "--verbose", count=True, help="More log lines (-vv for debugging).")
+def main(verbose: int) -> None:
+    """narrator: turn books and articles into finished audiobooks."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("job_file", type=click.Path(dir_okay=False))
+@handles_errors
+def validate(job_file: str) -> None:
+    """Check a job spec and its files; no synthesis."""
+    job = _load(job_file)
+    click.echo(f"{job_file}: ok ({len(job.sources)} source(s), provider {job.voice.provider})")
+
+
+@main.command()
+@click.argument("job_file", type=click.Path(dir_okay=False))
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
+@handles_errors
+def run(job_file: str, progress: bool | None) -> None:
+    """Do everything not already done; print where the results are.
+
+    Exit codes: 0 all done, 1 some chunks failed, 2 invalid job or usage, 3 fatal provider error."""
+    from .pipeline import MANIFEST, REPORT, run_job
+
+    job = _load(job_file)
+    result = run_job(job, progress=progress)
+    c = result.counts
+    click.echo(
+        f"{sum(c.values())} chunks: {c['synthesized']} synthesized, {c['cached']} reused from the cache, "
+        f"{c['failed']} failed, {c['pending']} not started",
+        err=True,
+    )
+    for path in result.outputs:
+        click.echo(str(path))
+    click.echo(f"manifest: {result.output_dir / MANIFEST}", err=True)
+    click.echo(f"report:   {result.output_dir / REPORT}", err=True)
+    if result.exit_code != errors.EXIT_OK:
+        click.echo(f"error: {result.message}", err=True)
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("job_file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handles_errors
+def plan(job_file: str, as_json: bool) -> None:
+    """Chapters, chunks, tokens, what is cached, estimated length, cost and time. No synthesis."""
+    from .planning import make_plan, render_plan
+
+    job = _load(job_file)
+    report = make_plan(job)
+    click.echo(json.dumps(report, indent=2) if as_json else render_plan(report))
+
+
+@main.command()
+@click.option("--provider", type=click.Choice(["local", "openai"]), default=None)
+def voices(provider: str | None) -> None:
+    """Providers and their voices."""
+    from .providers.local import bundled_voices
+    from .providers.openai import MODEL_VOICES
+
+    if provider in (None, "local"):
+        click.echo("local (offline, piper):")
+        for name in bundled_voices():
+            click.echo(f"  {name}")
+    if provider in (None, "openai"):
+        for model, names in MODEL_VOICES.items():
+            click.echo(f"openai {model}:")
+            click.echo("  " + ", ".join(names))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+

@@ -1,0 +1,97 @@
+"""The exception hierarchy. Every error a user can cause is a NarratorError with an exit code;
+the CLI prints its message as one line and exits with that code, never with a traceback."""
+
+from __future__ import annotations
+
+# Exit codes, documented in the README.
+EXIT_OK = 0
+EXIT_CHUNKS_FAILED = 1
+EXIT_INVALID = 2
+EXIT_FATAL_PROVIDER = 3
+
+
+class NarratorError(Exception):
+    """Base class: a problem narrator can explain in one line."""
+
+    exit_code = EXIT_INVALID
+
+
+class JobError(NarratorError):
+    """The job spec is invalid. Holds one line per problem, each naming file, line and key path."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class SourceError(NarratorError):
+    """A source document cannot be read (missing, corrupt, unsupported)."""
+
+
+class ProviderError(NarratorError):
+    """A speech provider failed. Subclasses say whether the request may be retried."""
+
+    exit_code = EXIT_FATAL_PROVIDER
+    retryable = False
+    cause = "error"
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class RetryableProviderError(ProviderError):
+    """Transient: server trouble, timeouts, connection errors, truncated bodies, rate limits."""
+
+    retryable = True
+
+
+class RateLimited(RetryableProviderError):
+    """HTTP 429 rate_limit_exceeded: slow the whole run down, then try again."""
+
+    cause = "rate_limit"
+
+
+class ServerError(RetryableProviderError):
+    cause = "server"
+
+
+class NetworkError(RetryableProviderError):
+    cause = "network"
+
+
+class BadAudio(RetryableProviderError):
+    """The body was truncated, undecodable, or implausibly long or short for its text."""
+
+    cause = "bad_audio"
+
+
+class ChunkRejected(ProviderError):
+    """The request itself is wrong for this chunk (400, 413, 422): never retried, the chunk fails."""
+
+    cause = "rejected"
+
+
+class FatalProviderError(ProviderError):
+    """Nothing else can succeed (bad key, unknown model, quota): stop the run, keep what is done."""
+
+    cause = "fatal"
+
+
+class AuthError(FatalProviderError):
+    cause = "auth"
+
+
+class ModelNotFound(FatalProviderError):
+    cause = "model_not_found"
+
+
+class QuotaExceeded(FatalProviderError):
+    cause = "quota"
+
+
+class ToolError(NarratorError):
+    """An external tool (ffmpeg) failed."""
+
+    exit_code = EXIT_CHUNKS_FAILED

@@ -1,0 +1,56 @@
+"""The provider interface: text in, PCM audio out. A new provider is one small class."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..audio import Audio
+
+
+@dataclass(frozen=True)
+class ProviderLimits:
+    max_chars: int | None = None
+    max_tokens: int | None = None  # input tokens, instructions included
+    count_instructions: bool = False  # do instructions count toward max_tokens?
+
+
+@dataclass
+class RequestStats:
+    """What a provider saw while talking to its service; the scheduler adds it to the report."""
+
+    requests: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+class Provider(ABC):
+    name: str = "provider"
+
+    #: called with (seconds to wait, cause) when the service asks everyone to slow down
+    on_backoff: Callable[[float, str], None] | None = None
+
+    @abstractmethod
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything that shapes the sound besides the text: part of every cache key."""
+
+    @abstractmethod
+    def limits(self) -> ProviderLimits: ...
+
+    @abstractmethod
+    async def synthesize(self, text: str) -> Audio:
+        """Speak one chunk. Raises a ProviderError subclass that says whether to retry."""
+
+    def voices(self) -> list[str]:
+        return []
+
+    def estimate_seconds(self, text: str) -> float:
+        """Expected audio length, for plans and sanity checks: ~15 characters per second at speed 1."""
+        return len(text) / 15.0
+
+    async def start(self) -> None:
+        """Load models, open connections. Called once before the first request."""
+
+    async def aclose(self) -> None:
+        """Release what start() opened."""

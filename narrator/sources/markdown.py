@@ -1,0 +1,26 @@
+"""Markdown: rendered by markdown-it (CommonMark), then read as HTML; chapters at top-level headings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from markdown_it import MarkdownIt
+
+from ..document import Document
+from .blocks import extract_blocks
+from .html import split_chapters
+from .text import decode_text
+
+_FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
+
+
+def read_markdown(path: Path) -> Document:
+    source = decode_text(path.read_bytes()).replace("\r\n", "\n")
+    source = _FRONT_MATTER.sub("", source)
+    # html=True: raw HTML inside Markdown goes through the same extractor (tags dropped, scripts skipped)
+    rendered = MarkdownIt("commonmark", {"html": True}).render(source)
+    blocks = extract_blocks(rendered).blocks
+    first_h1 = next((b.text for b in blocks if b.kind == "heading" and b.level == 1), None)
+    title = first_h1 or path.stem.replace("_", " ").replace("-", " ").title()
+    return Document(title=title, chapters=tuple(split_chapters(blocks, 1, title)))

@@ -1,0 +1,136 @@
+"""Output writers, one per kind: M4B with chapter markers, tagged MP3 per chapter, JSON files.
+Every file is written beside its destination under a temporary name, then renamed into place."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import ffmpeg
+from .assemble import ChapterAudio
+from .audio import atomic_write
+from .document import Cover
+
+_UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+
+
+def safe_filename(name: str, max_length: int = 100) -> str:
+    """A file name that is valid on Windows, macOS and Linux, and readable."""
+    name = unicodedata.normalize("NFC", name)
+    name = _UNSAFE.sub(" ", name)
+    name = re.sub(r"\s+", " ", name).strip().rstrip(". ")
+    if name.split(".")[0].upper() in _RESERVED:
+        name = f"_{name}"
+    if len(name.encode("utf-8")) > max_length:
+        name = name.encode("utf-8")[:max_length].decode("utf-8", errors="ignore").rstrip(". ")
+    return name or "untitled"
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def _cover_args(cover_file: Path | None, input_index: int) -> tuple[list[str], list[str]]:
+    if cover_file is None:
+        return [], []
+    return (
+        ["-i", str(cover_file)],
+        ["-map", f"{input_index}:v", "-c:v", "copy", "-disposition:v:0", "attached_pic",
+         "-metadata:s:v", "title=Cover", "-metadata:s:v", "comment=Cover (front)"],
+    )  # fmt: skip
+
+
+def _metadata_args(tags: dict[str, str | None]) -> list[str]:
+    args: list[str] = []
+    for key, value in tags.items():
+        if value:
+            args += ["-metadata", f"{key}={value}"]
+    return args
+
+
+def _encode_atomically(dest: Path, muxer: str, args: list[str], what: str) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    try:
+        ffmpeg.run([*args, "-f", muxer, str(tmp)], what)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_cover(cover: Cover | None, work_dir: Path) -> Path | None:
+    if cover is None:
+        return None
+    path = work_dir / f"cover{cover.extension}"
+    atomic_write(path, cover.data)
+    return path
+
+
+def write_mp3(
+    chapter: ChapterAudio,
+    dest: Path,
+    *,
+    album: str,
+    artist: str | None,
+    track: int,
+    total: int,
+    cover_file: Path | None,
+    bitrate: str,
+) -> None:
+    cover_in, cover_map = _cover_args(cover_file, 1)
+    args = [
+        "-i", str(chapter.wav), *cover_in, "-map", "0:a", *cover_map,
+        "-c:a", "libmp3lame", "-b:a", bitrate, "-id3v2_version", "3",
+        *_metadata_args({"title": chapter.title, "album": album, "artist": artist,
+                         "album_artist": artist, "track": f"{track}/{total}", "genre": "Audiobook"}),
+    ]  # fmt: skip
+    _encode_atomically(dest, "mp3", args, f"encoding {dest.name}")
+
+
+def _ffmetadata(chapters: Sequence[ChapterAudio], tags: dict[str, str | None]) -> str:
+    def escape(value: str) -> str:
+        return re.sub(r"([=;#\\\n])", r"\\\1", value)
+
+    lines = [";FFMETADATA1"]
+    lines += [f"{k}={escape(v)}" for k, v in tags.items() if v]
+    start = 0  # in samples: cumulative, so markers sit exactly where each chapter's audio begins
+    for chapter in chapters:
+        begin_ms = round(start * 1000 / chapter.rate)
+        start += chapter.samples
+        end_ms = round(start * 1000 / chapter.rate)
+        lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={begin_ms}", f"END={end_ms}", f"title={escape(chapter.title)}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_m4b(
+    chapters: Sequence[ChapterAudio],
+    dest: Path,
+    *,
+    title: str,
+    author: str | None,
+    narrator: str | None,
+    cover_file: Path | None,
+    bitrate: str,
+    work_dir: Path,
+) -> None:
+    """One AAC audiobook: the chapter WAVs decoded in sequence (never compressed audio joined byte-wise),
+    one chapter marker per chapter with its title, tags and cover."""
+    concat = work_dir / "m4b-concat.txt"
+    atomic_write(concat, "".join(f"file '{c.wav.as_posix()}'\n" for c in chapters).encode("utf-8"))
+    tags = {"title": title, "album": title, "artist": author, "album_artist": author,
+            "composer": narrator, "genre": "Audiobook"}  # fmt: skip
+    metadata = work_dir / "m4b-metadata.txt"
+    atomic_write(metadata, _ffmetadata(chapters, tags).encode("utf-8"))
+    cover_in, cover_map = _cover_args(cover_file, 2)
+    args = [
+        "-f", "concat", "-safe", "0", "-i", str(concat), "-i", str(metadata), *cover_in,
+        "-map", "0:a", *cover_map, "-map_metadata", "1", "-map_chapters", "1",
+        "-c:a", "aac", "-b:a", bitrate, "-movflags", "+faststart", "-brand", "M4B ",
+    ]  # fmt: skip
+    _encode_atomically(dest, "ipod", args, f"encoding {dest.name}")
