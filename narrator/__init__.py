@@ -1,7 +1,7 @@
 """narrator: a batch audiobook and narration pipeline.
 
-    from narrator import load_job, run_job
-    result = run_job(load_job("pipelines/demo.yaml"))
+from narrator import load_job, run_job
+result = run_job(load_job("pipelines/demo.yaml"))
 """
 
 from .errors import NarratorError

@@ -9,6 +9,7 @@ the chunks of a chapter give back its prepared text (see ``chapter_text``).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -59,7 +60,7 @@ def _units(text: str, pattern: re.Pattern[str]) -> list[str]:
     """Cut ``text`` after every match of ``pattern``; the units join back to ``text``."""
     cuts = [m.end() for m in pattern.finditer(text) if 0 < m.end() < len(text)]
     bounds = [0, *cuts, len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [text[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def split_text(text: str, limits: Limits, count: Callable[[str], int] = count_tokens) -> list[str]:

@@ -7,7 +7,6 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -40,7 +39,10 @@ def _load(job_file: str) -> Job:
     job = load_job(job_file)
     from .providers import create_provider
 
-    create_provider(job.voice)  # voice, model and key problems surface here, before any work
+    try:
+        create_provider(job.voice)  # voice, model and key problems surface here, before any work
+    except errors.JobError as exc:
+        raise errors.JobError([f"{job.path}: {problem}" for problem in exc.problems]) from None
     return job
 
 
@@ -121,5 +123,3 @@ def voices(provider: str | None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-
-

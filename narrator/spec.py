@@ -249,9 +249,7 @@ class _Checker:
             retry=self.retry(top.get("retry")),
             lexicon=self.lexicon(top.get("lexicon")),
             concurrency=self.number(top.get("concurrency"), "concurrency", 4, 1, 256, integer=True),
-            requests_per_minute=self.number(
-                top.get("requests_per_minute"), "requests_per_minute", None, 0.1, 1e7
-            ),
+            requests_per_minute=self.number(top.get("requests_per_minute"), "requests_per_minute", None, 0.1, 1e7),
             tokens_per_minute=self.number(top.get("tokens_per_minute"), "tokens_per_minute", None, 1, 1e10),
             output=output,
             cache=cache or self.base / ".narrator-cache",
@@ -308,9 +306,7 @@ class _Checker:
             speed=self.number(v.get("speed"), "voice.speed", 1.0, 0.25, 4.0),
             base_url=self.string(v.get("base_url"), "voice.base_url"),
             api_key_env=self.string(v.get("api_key_env"), "voice.api_key_env", "OPENAI_API_KEY"),
-            response_format=self.string(
-                v.get("response_format"), "voice.response_format", "pcm", RESPONSE_FORMATS
-            ),
+            response_format=self.string(v.get("response_format"), "voice.response_format", "pcm", RESPONSE_FORMATS),
             timeout=self.number(v.get("timeout"), "voice.timeout", 180.0, 1, 3600),
         )
 
@@ -325,9 +321,7 @@ class _Checker:
         names = tuple(PauseSpec.__dataclass_fields__)
         p = self.mapping(value, "pauses", names)
         defaults = PauseSpec()
-        return PauseSpec(
-            **{n: self.number(p.get(n), f"pauses.{n}", getattr(defaults, n), 0, 30) for n in names}
-        )
+        return PauseSpec(**{n: self.number(p.get(n), f"pauses.{n}", getattr(defaults, n), 0, 30) for n in names})
 
     def retry(self, value: Any) -> RetrySpec:
         r = self.mapping(value, "retry", ("attempts", "max_seconds"))
@@ -367,16 +361,12 @@ class _Checker:
         if not isinstance(formats, list) or not formats:
             self.fail("output.formats", f"must be a non-empty list of: {', '.join(OUTPUT_FORMATS)}")
             formats = list(OUTPUT_FORMATS)
-        checked = [
-            self.string(f, f"output.formats[{i}]", choices=OUTPUT_FORMATS) for i, f in enumerate(formats)
-        ]
+        checked = [self.string(f, f"output.formats[{i}]", choices=OUTPUT_FORMATS) for i, f in enumerate(formats)]
         bitrate = self.string(o.get("bitrate"), "output.bitrate", "64k")
         if not (bitrate[:-1].isdigit() and bitrate[-1] in "kK"):
             self.fail("output.bitrate", f"must look like 64k, got {bitrate!r}")
             bitrate = "64k"
-        return OutputSpec(
-            dir=out_dir, formats=tuple(dict.fromkeys(f for f in checked if f)), bitrate=bitrate.lower()
-        )
+        return OutputSpec(dir=out_dir, formats=tuple(dict.fromkeys(f for f in checked if f)), bitrate=bitrate.lower())
 
     def prices(self, value: Any) -> tuple[tuple[str, float], ...]:
         if value is None:
@@ -384,9 +374,7 @@ class _Checker:
         if not isinstance(value, dict):
             self.fail("prices", "must map a model name to dollars per hour of audio")
             return ()
-        return tuple(
-            (str(model), self.number(price, f"prices.{model}", 0.0, 0, 1e6)) for model, price in value.items()
-        )
+        return tuple((str(model), self.number(price, f"prices.{model}", 0.0, 0, 1e6)) for model, price in value.items())
 
 
 def _kind(value: Any) -> str:

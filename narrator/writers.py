@@ -17,7 +17,14 @@ from .audio import atomic_write
 from .document import Cover
 
 _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
-_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+_RESERVED = {
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    *(f"COM{i}" for i in range(1, 10)),
+    *(f"LPT{i}" for i in range(1, 10)),
+}
 
 
 def safe_filename(name: str, max_length: int = 100) -> str:
@@ -104,7 +111,13 @@ def _ffmetadata(chapters: Sequence[ChapterAudio], tags: dict[str, str | None]) -
         begin_ms = round(start * 1000 / chapter.rate)
         start += chapter.samples
         end_ms = round(start * 1000 / chapter.rate)
-        lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={begin_ms}", f"END={end_ms}", f"title={escape(chapter.title)}"]
+        lines += [
+            "[CHAPTER]",
+            "TIMEBASE=1/1000",
+            f"START={begin_ms}",
+            f"END={end_ms}",
+            f"title={escape(chapter.title)}",
+        ]
     return "\n".join(lines) + "\n"
 
 

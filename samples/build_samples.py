@@ -36,8 +36,7 @@ CHAPTERS = [
             'courage.<sup><a epub:type="noteref" href="#note1">1</a></sup>',
             "Near midnight the lamp flickered. She did not think; she ran, and her hands found the spare "
             "wick in the dark as if they had always known where it was kept.",
-            '<aside epub:type="footnote" id="note1">Keepers were required to log the weather every four '
-            "hours.</aside>",
+            '<aside epub:type="footnote" id="note1">Keepers were required to log the weather every four hours.</aside>',
         ],
     ),
     (
@@ -59,7 +58,7 @@ def _body(title: str, paragraphs: list[str]) -> str:
     parts = []
     for p in paragraphs:
         parts.append(p if p.startswith("<aside") else f"<p>{p}</p>")
-    return f"<section epub:type=\"chapter\"><h1>{title}</h1>\n" + "\n".join(parts) + "</section>"
+    return f'<section epub:type="chapter"><h1>{title}</h1>\n' + "\n".join(parts) + "</section>"
 
 
 def build(out_dir: Path = HERE) -> Path:
@@ -90,7 +89,11 @@ def build(out_dir: Path = HERE) -> Path:
         pages=pages,
         toc=toc,
         cover=cover,
-        landmarks={"cover": "cover.xhtml", "copyright-page": "copyright.xhtml", "bodymatter": "ch01-arrival.xhtml"},
+        landmarks={
+            "cover": "cover.xhtml",
+            "copyright-page": "copyright.xhtml",
+            "bodymatter": "ch01-arrival.xhtml",
+        },
     )
 
 

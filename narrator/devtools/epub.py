@@ -76,7 +76,7 @@ def build_epub(
     files: dict[str, bytes] = {}
     manifest: list[str] = []
     spine: list[str] = []
-    for i, page in enumerate(pages):
+    for page in pages:
         files[f"OEBPS/{page.name}"] = _xhtml(page).encode("utf-8")
     for i, page in sorted(enumerate(pages), key=lambda p: p[1].name):
         manifest.append(f'<item id="p{i}" href="{page.name}" media-type="application/xhtml+xml"/>')
@@ -120,8 +120,8 @@ def build_epub(
         '<metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
         f'<dc:identifier id="uid">{identifier}</dc:identifier><dc:title>{escape(title)}</dc:title>'
         f"<dc:creator>{escape(author)}</dc:creator><dc:language>{language}</dc:language>{cover_meta}"
-        f'</metadata><manifest>{"".join(manifest)}</manifest>'
-        f'<spine{spine_attr}>{"".join(spine)}</spine>{guide}</package>\n'
+        f"</metadata><manifest>{''.join(manifest)}</manifest>"
+        f"<spine{spine_attr}>{''.join(spine)}</spine>{guide}</package>\n"
     )
     files["OEBPS/content.opf"] = opf.encode("utf-8")
     container = (

@@ -20,8 +20,8 @@ from ..spec import VoiceSpec
 from .base import Provider, ProviderLimits
 
 DEFAULT_VOICE = "en_US-joe-medium"
-# piper's default pace (length_scale 1.0) is about 219 words per minute, fast for a book; 1.26 gives (measured, with sentence pauses)
-# about 165 at speed 1.0. speed divides the length scale.
+# piper's default pace (length_scale 1.0) is about 219 words per minute, fast for a book; 1.26 gives
+# about 165 at speed 1.0 (measured with the sentence pauses below). speed divides the length scale.
 BASE_LENGTH_SCALE = 1.26
 SENTENCE_PAUSE = 0.28  # seconds between the sentences of one take
 VOLUME = 0.5  # piper peak-normalises each sentence; this leaves 6 dB of headroom

@@ -218,9 +218,7 @@ def _find_cover(book: _Epub, manifest: dict[str, ManifestItem], metadata: Elemen
         for meta in metadata.iterfind("opf:meta", NS):
             if meta.get("name") == "cover" and meta.get("content") in manifest:
                 candidates.append(manifest[meta.get("content", "")])
-    candidates += [
-        m for m in manifest.values() if m.media_type.startswith("image/") and "cover" in m.id.lower()
-    ]
+    candidates += [m for m in manifest.values() if m.media_type.startswith("image/") and "cover" in m.id.lower()]
     for item in candidates:
         if item.path in book.names:
             data = book.read(item.path)
@@ -250,7 +248,7 @@ def _build_chapters(
             chapters.append(Chapter(title, tuple(blocks)))
 
     for item in spine:
-        if item.path in skip_paths or "xhtml" not in item.media_type and "html" not in item.media_type:
+        if item.path in skip_paths or ("xhtml" not in item.media_type and "html" not in item.media_type):
             continue
         extracted = extract_blocks(book.read(item.path).decode("utf-8", errors="replace"))
         if extracted.semantics & SKIP_TYPES:

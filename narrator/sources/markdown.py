@@ -22,5 +22,6 @@ def read_markdown(path: Path) -> Document:
     rendered = MarkdownIt("commonmark", {"html": True}).render(source)
     blocks = extract_blocks(rendered).blocks
     first_h1 = next((b.text for b in blocks if b.kind == "heading" and b.level == 1), None)
-    title = first_h1 or path.stem.replace("_", " ").replace("-", " ").title()
-    return Document(title=title, chapters=tuple(split_chapters(blocks, 1, title)))
+    file_title = path.stem.replace("_", " ").replace("-", " ").title()
+    # text before the first heading is a chapter named after the file, not after the next heading
+    return Document(title=first_h1 or file_title, chapters=tuple(split_chapters(blocks, 1, file_title)))

@@ -1,0 +1,147 @@
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from narrator.errors import SourceError
+from narrator.sources import load_document
+from narrator.sources.epub import read_epub
+from narrator.sources.html import read_html
+from narrator.sources.markdown import read_markdown
+from narrator.sources.text import read_text
+from narrator.spec import SourceSpec
+from tests.books import nested_epub3, paragraph, plain_epub2
+
+
+def texts(chapter):
+    return [b.text for b in chapter.blocks if b.kind != "scene_break"]
+
+
+def test_epub3_follows_spine_and_nav_not_file_names(tmp_path):
+    doc = read_epub(nested_epub3(tmp_path / "book.epub"))
+    assert doc.title == "Test Book Three" and doc.author == "Tess Writer" and doc.language == "en"
+    # the part entry lands where its first chapter starts, so it adds no chapter of its own
+    assert [c.title for c in doc.chapters] == ["First Light", "Second Tide", "Third Bell", "Fourth Wind"]
+    first, second, third, fourth = doc.chapters
+    assert texts(first) == ["First Light", paragraph(1), paragraph(2)]
+    # two chapters in one file, split at the nav anchors; the footnote and its marker are not read
+    assert texts(second) == ["Second Tide", paragraph(3)]
+    assert texts(third) == ["Third Bell", paragraph(4)]
+    # one chapter spanning two files
+    assert texts(fourth) == ["Fourth Wind", paragraph(5), paragraph(6)]
+    everything = " ".join(t for c in doc.chapters for t in texts(c))
+    assert "footnote" not in everything and "rights" not in everything
+    assert doc.cover is not None and doc.cover.media_type == "image/png"
+
+
+def test_epub2_ncx_guide_and_meta_cover(tmp_path):
+    doc = read_epub(plain_epub2(tmp_path / "two.epub"))
+    # spine order (ch2 before ch1), the title page skipped by the guide, the linear="no" page skipped
+    assert [c.title for c in doc.chapters] == ["Chapter Two", "Chapter One"]
+    assert texts(doc.chapters[0]) == ["Chapter Two", paragraph(8)]
+    assert doc.cover is not None and doc.cover.data.startswith(b"\x89PNG")
+
+
+def test_epub_without_navigation_uses_headings(tmp_path):
+    from narrator.devtools.epub import Page, build_epub
+
+    path = build_epub(
+        tmp_path / "nonav.epub",
+        title="No Nav",
+        author="X",
+        pages=[Page("b.xhtml", "<h2>Alpha</h2><p>One.</p>"), Page("a.xhtml", "<h2>Beta</h2><p>Two.</p>")],
+        toc=[],
+        version=2,
+    )
+    doc = read_epub(path)
+    assert [c.title for c in doc.chapters] == ["Alpha", "Beta"]
+
+
+def test_epub_xml_external_entities_are_refused(tmp_path):
+    path = tmp_path / "evil.epub"
+    evil_container = (
+        '<?xml version="1.0"?><!DOCTYPE c [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        '<container xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
+        '<rootfile full-path="&x;"/></rootfiles></container>'
+    )
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("mimetype", "application/epub+zip")
+        z.writestr("META-INF/container.xml", evil_container)
+    with pytest.raises(SourceError, match="unsafe XML"):
+        read_epub(path)
+
+
+def test_not_a_zip_is_a_clear_error(tmp_path):
+    path = tmp_path / "broken.epub"
+    path.write_bytes(b"this is not a zip")
+    with pytest.raises(SourceError, match="not an EPUB"):
+        read_epub(path)
+
+
+def test_markdown_chapters_at_top_level_headings(tmp_path):
+    path = tmp_path / "essay.md"
+    path.write_text(
+        "Intro before any heading.\n\n# One\n\nFirst *para*.\n\n## Sub\n\nSecond.\n\n***\n\nAfter break.\n\n"
+        "# Two\n\nLast <b>bold</b> words.\n",
+        encoding="utf-8",
+    )
+    doc = read_markdown(path)
+    assert [c.title for c in doc.chapters] == ["Essay", "One", "Two"]
+    assert [b.kind for b in doc.chapters[1].blocks] == ["heading", "paragraph", "heading", "paragraph",
+                                                        "scene_break", "paragraph"]  # fmt: skip
+    assert texts(doc.chapters[1]) == ["One", "First para.", "Sub", "Second.", "After break."]
+    assert texts(doc.chapters[2]) == ["Two", "Last bold words."]
+
+
+def test_html_chapters_at_h1_h2_ignoring_scripts(tmp_path):
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<html><head><title>Page</title><style>p{}</style><script>var x='no';</script></head><body>"
+        "<nav><a href='/'>Home</a></nav><h1>Alpha</h1><p>One<br>two.</p><h2>Beta</h2><p>Three.</p>"
+        "<h3>Gamma</h3><p>Four.</p><script>alert('no')</script></body></html>",
+        encoding="utf-8",
+    )
+    doc = read_html(path)
+    assert doc.title == "Page"
+    assert [c.title for c in doc.chapters] == ["Alpha", "Beta"]
+    assert texts(doc.chapters[0]) == ["Alpha", "One two."]
+    assert texts(doc.chapters[1]) == ["Beta", "Three.", "Gamma", "Four."]
+
+
+@pytest.mark.parametrize(
+    "heading",
+    ["CHAPTER IV", "Chapter 4", "IV.", "Chapter Twelve", "PART II"],
+)
+def test_text_chapter_lines(tmp_path, heading):
+    path = tmp_path / "book.txt"
+    path.write_text(f"{heading}\n\nThe first words.\nStill first.\n\n{heading}X\n\nNot a chapter.\n", encoding="utf-8")
+    doc = read_text(path)
+    assert doc.chapters[0].title == heading.rstrip(".")
+    assert texts(doc.chapters[0])[1] == "The first words. Still first."
+
+
+def test_text_without_chapters_is_one_chapter(tmp_path):
+    path = tmp_path / "note.txt"
+    path.write_bytes("Caf\xe9 latte.\n\nSecond paragraph.".encode("cp1252"))
+    doc = read_text(path)
+    assert len(doc.chapters) == 1 and texts(doc.chapters[0]) == ["Café latte.", "Second paragraph."]
+
+
+def test_load_document_joins_sources_and_speaks_titles(tmp_path):
+    md = tmp_path / "a.md"
+    md.write_text("Just text, no heading.\n", encoding="utf-8")
+    epub = nested_epub3(tmp_path / "b.epub")
+    doc = load_document([SourceSpec(epub, "epub"), SourceSpec(md, "markdown", title="Afterword")], author="Override")
+    assert doc.title == "Test Book Three" and doc.author == "Override"
+    assert doc.chapters[-1].title == "Afterword"
+    # a chapter that does not open with a heading gets its title spoken
+    assert doc.chapters[-1].blocks[0].kind == "heading" and doc.chapters[-1].blocks[0].text == "Afterword"
+
+
+def test_sample_files_match_their_script(tmp_path):
+    from samples.build_samples import build
+
+    build(tmp_path)
+    here = Path(__file__).resolve().parent.parent / "samples"
+    assert (tmp_path / "lighthouse.epub").read_bytes() == (here / "lighthouse.epub").read_bytes()
+    assert (tmp_path / "cover.png").read_bytes() == (here / "cover.png").read_bytes()

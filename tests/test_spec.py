@@ -1,0 +1,103 @@
+from pathlib import Path
+
+import pytest
+
+from narrator.errors import JobError
+from narrator.spec import load_job
+from tests.conftest import write_job
+
+
+def errors_of(path: Path) -> list[str]:
+    with pytest.raises(JobError) as info:
+        load_job(path)
+    return info.value.problems
+
+
+def test_minimal_job_gets_defaults_and_resolves_paths(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A\n\nText.\n")
+    job = load_job(write_job(tmp_path, {"sources": ["docs/a.md"], "output": {"dir": "out"}}))
+    assert job.sources[0].path == tmp_path / "docs" / "a.md" and job.sources[0].format == "markdown"
+    assert job.output.dir == tmp_path / "out" and job.output.formats == ("m4b", "mp3")
+    assert job.voice.provider == "local" and job.chunking.max_tokens == 2000 and job.chunking.max_chars == 4096
+    assert job.cache == tmp_path / ".narrator-cache"
+
+
+def test_every_problem_is_one_line_naming_file_line_and_key(tmp_path):
+    (tmp_path / "a.md").write_text("x")
+    path = write_job(
+        tmp_path,
+        """\
+        title: T
+        sources:
+          - a.md
+          - path: missing.epub
+          - path: a.md
+            colour: blue
+        voice:
+          provider: elevenlabs
+          speed: 9
+        chunking:
+          max_tokens: lots
+        concurrency: 0
+        output:
+          dir: out
+          formats: [m4b, wav]
+        surprise: 1
+        """,
+    )
+    problems = errors_of(path)
+    expected = [
+        ("sources[1].path", ":4:", "file not found"),
+        ("sources[2].colour", ":6:", "unknown key"),
+        ("voice.provider", ":8:", "'elevenlabs' is not one of: local, openai"),
+        ("voice.speed", ":9:", "between 0.25 and 4"),
+        ("chunking.max_tokens", ":11:", "must be an integer"),
+        ("concurrency", ":12:", "between 1 and 256"),
+        ("output.formats[1]", ":15:", "'wav' is not one of"),
+        ("surprise", ":16:", "unknown key"),
+    ]
+    assert len(problems) == len(expected), problems
+    for key, line, message in expected:
+        hit = [p for p in problems if f" {key}: " in p]
+        assert hit, (key, problems)
+        assert str(path) + line in hit[0] and message in hit[0]
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = write_job(tmp_path, "sources: [a.md\noutput: {dir: out}\n")
+    (problem,) = errors_of(path)
+    assert problem.startswith(f"{path}:") and "invalid YAML" in problem
+
+
+def test_missing_required_keys(tmp_path):
+    problems = errors_of(write_job(tmp_path, "title: Only a title\n"))
+    assert any("sources: required" in p for p in problems)
+    assert any("output: required" in p for p in problems)
+
+
+def test_cli_validate_reports_errors_with_exit_2_and_no_traceback(tmp_path, cli):
+    path = write_job(tmp_path, "sources: [nope.txt]\noutput: {dir: out}\n")
+    result = cli("validate", str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {path}:1: sources[0]: file not found: {tmp_path / 'nope.txt'}"
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_run_with_bad_job_synthesizes_nothing(tmp_path, cli):
+    (tmp_path / "a.txt").write_text("Hello.")
+    path = write_job(tmp_path, {"sources": ["a.txt"], "voice": {"voice": "nobody"}, "output": {"dir": "out"}})
+    result = cli("run", str(path))
+    assert result.returncode == 2
+    assert "unknown local voice 'nobody'" in result.stderr and "en_US-joe-medium" in result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / ".narrator-cache").exists()
+
+
+def test_cli_missing_job_file(tmp_path, cli):
+    result = cli("run", str(tmp_path / "absent.yaml"))
+    assert result.returncode == 2 and "job file not found" in result.stderr
+
+
+def test_demo_job_is_valid(cli):
+    result = cli("validate", str(Path(__file__).resolve().parent.parent / "pipelines" / "demo.yaml"))
+    assert result.returncode == 0, result.stderr
