@@ -40,7 +40,8 @@ def _load(job_file: str) -> Job:
     from .providers import create_provider
 
     try:
-        create_provider(job.voice)  # voice, model and key problems surface here, before any work
+        # voice, model and key problems surface here, before any work
+        create_provider(job.voice, concurrency=job.concurrency)
     except errors.JobError as exc:
         raise errors.JobError([f"{job.path}: {problem}" for problem in exc.problems]) from None
     return job

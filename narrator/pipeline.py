@@ -78,7 +78,7 @@ def effective_limits(job: Job, provider: Provider) -> Limits:
 
 
 def prepare_job(job: Job) -> Prepared:
-    provider = create_provider(job.voice)
+    provider = create_provider(job.voice, concurrency=job.concurrency)
     document = load_document(job.sources, title=job.title, author=job.author, cover_path=job.cover)
     preparer = Preparer(job.lexicon)
     chapters = tuple(preparer.chapter(c) for c in document.chapters)
@@ -103,6 +103,8 @@ async def run_job_async(job: Job, *, progress: bool | None = None) -> RunResult:
 
     cached = prepared.cached_keys()
     reused = {c.id for c in prepared.chunks if prepared.keys[c.id] in cached}
+    if job.budget_usd is not None:
+        _check_budget(prepared)
     work: list[Work] = []
     seen: set[str] = set()
     for chunk in prepared.chunks:
@@ -155,7 +157,7 @@ async def run_job_async(job: Job, *, progress: bool | None = None) -> RunResult:
 
     if outcome.fatal is not None:
         exit_code = errors.EXIT_FATAL_PROVIDER
-        message = f"stopped: {outcome.fatal}"
+        message = fatal_message(outcome.fatal, job, counts)
     elif not complete:
         exit_code = errors.EXIT_CHUNKS_FAILED
         message = f"{counts['failed']} chunk(s) failed; no audiobook written. Rerun to retry only those."
@@ -165,6 +167,31 @@ async def run_job_async(job: Job, *, progress: bool | None = None) -> RunResult:
     report = _report(prepared, outcome, counts, timings, outputs, limiter, exit_code, message)
     write_json(out_dir / REPORT, report)
     return RunResult(exit_code, out_dir, outputs, counts, message)
+
+
+def _check_budget(prepared: Prepared) -> None:
+    from .planning import make_plan
+
+    job = prepared.job
+    to_finish = make_plan(job, prepared)["total"]["cost_to_finish_usd"]
+    if job.budget_usd is not None and to_finish > job.budget_usd:
+        raise errors.JobError(
+            [f"{job.path}: budget_usd: finishing would cost about ${to_finish:.2f}, over the budget of "
+             f"${job.budget_usd:.2f}; nothing was sent (see `narrator plan`)"]
+        )  # fmt: skip
+
+
+def fatal_message(exc: errors.FatalProviderError, job: Job, counts: Counter[str]) -> str:
+    """One line: what happened, and what to do about it."""
+    kept = counts["cached"] + counts["synthesized"]
+    rerun = f"then rerun: the {kept} finished chunk(s) are kept and will not be requested again"
+    if isinstance(exc, errors.AuthError):
+        return f"the provider refused the API key ({exc}); check ${job.voice.api_key_env} and voice.base_url, {rerun}"
+    if isinstance(exc, errors.ModelNotFound):
+        return f"the provider does not offer this model ({exc}); fix voice.model, {rerun}"
+    if isinstance(exc, errors.QuotaExceeded):
+        return f"the account is out of quota or credit ({exc}); add credit or raise the limit, {rerun}"
+    return f"stopped by the provider ({exc}); {rerun}"
 
 
 def _chunk_statuses(prepared: Prepared, reused: set[str], outcome: SynthesisOutcome) -> dict[str, dict[str, Any]]:
@@ -312,7 +339,23 @@ def _report(
     exit_code: int,
     message: str,
 ) -> dict[str, Any]:
-    out_dir = prepared.job.output.dir
+    """What the run did, for people and for CI. No key, no headers: nothing secret."""
+    from .costs import chunk_cost, price_for
+
+    job = prepared.job
+    out_dir = job.output.dir
+    price = price_for(job, prepared.provider.fingerprint().get("model"))
+    run_cost = book_cost = 0.0
+    failed: list[str] = []
+    for chunk in prepared.chunks:
+        result = outcome.results.get(prepared.keys[chunk.id])
+        estimate = prepared.provider.estimate_seconds(chunk.spoken)
+        book_cost += chunk_cost(price, chunk, estimate)
+        if result is not None and result.status == "synthesized":
+            run_cost += chunk_cost(price, chunk, result.duration)
+        elif result is not None and result.status == "failed":
+            failed.append(chunk.id)
+    stats = getattr(prepared.provider, "stats", None)
     return {
         "exit_code": exit_code,
         "message": message,
@@ -325,14 +368,11 @@ def _report(
             "pending": counts["pending"],
         },
         "requests": outcome.requests,
+        "responses_by_status": dict(sorted(stats.statuses.items())) if stats else {},
         "retries": dict(sorted(outcome.retries.items())),
-        "rate_limit_slowdowns": limiter.slowdowns,
-        "failed_chunks": [c.id for c in prepared.chunks if counts and _failed(prepared, outcome, c)],
+        "rate_limited": limiter.slowdowns,
+        "failed_chunks": failed,
+        "estimated_cost_usd": {"this_run": round(run_cost, 4), "book": round(book_cost, 4)},
         "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
         "outputs": [os.path.relpath(p, out_dir) for p in outputs],
     }
-
-
-def _failed(prepared: Prepared, outcome: SynthesisOutcome, chunk: Chunk) -> bool:
-    result = outcome.results.get(prepared.keys[chunk.id])
-    return result is not None and result.status == "failed"

@@ -83,6 +83,15 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class Price:
+    """Dollars. A provider may charge by input tokens, by characters, by audio length, or a mix."""
+
+    per_million_input_tokens: float = 0.0
+    per_million_chars: float = 0.0
+    per_audio_hour: float = 0.0
+
+
+@dataclass(frozen=True)
 class Job:
     path: Path
     sources: tuple[SourceSpec, ...]
@@ -100,7 +109,8 @@ class Job:
     concurrency: int = 4
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
-    prices: tuple[tuple[str, float], ...] = ()  # per-model overrides, dollars per hour of audio
+    prices: tuple[tuple[str, Price], ...] = ()  # per-model overrides of the built-in price table
+    budget_usd: float | None = None  # refuse to start a run whose estimated cost to finish is higher
 
 
 def load_job(path: str | os.PathLike[str]) -> Job:
@@ -228,7 +238,7 @@ class _Checker:
             (
                 "title", "author", "narrator", "cover", "sources", "voice", "chunking", "pauses", "retry",
                 "lexicon", "concurrency", "requests_per_minute", "tokens_per_minute", "output", "cache",
-                "prices",
+                "prices", "budget_usd",
             ),
         )  # fmt: skip
         sources = self.sources(top.get("sources", _MISSING))
@@ -254,6 +264,7 @@ class _Checker:
             output=output,
             cache=cache or self.base / ".narrator-cache",
             prices=self.prices(top.get("prices")),
+            budget_usd=self.number(top.get("budget_usd"), "budget_usd", None, 0, 1e9),
         )
 
     def sources(self, value: Any) -> tuple[SourceSpec, ...]:
@@ -368,13 +379,24 @@ class _Checker:
             bitrate = "64k"
         return OutputSpec(dir=out_dir, formats=tuple(dict.fromkeys(f for f in checked if f)), bitrate=bitrate.lower())
 
-    def prices(self, value: Any) -> tuple[tuple[str, float], ...]:
+    def prices(self, value: Any) -> tuple[tuple[str, Price], ...]:
         if value is None:
             return ()
         if not isinstance(value, dict):
-            self.fail("prices", "must map a model name to dollars per hour of audio")
+            self.fail("prices", "must map a model name to dollars per audio hour, or to {per_audio_hour, "
+                      "per_million_chars, per_million_input_tokens}")  # fmt: skip
             return ()
-        return tuple((str(model), self.number(price, f"prices.{model}", 0.0, 0, 1e6)) for model, price in value.items())
+        fields = tuple(Price.__dataclass_fields__)
+        table = []
+        for model, price in value.items():
+            key = f"prices.{model}"
+            if isinstance(price, dict):
+                entry = self.mapping(price, key, fields)
+                table.append((str(model), Price(**{f: self.number(entry.get(f), f"{key}.{f}", 0.0, 0, 1e6)
+                                                   for f in fields})))  # fmt: skip
+            else:
+                table.append((str(model), Price(per_audio_hour=self.number(price, key, 0.0, 0, 1e6))))
+        return tuple(table)
 
 
 def _kind(value: Any) -> str:

@@ -6,7 +6,7 @@ from ..spec import VoiceSpec
 from .base import Provider, ProviderLimits
 
 
-def create_provider(spec: VoiceSpec) -> Provider:
+def create_provider(spec: VoiceSpec, *, concurrency: int = 4) -> Provider:
     if spec.provider == "local":
         from .local import LocalProvider
 
@@ -14,7 +14,7 @@ def create_provider(spec: VoiceSpec) -> Provider:
     if spec.provider == "openai":
         from .openai import OpenAIProvider
 
-        return OpenAIProvider(spec)
+        return OpenAIProvider(spec, concurrency=concurrency)
     raise ValueError(f"unknown provider {spec.provider!r}")
 
 

@@ -1,0 +1,336 @@
+"""A loopback OpenAI-compatible speech server, with fault injection, for tests and benchmarks.
+
+It validates requests as the API does (auth, model, voice, both input limits, formats) and answers
+with OpenAI-shaped errors; it returns real audio whose duration fits the text (tone bursts, one per
+word, at about 15 characters a second) in chunked bodies with no Content-Length, as the API does.
+Faults on demand: latency, rate limits with Retry-After, quota exhaustion after N requests, 5xx,
+bodies cut mid-stream, connection resets.
+
+    python -m narrator.devtools.fake_openai --port 8000 --key sk-test --error-rate 0.05
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+from ..providers.openai import MODEL_VOICES
+from ..tokens import count_tokens
+
+RATE = 24_000
+CHARS_PER_SECOND = 15.0
+FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+
+
+@dataclass
+class Faults:
+    latency: float = 0.0  # seconds from request to response (audio generation included)
+    error_rate: float = 0.0  # 500/502/503 answers
+    cut_rate: float = 0.0  # half the body, then a clean end of stream: looks like a normal response
+    reset_rate: float = 0.0  # the connection is reset before any answer
+    requests_per_minute: float | None = None  # enforced with a token bucket; 429 + Retry-After beyond it
+    retry_after: float | None = None  # fixed Retry-After for 429s (else the bucket's own wait)
+    rate_limit_window: tuple[int, float] | None = None  # (after request n, for s seconds): every answer 429
+    quota_after: int | None = None  # after this many successful requests: 429 insufficient_quota
+    send_ratelimit_headers: bool = False
+    seed: int = 1
+
+
+@dataclass
+class Record:
+    time: float
+    input: str
+    status: int  # 0: connection reset
+    fault: str | None = None
+
+
+@dataclass
+class State:
+    faults: Faults
+    key: str
+    records: list[Record] = field(default_factory=list)
+    successes: int = 0
+    bucket: float = 0.0
+    bucket_time: float = 0.0
+    window_until: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    rng: random.Random = field(default_factory=random.Random)
+
+
+def speech_like(text: str, speed: float = 1.0, rate: int = RATE) -> bytes:
+    """Tone bursts, one per word, lasting as long as the word would be spoken; silence between words."""
+    chunks: list[np.ndarray] = []
+    gap = np.zeros(int(0.06 * rate), dtype=np.float32)
+    for word in text.split():
+        seconds = max(0.08, (len(word) + 1) / CHARS_PER_SECOND / speed - 0.06)
+        t = np.arange(int(seconds * rate), dtype=np.float32) / rate
+        pitch = 110 + (sum(map(ord, word)) % 12) * 15
+        envelope = np.minimum(1.0, np.minimum(t, t[-1] - t + 1e-4) * 40)
+        chunks += [0.3 * np.sin(2 * np.pi * pitch * t) * envelope, gap]
+    if not chunks:
+        return b""
+    return (np.concatenate(chunks) * 32767).astype("<i2").tobytes()
+
+
+def streamed_wav(pcm: bytes, rate: int = RATE) -> bytes:
+    """A WAV header whose RIFF and data sizes are 0xFFFFFFFF, as the API streams it."""
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 0xFFFFFFFF)
+        + b"WAVEfmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + (struct.pack("<I", 0xFFFFFFFF))
+        + pcm
+    )
+
+
+def _error(message: str, err_type: str, code: str | None, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": err_type, "param": param, "code": code}}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_POST(self) -> None:
+        state = self.server.state
+        started = time.monotonic()
+        length = int(self.headers.get("content-length", "0"))
+        raw = self.rfile.read(length)
+        try:
+            payload = json.loads(raw or b"{}")
+        except ValueError:
+            payload = None
+        text = payload.get("input", "") if isinstance(payload, dict) else ""
+        if not self.path.rstrip("/").endswith("/audio/speech"):
+            return self._json(404, _error(f"Invalid URL (POST {self.path})", "invalid_request_error", None), text)
+        if self.headers.get("authorization") != f"Bearer {state.key}":
+            shown = (self.headers.get("authorization", "") or "none")[-4:]
+            return self._json(
+                401,
+                _error(f"Incorrect API key provided: sk-...{shown}.", "invalid_request_error", "invalid_api_key"),
+                text,
+            )
+        fault = self._fault(state)
+        if fault == "reset":
+            return self._reset(text)
+        if fault == "quota":
+            message = "You exceeded your current quota, please check your plan and billing details."
+            return self._json(429, _error(message, "insufficient_quota", "insufficient_quota"), text, fault)
+        if fault and fault.startswith("rate_limit:"):
+            wait = float(fault.split(":")[1])
+            headers = {"retry-after": f"{wait:g}", "x-ratelimit-remaining-requests": "0"}
+            body = _error("Rate limit reached for requests per min.", "requests", "rate_limit_exceeded")
+            return self._json(429, body, text, "rate_limit", headers)
+        if fault == "server":
+            status = state.rng.choice((500, 502, 503))
+            body = _error("The server had an error while processing your request.", "server_error", None)
+            return self._json(status, body, text, fault)
+        problem = self._validate(payload)
+        if problem is not None:
+            return self._json(problem[0], problem[1], text)
+        speed = float(payload.get("speed", 1.0))
+        pcm = speech_like(text, speed)
+        fmt = payload.get("response_format", "mp3")
+        body = self._encode(pcm, fmt)
+        if fault == "cut":
+            body = body[: len(body) // 2]
+        delay = state.faults.latency - (time.monotonic() - started)
+        if delay > 0:
+            time.sleep(delay)
+        with state.lock:
+            if fault != "cut":
+                state.successes += 1
+            state.records.append(Record(time.monotonic(), text, 200, fault))
+        content_type = {"pcm": "audio/pcm", "wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac",
+                        "opus": "audio/ogg", "aac": "audio/aac"}[fmt]  # fmt: skip
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-request-id", f"req_{len(state.records):06d}")
+        self.send_header("openai-processing-ms", str(int((time.monotonic() - started) * 1000)))
+        self.end_headers()
+        for i in range(0, len(body), 16384):
+            piece = body[i : i + 16384]
+            self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _fault(self, state: State) -> str | None:
+        f = state.faults
+        with state.lock:
+            now = time.monotonic()
+            n = len(state.records)
+            if f.quota_after is not None and state.successes >= f.quota_after:
+                return "quota"
+            if f.rate_limit_window is not None:
+                after, seconds = f.rate_limit_window
+                if n >= after and state.window_until == 0.0:
+                    state.window_until = now + seconds
+                if now < state.window_until:
+                    return f"rate_limit:{max(0.0, state.window_until - now):.3f}"
+            if f.requests_per_minute:
+                per_second = f.requests_per_minute / 60.0
+                capacity = max(1.0, per_second)  # a second's worth of burst, as the API's limiter allows
+                if state.bucket_time == 0.0:
+                    state.bucket, state.bucket_time = capacity, now
+                state.bucket = min(capacity, state.bucket + (now - state.bucket_time) * per_second)
+                state.bucket_time = now
+                if state.bucket < 1.0:
+                    wait = f.retry_after if f.retry_after is not None else (1.0 - state.bucket) / per_second
+                    return f"rate_limit:{wait:.3f}"
+                state.bucket -= 1.0
+            roll = state.rng.random()
+            if roll < f.reset_rate:
+                return "reset"
+            if roll < f.reset_rate + f.error_rate:
+                return "server"
+            if roll < f.reset_rate + f.error_rate + f.cut_rate:
+                return "cut"
+            return None
+
+    def _validate(self, payload: Any) -> tuple[int, dict[str, Any]] | None:
+        if not isinstance(payload, dict):
+            return 400, _error("We could not parse the JSON body of your request.", "invalid_request_error", None)
+        for name in ("model", "input", "voice"):
+            if not payload.get(name):
+                return 400, _error(f"Missing required parameter: '{name}'.", "invalid_request_error", None, name)
+        model = payload["model"]
+        if model not in MODEL_VOICES:
+            message = f"The model `{model}` does not exist or you do not have access to it."
+            return 404, _error(message, "invalid_request_error", "model_not_found")
+        if payload["voice"] not in MODEL_VOICES[model]:
+            message = f"Invalid value: '{payload['voice']}'. Supported values are: {', '.join(MODEL_VOICES[model])}."
+            return 400, _error(message, "invalid_request_error", "invalid_value", "voice")
+        text = payload["input"]
+        if len(text) > 4096:
+            message = f"Input of {len(text)} characters is over the maximum of 4096 characters."
+            return 400, _error(message, "invalid_request_error", "string_above_max_length", "input")
+        if model == "gpt-4o-mini-tts":
+            tokens = count_tokens(text) + count_tokens(payload.get("instructions") or "")
+            if tokens > 2000:
+                message = f"Input of {tokens} tokens is over the maximum input limit of 2000 tokens."
+                return 400, _error(message, "invalid_request_error", "invalid_value", "input")
+        elif payload.get("instructions"):
+            message = f"Instructions are not supported for {model}."
+            return 400, _error(message, "invalid_request_error", "unsupported_parameter", "instructions")
+        if payload.get("response_format", "mp3") not in FORMATS:
+            return 400, _error("Invalid response_format.", "invalid_request_error", "invalid_value", "response_format")
+        speed = payload.get("speed", 1.0)
+        if not isinstance(speed, (int, float)) or not 0.25 <= speed <= 4.0:
+            return 400, _error("speed must be between 0.25 and 4.0.", "invalid_request_error", "invalid_value", "speed")
+        return None
+
+    def _encode(self, pcm: bytes, fmt: str) -> bytes:
+        if fmt == "pcm":
+            return pcm
+        if fmt == "wav":
+            return streamed_wav(pcm)
+        from .. import ffmpeg
+
+        muxer = {"mp3": "mp3", "flac": "flac", "opus": "ogg", "aac": "adts"}[fmt]
+        codec = {"mp3": "libmp3lame", "flac": "flac", "opus": "libopus", "aac": "aac"}[fmt]
+        return ffmpeg.run(
+            ["-f", "s16le", "-ar", str(RATE), "-ac", "1", "-i", "pipe:0", "-c:a", codec, "-f", muxer, "pipe:1"],
+            "encoding a fake response",
+            pcm,
+        )
+
+    def _json(
+        self, status: int, body: dict[str, Any], text: str, fault: str | None = None, headers: dict | None = None
+    ) -> None:
+        state = self.server.state
+        with state.lock:
+            state.records.append(Record(time.monotonic(), text, status, fault))
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _reset(self, text: str) -> None:
+        state = self.server.state
+        with state.lock:
+            state.records.append(Record(time.monotonic(), text, 0, "reset"))
+        # SO_LINGER 0: close() sends RST, as a dropped connection does
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: State
+
+
+class FakeSpeechServer:
+    """``with FakeSpeechServer(faults=Faults(error_rate=0.05)) as server: ... server.url ...``"""
+
+    def __init__(self, key: str = "sk-test-key", faults: Faults | None = None, host: str = "127.0.0.1", port: int = 0):
+        faults = faults or Faults()
+        self.state = State(faults=faults, key=key, rng=random.Random(faults.seed))
+        self.httpd = _Server((host, port), _Handler)
+        self.httpd.state = self.state
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    @property
+    def records(self) -> list[Record]:
+        with self.state.lock:
+            return list(self.state.records)
+
+    def __enter__(self) -> FakeSpeechServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--key", default="sk-test-key")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--error-rate", type=float, default=0.0)
+    parser.add_argument("--cut-rate", type=float, default=0.0)
+    parser.add_argument("--reset-rate", type=float, default=0.0)
+    parser.add_argument("--rpm", type=float, default=None)
+    parser.add_argument("--quota-after", type=int, default=None)
+    args = parser.parse_args()
+    faults = Faults(
+        latency=args.latency, error_rate=args.error_rate, cut_rate=args.cut_rate, reset_rate=args.reset_rate,
+        requests_per_minute=args.rpm, quota_after=args.quota_after,
+    )  # fmt: skip
+    server = FakeSpeechServer(args.key, faults, port=args.port)
+    print(f"fake speech server on {server.url} (key {args.key!r}); Ctrl-C stops it", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

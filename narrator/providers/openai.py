@@ -1,0 +1,280 @@
+"""The OpenAI-compatible speech endpoint: ``POST {base_url}/audio/speech``, through OpenAI or a relay.
+
+Every failure is classified as ../shared/api-contract.md says (see ``classify``); every body is
+checked before it is trusted: a truncated or undecodable body is retried, never cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import os
+import re
+import time
+from typing import Any
+
+import httpx
+
+from .. import errors
+from ..audio import Audio, parse_wav
+from ..spec import VoiceSpec
+from .base import Provider, ProviderLimits, RequestStats
+
+log = logging.getLogger("narrator.openai")
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+VOICES_13 = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse",
+             "marin", "cedar")  # fmt: skip
+VOICES_9 = ("alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer")
+MODEL_VOICES: dict[str, tuple[str, ...]] = {"gpt-4o-mini-tts": VOICES_13, "tts-1": VOICES_9, "tts-1-hd": VOICES_9}
+DEFAULT_MODEL = "gpt-4o-mini-tts"
+PCM_RATE = 24_000  # what the endpoint sends unless Content-Type says otherwise
+QUOTA_CODES = {
+    "insufficient_quota", "credit_balance_exhausted", "organization_spend_limit_exceeded",
+    "project_spend_limit_exceeded", "organization_usage_limit_exceeded",
+}  # fmt: skip
+QUOTA_WORDS = re.compile(r"quota|billing|credit|balance", re.IGNORECASE)
+_KEYISH = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{4,})")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def takes_instructions(model: str) -> bool:
+    return not model.startswith("tts-1")
+
+
+def parse_reset(value: str | None) -> float | None:
+    """``x-ratelimit-reset-*`` durations: ``1s``, ``6m0s``, ``2s81ms``, ``20ms``, or plain seconds."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(value)
+    if not parts:
+        return None
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return sum(float(n) * scale[unit] for n, unit in parts)
+
+
+def parse_retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """``retry-after-ms``, then ``Retry-After`` in seconds or as an HTTP date. Any length is honoured."""
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def error_details(body: bytes, content_type: str) -> tuple[str, str | None, str | None]:
+    """(message, type, code) from OpenAI's ``{"error": {...}}``, FastAPI's ``{"detail": ...}``, a flat
+    ``{"message", "code"}``, HTML or plain text."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        inner = data.get("error", data)
+        if isinstance(inner, dict):
+            message = inner.get("message") or inner.get("detail") or json.dumps(inner)[:300]
+            return str(message), _str(inner.get("type")), _str(inner.get("code"))
+        if isinstance(inner, str):
+            return inner, None, _str(data.get("code"))
+        if "detail" in data:
+            detail = data["detail"]
+            return (detail if isinstance(detail, str) else json.dumps(detail)[:300]), None, None
+    if "html" in content_type or text.startswith("<"):
+        text = re.sub(r"<[^>]+>", " ", text)
+    return re.sub(r"\s+", " ", text).strip()[:300] or "(empty body)", None, None
+
+
+def _str(value: Any) -> str | None:
+    return str(value) if value is not None else None
+
+
+def classify(status: int, headers: httpx.Headers, body: bytes) -> errors.ProviderError:
+    """The error class that says what a failed response means: retry, fail the chunk, or stop the run."""
+    message, err_type, code = error_details(body, headers.get("content-type", ""))
+    retry_after = parse_retry_after(headers)
+    text = f"HTTP {status}" + (f" {code}" if code else "") + f": {message}"
+    should_retry = headers.get("x-should-retry")
+    if status in (401, 403):
+        return errors.AuthError(text, status=status)
+    if status == 404:
+        return errors.ModelNotFound(text, status=status)
+    if status == 429:
+        if {err_type, code} & QUOTA_CODES or (code != "rate_limit_exceeded" and QUOTA_WORDS.search(message)):
+            return errors.QuotaExceeded(text, status=status)
+        return errors.RateLimited(text, status=status, retry_after=retry_after)
+    if should_retry == "false":
+        return errors.ChunkRejected(text, status=status)
+    if status in (408, 409) or status >= 500 or should_retry == "true":
+        return errors.ServerError(text, status=status, retry_after=retry_after)
+    return errors.ChunkRejected(text, status=status)
+
+
+class OpenAIProvider(Provider):
+    name = "openai"
+
+    def __init__(self, spec: VoiceSpec, *, concurrency: int = 8):
+        self.spec = spec
+        self.model = spec.model or DEFAULT_MODEL
+        self.base_url = (spec.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
+        self.custom = self.base_url != OPENAI_BASE_URL
+        self.voice = spec.voice or ("marin" if takes_instructions(self.model) else "alloy")
+        self.format = spec.response_format
+        self.concurrency = concurrency
+        self.stats = RequestStats()
+        self._client: httpx.AsyncClient | None = None
+        self._check()
+        key = os.environ.get(spec.api_key_env, "").strip()
+        if not key:
+            raise errors.JobError(
+                [f"voice.api_key_env: the environment variable {spec.api_key_env} is not set; it must hold the API key"]
+            )
+        self._key = key
+
+    def _check(self) -> None:
+        problems: list[str] = []
+        voices = MODEL_VOICES.get(self.model)
+        if voices is None:
+            (log.warning if self.custom else problems.append)(
+                f"voice.model: {self.model!r} is not a known speech model ({', '.join(MODEL_VOICES)})"
+            )
+        elif self.voice not in voices:
+            (log.warning if self.custom else problems.append)(
+                f"voice.voice: {self.model} has no voice {self.voice!r}; available: {', '.join(voices)}"
+            )
+        if self.spec.instructions and not takes_instructions(self.model):
+            problems.append(f"voice.instructions: {self.model} does not take instructions (gpt-4o-mini-tts does)")
+        if len(self.spec.instructions or "") > 4096:
+            problems.append("voice.instructions: at most 4096 characters")
+        if problems:
+            raise errors.JobError(problems)
+
+    def fingerprint(self) -> dict[str, Any]:
+        # The base URL is left out on purpose: the same model and voice through another relay (or after
+        # a failover) is the same sound, and a takes cache should survive the switch.
+        return {
+            "provider": "openai",
+            "model": self.model,
+            "voice": self.voice,
+            "instructions": self.spec.instructions if takes_instructions(self.model) else None,
+            "speed": self.spec.speed,
+            "format": self.format,
+        }
+
+    def limits(self) -> ProviderLimits:
+        tokens = 2000 if self.model.startswith("gpt-4o") else None
+        return ProviderLimits(max_chars=4096, max_tokens=tokens, count_instructions=True)
+
+    def voices(self) -> list[str]:
+        return list(MODEL_VOICES.get(self.model, ()))
+
+    def estimate_seconds(self, text: str) -> float:
+        return len(text) / 15.0 / self.spec.speed
+
+    async def start(self) -> None:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers={"Authorization": f"Bearer {self._key}"},
+                timeout=httpx.Timeout(self.spec.timeout, connect=15.0),
+                limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
+            )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def redact(self, text: str) -> str:
+        """Servers echo keys in errors ("Incorrect API key provided: sk-..."): none reaches a log or file."""
+        return _KEYISH.sub("sk-***", text.replace(self._key, "***"))
+
+    def payload(self, text: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "input": text, "voice": self.voice,
+                                "response_format": self.format, "speed": self.spec.speed}  # fmt: skip
+        if self.spec.instructions and takes_instructions(self.model):
+            body["instructions"] = self.spec.instructions
+        return body
+
+    async def synthesize(self, text: str) -> Audio:
+        await self.start()
+        assert self._client is not None
+        self.stats.requests += 1
+        try:
+            response = await self._client.post("/audio/speech", json=self.payload(text))
+            body = response.content
+        except httpx.TimeoutException as exc:
+            self._count("timeout")
+            raise errors.NetworkError(f"timed out: {type(exc).__name__}") from None
+        except httpx.TransportError as exc:
+            self._count("network")
+            raise errors.NetworkError(self.redact(f"connection failed: {type(exc).__name__}: {exc}")) from None
+        self._count(str(response.status_code))
+        self._watch_rate_headers(response.headers)
+        if response.status_code != 200:
+            error = classify(response.status_code, response.headers, body)
+            error.args = (self.redact(str(error)),)
+            raise error
+        return await self._decode(text, body, response.headers.get("content-type", ""))
+
+    def _count(self, what: str) -> None:
+        self.stats.statuses[what] = self.stats.statuses.get(what, 0) + 1
+
+    def _watch_rate_headers(self, headers: httpx.Headers) -> None:
+        """A server that says none are left until a reset: everyone waits for it, before the 429s."""
+        for kind in ("requests", "tokens"):
+            if headers.get(f"x-ratelimit-remaining-{kind}") == "0":
+                reset = parse_reset(headers.get(f"x-ratelimit-reset-{kind}"))
+                if reset and self.on_backoff is not None:
+                    self.on_backoff(reset, f"{kind} exhausted")
+
+    async def _decode(self, text: str, body: bytes, content_type: str) -> Audio:
+        try:
+            if self.format == "pcm" or content_type.startswith(("audio/pcm", "audio/l16")):
+                if body[:4] == b"RIFF":  # some relays wrap pcm in a WAV header anyway
+                    audio = parse_wav(body)
+                else:
+                    if len(body) % 2:
+                        raise errors.BadAudio(f"truncated body: {len(body)} bytes of 16-bit PCM")
+                    rate = int(m.group(1)) if (m := re.search(r"rate=(\d+)", content_type)) else PCM_RATE
+                    audio = Audio(body, rate)
+            elif self.format == "wav":
+                audio = parse_wav(body)
+            else:
+                from .. import ffmpeg
+
+                audio = await asyncio.to_thread(ffmpeg.decode, body, PCM_RATE, self.format)
+        except (ValueError, errors.ToolError) as exc:
+            raise errors.BadAudio(f"undecodable {self.format} body ({len(body)} bytes): {exc}") from None
+        self.check_duration(text, audio)
+        return audio
+
+    def check_duration(self, text: str, audio: Audio) -> None:
+        """A body cut short mid-stream looks like a normal end: catch it by its length. Speech at speed 1
+        runs 13.5-16 characters a second; under 0.6x of the estimate (25 a second) no voice speaks, so
+        the body was cut. Short texts vary too much to judge."""
+        expected = self.estimate_seconds(text)
+        if audio.samples == 0:
+            raise errors.BadAudio("empty audio body")
+        if expected >= 2.0 and audio.duration < 0.6 * expected:
+            raise errors.BadAudio(
+                f"audio too short for its text: {audio.duration:.1f} s, about {expected:.1f} s expected (truncated?)"
+            )

@@ -1,0 +1,203 @@
+"""The real CLI against the loopback fake server, over real sockets, with faults injected."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from narrator import ffmpeg
+from narrator.devtools.fake_openai import FakeSpeechServer, Faults
+from tests.books import sentence
+from tests.conftest import run_cli, write_job
+
+KEY = "sk-test-0123456789abcdefghijklmnop"
+
+
+def story(folder: Path, paragraphs: int) -> list[str]:
+    texts = [f"Paragraph {i}. {sentence(i, 8)} {sentence(i + 50, 7)}" for i in range(paragraphs)]
+    (folder / "story.md").write_text("# Story\n\n" + "\n\n".join(texts) + "\n", encoding="utf-8")
+    return ["Story", *texts]
+
+
+def openai_job(folder: Path, server: FakeSpeechServer, **extra) -> Path:
+    voice = {"provider": "openai", "base_url": server.url, **extra.pop("voice", {})}
+    spec = {"sources": ["story.md"], "voice": voice, "output": {"dir": "out", "formats": ["mp3"]},
+            "cache": "cache", "concurrency": 4, "retry": {"attempts": 8, "max_seconds": 120}, **extra}  # fmt: skip
+    return write_job(folder, spec)
+
+
+def run(job: Path, key: str = KEY):
+    return run_cli("run", str(job), env={"OPENAI_API_KEY": key})
+
+
+def report(folder: Path) -> dict:
+    return json.loads((folder / "out" / "report.json").read_text())
+
+
+def manifest(folder: Path) -> dict:
+    return json.loads((folder / "out" / "manifest.json").read_text())
+
+
+def successes(server: FakeSpeechServer) -> Counter[str]:
+    return Counter(r.input for r in server.records if r.status == 200 and r.fault is None)
+
+
+def test_faulty_server_still_gives_every_chunk_once_and_in_order(tmp_path):
+    texts = story(tmp_path, 120)
+    faults = Faults(error_rate=0.05, cut_rate=0.02, reset_rate=0.01, seed=11)
+    with FakeSpeechServer(KEY, faults) as server:
+        result = run(openai_job(tmp_path, server))
+        records = server.records
+    assert result.returncode == 0, result.stderr
+    kinds = Counter(r.fault for r in records)
+    assert kinds["server"] and kinds["cut"] and kinds["reset"], kinds  # every fault really happened
+    # each chunk was synthesized exactly once (no duplicate work), and in the book in reading order
+    assert sorted(successes(server).values()) == [1] * len(texts)
+    chunks = manifest(tmp_path)["chunks"]
+    assert [c["text"] for c in chunks] == texts
+    assert all(c["status"] == "synthesized" for c in chunks)
+    rep = report(tmp_path)
+    assert rep["retries"]["server"] >= kinds["server"] and rep["retries"]["bad_audio"] >= kinds["cut"]
+    assert rep["retries"]["network"] >= kinds["reset"] and rep["requests"] == len(records)
+    # no cut body reached the book: every take is as long as the fake makes whole answers
+    for c in chunks:
+        assert c["duration"] >= 0.8 * len(c["text"]) / 15 - 0.3, c
+    mp3 = tmp_path / "out" / "chapters" / "01 Story.mp3"
+    measured = ffmpeg.decode(mp3, 24_000).duration
+    assert abs(measured - manifest(tmp_path)["chapters"][0]["duration"]) < 0.05
+
+
+def test_quota_stops_the_run_and_the_rerun_asks_only_for_the_rest(tmp_path):
+    texts = story(tmp_path, 30)
+    with FakeSpeechServer(KEY, Faults(quota_after=10)) as server:
+        job = openai_job(tmp_path, server)
+        result = run(job)
+        records = server.records
+    assert result.returncode == 3, result.stderr
+    assert "out of quota" in result.stderr and "rerun" in result.stderr
+    quota_hits = Counter(r.input for r in records if r.fault == "quota")
+    assert quota_hits and max(quota_hits.values()) == 1  # the quota error itself is never retried
+    assert len(records) <= 10 + 4  # new requests stop at once; only those already in flight still land
+    done = report(tmp_path)
+    assert done["exit_code"] == 3 and done["chunks"]["synthesized"] >= 10
+    finished = done["chunks"]["synthesized"]
+    assert {c["status"] for c in manifest(tmp_path)["chunks"]} <= {"synthesized", "failed", "pending"}
+
+    with FakeSpeechServer(KEY) as healthy:  # a new server, on another port: the cache still applies
+        job = openai_job(tmp_path, healthy)
+        result = run(job)
+        second = healthy.records
+    assert result.returncode == 0, result.stderr
+    assert len(second) == len(texts) - finished
+    assert not set(r.input for r in second) & set(successes(server))
+
+
+def test_retry_after_is_honoured_by_every_worker(tmp_path):
+    story(tmp_path, 40)
+    with FakeSpeechServer(KEY, Faults(rate_limit_window=(8, 3.0), latency=0.05)) as server:
+        result = run(openai_job(tmp_path, server))
+        records = server.records
+    assert result.returncode == 0, result.stderr
+    first_429 = min(r.time for r in records if r.status == 429)
+    during = [r for r in records if first_429 + 0.5 < r.time < first_429 + 2.95]
+    assert during == [], f"{len(during)} requests arrived while every worker should have been waiting"
+    assert sum(r.status == 429 for r in records) <= 4  # at most the requests already on their way
+    assert report(tmp_path)["rate_limited"] >= 1
+
+
+def test_bad_key_stops_before_a_second_request_and_never_leaks(tmp_path):
+    story(tmp_path, 20)
+    wrong = "sk-wrong-9999999999999999999999999999"
+    with FakeSpeechServer(KEY) as server:
+        result = run(openai_job(tmp_path, server), key=wrong)
+        records = server.records
+    assert result.returncode == 3
+    assert len(records) == 1 and records[0].status == 401
+    assert "refused the API key" in result.stderr and "OPENAI_API_KEY" in result.stderr
+    everything = result.stdout + result.stderr
+    everything += "".join(p.read_text() for p in (tmp_path / "out").rglob("*.json"))
+    assert wrong not in everything and wrong[-12:] not in everything
+
+
+def test_missing_key_is_one_line_before_any_work(tmp_path):
+    story(tmp_path, 3)
+    with FakeSpeechServer(KEY) as server:
+        result = run_cli("run", str(openai_job(tmp_path, server, voice={"api_key_env": "NARRATOR_TEST_KEY"})))
+        assert server.records == []
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'job.yaml'}: voice.api_key_env: the environment variable NARRATOR_TEST_KEY is not set; "
+        "it must hold the API key"
+    ]
+
+
+@pytest.mark.parametrize("response_format", ["wav", "mp3"])
+def test_wav_and_mp3_bodies(tmp_path, response_format):
+    story(tmp_path, 4)
+    with FakeSpeechServer(KEY) as server:
+        result = run(openai_job(tmp_path, server, voice={"response_format": response_format}))
+    assert result.returncode == 0, result.stderr
+    for c in manifest(tmp_path)["chunks"]:
+        # the fake speaks ~15 characters a second; a misread 0xFFFFFFFF header would give nonsense here
+        assert abs(c["duration"] - len(c["text"]) / 15) < 0.35 * len(c["text"]) / 15 + 0.3, c
+
+
+def test_instructions_count_toward_the_token_limit(tmp_path):
+    # dense text: the token limit binds before the character limit; the fake rejects any request over
+    # 2000 tokens with the instructions counted
+    dense = "".join(chr(0x4E00 + (i * 37) % 20000) for i in range(3000))
+    (tmp_path / "story.md").write_text(f"# 密\n\n{dense}\n", encoding="utf-8")
+    instructions = "Read slowly and warmly, with care for every syllable. " * 30
+    with FakeSpeechServer(KEY) as server:
+        result = run(openai_job(tmp_path, server, voice={"instructions": instructions}))
+        statuses = Counter(r.status for r in server.records)
+    assert result.returncode == 0, result.stderr
+    assert statuses == Counter({200: statuses[200]}) and statuses[200] >= 3
+    assert all(c["tokens"] <= 2000 - 300 for c in manifest(tmp_path)["chunks"])
+
+
+def test_unknown_voice_fails_on_openai_but_warns_on_a_relay(tmp_path):
+    story(tmp_path, 2)
+    job = write_job(tmp_path, {"sources": ["story.md"], "voice": {"provider": "openai", "voice": "bob"},
+                               "output": {"dir": "out"}})  # fmt: skip
+    result = run_cli("validate", str(job), env={"OPENAI_API_KEY": KEY})
+    assert result.returncode == 2 and "has no voice 'bob'" in result.stderr
+    relay = write_job(tmp_path, {"sources": ["story.md"], "voice": {"provider": "openai", "voice": "bob",
+                      "base_url": "http://127.0.0.1:9/v1"}, "output": {"dir": "out"}}, "relay.yaml")  # fmt: skip
+    result = run_cli("validate", str(relay), env={"OPENAI_API_KEY": KEY})
+    assert result.returncode == 0 and "has no voice 'bob'" in result.stderr
+
+
+def test_plan_counts_cost_and_time_without_network(tmp_path):
+    texts = story(tmp_path, 30)
+    with FakeSpeechServer(KEY, Faults(quota_after=12)) as server:
+        job = openai_job(tmp_path, server, requests_per_minute=60)
+        run(job)
+        plan_result = run_cli("plan", "--json", str(job), env={"OPENAI_API_KEY": KEY})
+        requests_before = len(server.records)
+        human = run_cli("plan", str(job), env={"OPENAI_API_KEY": KEY})
+        assert len(server.records) == requests_before  # planning sends nothing
+    assert plan_result.returncode == 0, plan_result.stderr
+    plan = json.loads(plan_result.stdout)
+    total = plan["total"]
+    finished = report(tmp_path)["chunks"]["synthesized"]
+    assert total["chunks"] == len(texts) and total["cached"] == finished
+    assert total["requests_to_send"] == len(texts) - finished
+    assert total["characters"] == sum(len(t) for t in texts)
+    # gpt-4o-mini-tts: about $0.886 per audio hour plus input tokens
+    hours = total["audio_seconds"] / 3600
+    assert total["cost_usd"] == pytest.approx(hours * 0.8856 + total["tokens"] * 0.6e-6, rel=0.01)
+    assert total["time_bound_by"] == "requests_per_minute"
+    assert total["time_seconds"] == pytest.approx(total["requests_to_send"] / 60 * 60)
+    assert human.returncode == 0 and "to do:" in human.stdout
+
+
+def test_budget_cap_refuses_to_start(tmp_path):
+    story(tmp_path, 10)
+    with FakeSpeechServer(KEY) as server:
+        result = run(openai_job(tmp_path, server, budget_usd=0.0001))
+        assert server.records == []
+    assert result.returncode == 2 and "over the budget" in result.stderr
