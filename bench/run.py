@@ -89,7 +89,56 @@ def bench_local(words: int = 20_000) -> None:
         print(f"rerun, nothing changed: {wall2:.1f} s wall, {report2['chunks']['synthesized']} chunks synthesized")
 
 
-SECTIONS = {"local": bench_local}
+def _openai_book(folder: Path, chunks: int, **job: object) -> Path:
+    paragraphs = [f"Paragraph {i}: the keeper climbed the stairs and lit the lamp again." for i in range(chunks - 1)]
+    (folder / "story.md").write_text("# Story\n\n" + "\n\n".join(paragraphs) + "\n")
+    spec = {"sources": ["story.md"], "output": {"dir": "out", "formats": ["mp3"]}, "cache": "cache", **job}
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _run_against(faults: object, chunks: int, **job: object) -> tuple[dict, list]:
+    import os
+
+    from narrator.devtools.fake_openai import FakeSpeechServer
+
+    key = "sk-bench-key"
+    with tempfile.TemporaryDirectory() as tmp, FakeSpeechServer(key, faults) as server:  # type: ignore[arg-type]
+        voice = {"provider": "openai", "base_url": server.url}
+        path = _openai_book(Path(tmp), chunks, voice=voice, **job)
+        env = {**os.environ, "OPENAI_API_KEY": key}
+        proc = subprocess.run(
+            [sys.executable, "-m", "narrator", "run", str(path)], capture_output=True, text=True, env=env
+        )
+        if proc.returncode != 0:
+            sys.exit(f"bench run failed:\n{proc.stderr}")
+        return json.loads((Path(tmp) / "out" / "report.json").read_text()), server.records
+
+
+def bench_openai() -> None:
+    from narrator.devtools.fake_openai import Faults
+
+    n, latency, concurrency = 300, 0.4, 8
+    print(f"\n== openai provider against the loopback fake: {n} chunks ==")
+    report, records = _run_against(Faults(latency=latency), n, concurrency=concurrency)
+    wall = report["timings_seconds"]["synthesis"]
+    bound = n * latency / concurrency
+    print(f"(a) latency {latency * 1000:.0f} ms, concurrency {concurrency}: synthesis {wall:.2f} s, "
+          f"bound sum(latency)/{concurrency} = {bound:.2f} s, ratio {wall / bound:.3f} (target <= 1.05)")  # fmt: skip
+    rpm = 120
+    report, records = _run_against(
+        Faults(latency=latency, requests_per_minute=rpm), n, concurrency=concurrency, requests_per_minute=rpm
+    )
+    wall = report["timings_seconds"]["synthesis"]
+    bound = n / rpm * 60
+    limited = sum(r.status == 429 for r in records)
+    print(f"(b) server and job at {rpm} RPM: synthesis {wall:.1f} s, bound requests/RPM = {bound:.1f} s, "
+          f"ratio {wall / bound:.3f} (target <= 1.10); 429s: {limited} of {len(records)} requests "
+          f"= {100 * limited / len(records):.2f} % (target < 1 %)")  # fmt: skip
+
+
+SECTIONS = {"local": bench_local, "openai": bench_openai}
 
 if __name__ == "__main__":
     chosen = sys.argv[1:] or list(SECTIONS)

@@ -96,6 +96,9 @@ class LocalProvider(Provider):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # parallelism comes from one thread per core, not inside ONNX
         options.inter_op_num_threads = 1
+        # Every sentence is a new input shape, and ONNX Runtime caches a memory pattern per shape: RSS
+        # climbed from 1.3 to 1.8 GB over 400 sentences. Without the cache it stays flat, for ~2% speed.
+        options.enable_mem_pattern = False
         voice.session = onnxruntime.InferenceSession(
             str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
         )
