@@ -10,8 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import ffmpeg
-from .audio import SAMPLE_WIDTH, Audio, atomic_write, silence, wav_bytes
+from .audio import SAMPLE_WIDTH, Audio, atomic_wav, silence
 from .chunker import Chunk
 from .spec import PauseSpec
 
@@ -24,6 +26,8 @@ AudioSegment.converter = ffmpeg.executable()
 
 SILENCE_THRESHOLD_DBFS = -50.0
 TRIM_MARGIN_MS = 30  # keep a little of the edge so soft consonants are not clipped
+QA_RATIO = (0.6, 1.6)  # a take's duration against the estimate from its text
+QA_MAX_SILENCE = 2.0  # seconds of silence inside a take
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class Placement:
     chunk_id: str
     offset: float  # seconds from the start of the chapter file
     duration: float  # seconds of the trimmed take
+    flags: tuple[str, ...] = ()  # quality flags for a reviewer (see quality_flags)
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,34 @@ def trim(audio: Audio, rate: int) -> bytes:
     return segment[start:end].raw_data
 
 
+def quality_flags(pcm: bytes, rate: int, expected_seconds: float) -> tuple[str, ...]:
+    """What a reviewer should listen to: a take far from its expected length (cut short, or runaway
+    generation), a long silence inside it, or clipping. Flags never stop a run."""
+    samples = np.frombuffer(pcm, dtype="<i2")
+    flags: list[str] = []
+    duration = len(samples) / rate
+    if expected_seconds >= 1.0 and not QA_RATIO[0] <= duration / expected_seconds <= QA_RATIO[1]:
+        flags.append(
+            f"duration {duration:.1f}s is {duration / expected_seconds:.2f}x the {expected_seconds:.1f}s expected"
+        )
+    frame = rate // 100  # 10 ms frames
+    if len(samples) >= frame:
+        frames = samples[: len(samples) // frame * frame].astype(np.float32).reshape(-1, frame)
+        rms = np.sqrt(np.mean(frames * frames, axis=1))
+        quiet = rms < 32768 * 10 ** (SILENCE_THRESHOLD_DBFS / 20)
+        edges = np.diff(np.concatenate(([0], quiet.astype(np.int8), [0])))
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        if starts.size:
+            longest = int(np.argmax(ends - starts))
+            seconds = (ends[longest] - starts[longest]) * 0.01
+            if seconds > QA_MAX_SILENCE:
+                flags.append(f"silence of {seconds:.1f}s at {starts[longest] * 0.01:.1f}s")
+    clipped = int(np.count_nonzero(np.abs(samples.astype(np.int32)) >= 32767))
+    if clipped >= 2:
+        flags.append(f"clipping: {clipped} samples at full scale")
+    return tuple(flags)
+
+
 def assemble_chapter(
     index: int,
     title: str,
@@ -79,21 +112,21 @@ def assemble_chapter(
     pauses: PauseSpec,
     rate: int,
     wav_path: Path,
+    estimate: Callable[[Chunk], float] = lambda chunk: 0.0,
 ) -> ChapterAudio:
-    parts: list[bytes] = []
+    """Streams: one take in memory at a time, whatever the chapter's length."""
     placements: list[Placement] = []
-    position = 0  # in samples
-    for chunk in chunks:
-        gap = silence(gap_seconds(chunk, pauses), rate)
-        body = trim(load_take(chunk), rate)
-        parts += [gap, body]
-        position += len(gap) // SAMPLE_WIDTH
-        placements.append(Placement(chunk.id, position / rate, len(body) // SAMPLE_WIDTH / rate))
-        position += len(body) // SAMPLE_WIDTH
-    parts.append(silence(pauses.chapter_end, rate))
-    pcm = b"".join(parts)  # one join: growing a buffer with + is quadratic
-    atomic_write(wav_path, wav_bytes(Audio(pcm, rate)))
-    return ChapterAudio(index, title, wav_path, len(pcm) // SAMPLE_WIDTH, rate, tuple(placements))
+    with atomic_wav(wav_path, rate) as out:
+        for chunk in chunks:
+            out.write(silence(gap_seconds(chunk, pauses), rate))
+            body = trim(load_take(chunk), rate)
+            start = out.samples
+            out.write(body)
+            flags = quality_flags(body, rate, estimate(chunk))
+            placements.append(Placement(chunk.id, start / rate, (out.samples - start) / rate, flags))
+        out.write(silence(pauses.chapter_end, rate))
+        samples = out.samples
+    return ChapterAudio(index, title, wav_path, samples, rate, tuple(placements))
 
 
 def chapter_fingerprint(title: str, keys: Sequence[str], pauses: PauseSpec, rate: int) -> str:

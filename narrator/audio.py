@@ -8,8 +8,10 @@ import os
 import struct
 import tempfile
 import wave
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 SAMPLE_WIDTH = 2  # bytes: s16le
 _UMASK = os.umask(0)
@@ -67,6 +69,45 @@ def parse_wav(data: bytes) -> Audio:
             return Audio(pcm[: len(pcm) - len(pcm) % 2], rate)
         pos = body_start + size + (size & 1)
     raise ValueError("WAV body has no data chunk")
+
+
+class WavWriter:
+    """Append PCM to a WAV file without holding it in memory; the header is completed on close."""
+
+    def __init__(self, file: BinaryIO, rate: int):
+        self._wave = wave.open(file, "wb")  # noqa: SIM115 - closed by close()
+        self._wave.setnchannels(1)
+        self._wave.setsampwidth(SAMPLE_WIDTH)
+        self._wave.setframerate(rate)
+        self.rate = rate
+        self.samples = 0
+
+    def write(self, pcm: bytes) -> None:
+        self._wave.writeframesraw(pcm)
+        self.samples += len(pcm) // SAMPLE_WIDTH
+
+    def close(self) -> None:
+        self._wave.close()
+
+
+@contextlib.contextmanager
+def atomic_wav(path: Path, rate: int) -> Iterator[WavWriter]:
+    """A WAV written piece by piece beside ``path``, then renamed into place: never seen half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            writer = WavWriter(f, rate)
+            yield writer
+            writer.close()
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def read_wav(path: Path) -> Audio:

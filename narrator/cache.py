@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,20 @@ class TakeCache:
             return None
         except ValueError:  # damaged by something outside narrator: treat as missing
             return None
+
+    def sweep(self, older_than: float = 600.0) -> int:
+        """Remove temporary files left by writers that were killed mid-write. Only old ones: another
+        job sharing this cache may be writing right now (a write takes milliseconds)."""
+        removed = 0
+        cutoff = time.time() - older_than
+        for tmp in self.root.glob("takes/*/.*.tmp"):
+            try:
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
 
     def put(self, key: str, audio: Audio) -> Path:
         path = self.path(key)

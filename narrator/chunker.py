@@ -63,6 +63,11 @@ def _units(text: str, pattern: re.Pattern[str]) -> list[str]:
     return [text[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
+def sentences(text: str) -> list[str]:
+    """The sentences of a text, as the splitter sees them; they join back to ``text``."""
+    return _units(text, _SENTENCE)
+
+
 def split_text(text: str, limits: Limits, count: Callable[[str], int] = count_tokens) -> list[str]:
     """Split one block's text into pieces within both limits; ``"".join(pieces) == text``."""
 

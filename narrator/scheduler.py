@@ -194,6 +194,8 @@ async def synthesize_all(
             if on_take is not None:
                 on_take(item.key, taken)
 
+    if not work:  # everything cached: do not load a model or open a connection for nothing
+        return outcome
     await provider.start()
     try:
         await canary()

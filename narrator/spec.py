@@ -16,9 +16,15 @@ import yaml
 from .errors import JobError
 
 SOURCE_FORMATS = ("epub", "markdown", "html", "text")
-OUTPUT_FORMATS = ("m4b", "mp3")
+OUTPUT_FORMATS = ("m4b", "mp3", "srt", "vtt")
 PROVIDERS = ("local", "openai")
+MASTERING_PRESETS = ("none", "acx", "podcast", "ebu")
 RESPONSE_FORMATS = ("pcm", "wav", "mp3")
+TOP_LEVEL_KEYS = (
+    "title", "author", "narrator", "year", "description", "cover", "sources", "voice", "chunking", "pauses",
+    "retry", "lexicon", "concurrency", "requests_per_minute", "tokens_per_minute", "budget_usd", "prices",
+    "output", "cache",
+)  # fmt: skip
 _EXTENSIONS = {
     ".epub": "epub",
     ".md": "markdown",
@@ -80,6 +86,7 @@ class OutputSpec:
     dir: Path
     formats: tuple[str, ...] = ("m4b", "mp3")
     bitrate: str = "64k"
+    mastering: str = "none"  # none | acx | podcast | ebu
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,8 @@ class Job:
     title: str | None = None
     author: str | None = None
     narrator: str | None = None
+    year: str | None = None
+    description: str | None = None
     cover: Path | None = None
     voice: VoiceSpec = field(default_factory=VoiceSpec)
     chunking: ChunkingSpec = field(default_factory=ChunkingSpec)
@@ -232,25 +241,19 @@ class _Checker:
         if not isinstance(raw, dict):
             self.fail("", f"a job must be a YAML mapping, got {_kind(raw)}")
             return None
-        top = self.mapping(
-            raw,
-            "",
-            (
-                "title", "author", "narrator", "cover", "sources", "voice", "chunking", "pauses", "retry",
-                "lexicon", "concurrency", "requests_per_minute", "tokens_per_minute", "output", "cache",
-                "prices", "budget_usd",
-            ),
-        )  # fmt: skip
+        top = self.mapping(raw, "", TOP_LEVEL_KEYS)
         sources = self.sources(top.get("sources", _MISSING))
         output = self.output(top.get("output"))
         cache = self.path(top.get("cache", ".narrator-cache"), "cache", must_exist=False)
         if cache is not None and cache.exists() and not cache.is_dir():
             self.fail("cache", f"not a folder: {cache}")
-        return Job(
+        job = Job(
             path=self.job_path,
             title=self.string(top.get("title"), "title"),
             author=self.string(top.get("author"), "author"),
             narrator=self.string(top.get("narrator"), "narrator"),
+            year=self.string(top.get("year"), "year"),
+            description=self.string(top.get("description"), "description"),
             cover=self.path(top.get("cover"), "cover", must_exist=True),
             sources=sources,
             voice=self.voice(top.get("voice")),
@@ -266,6 +269,13 @@ class _Checker:
             prices=self.prices(top.get("prices")),
             budget_usd=self.number(top.get("budget_usd"), "budget_usd", None, 0, 1e9),
         )
+        if job.output.mastering == "acx":
+            # ACX wants 0.5-1 s of room tone at the head of each file and 1-5 s at the tail
+            if not 0.45 <= job.pauses.chapter_start <= 0.95:
+                self.fail("pauses.chapter_start", "the acx preset needs 0.45-0.95 s (ACX: 0.5-1 s of room tone)")
+            if not 1.0 <= job.pauses.chapter_end <= 4.9:
+                self.fail("pauses.chapter_end", "the acx preset needs 1-4.9 s (ACX: 1-5 s of room tone)")
+        return job
 
     def sources(self, value: Any) -> tuple[SourceSpec, ...]:
         if value is _MISSING:
@@ -362,22 +372,28 @@ class _Checker:
         if value is None:
             self.fail("output", "required: at least output.dir")
             return OutputSpec(dir=self.base / "out")
-        o = self.mapping(value, "output", ("dir", "formats", "bitrate"))
+        o = self.mapping(value, "output", ("dir", "formats", "bitrate", "mastering"))
         if "dir" not in o:
             self.fail("output.dir", "required: the folder for the audiobook")
         out_dir = self.path(o.get("dir"), "output.dir", must_exist=False) or self.base / "out"
-        formats = o.get("formats", list(OUTPUT_FORMATS))
+        formats = o.get("formats", ["m4b", "mp3"])
         if isinstance(formats, str):
             formats = [formats]
         if not isinstance(formats, list) or not formats:
             self.fail("output.formats", f"must be a non-empty list of: {', '.join(OUTPUT_FORMATS)}")
-            formats = list(OUTPUT_FORMATS)
+            formats = ["m4b", "mp3"]
         checked = [self.string(f, f"output.formats[{i}]", choices=OUTPUT_FORMATS) for i, f in enumerate(formats)]
         bitrate = self.string(o.get("bitrate"), "output.bitrate", "64k")
         if not (bitrate[:-1].isdigit() and bitrate[-1] in "kK"):
             self.fail("output.bitrate", f"must look like 64k, got {bitrate!r}")
             bitrate = "64k"
-        return OutputSpec(dir=out_dir, formats=tuple(dict.fromkeys(f for f in checked if f)), bitrate=bitrate.lower())
+        mastering = self.string(o.get("mastering"), "output.mastering", "none", MASTERING_PRESETS)
+        return OutputSpec(
+            dir=out_dir,
+            formats=tuple(dict.fromkeys(f for f in checked if f)),
+            bitrate=bitrate.lower(),
+            mastering=mastering,
+        )
 
     def prices(self, value: Any) -> tuple[tuple[str, Price], ...]:
         if value is None:

@@ -128,6 +128,8 @@ def write_m4b(
     title: str,
     author: str | None,
     narrator: str | None,
+    year: str | None,
+    description: str | None,
     cover_file: Path | None,
     bitrate: str,
     work_dir: Path,
@@ -136,8 +138,10 @@ def write_m4b(
     one chapter marker per chapter with its title, tags and cover."""
     concat = work_dir / "m4b-concat.txt"
     atomic_write(concat, "".join(f"file '{c.wav.as_posix()}'\n" for c in chapters).encode("utf-8"))
-    tags = {"title": title, "album": title, "artist": author, "album_artist": author,
-            "composer": narrator, "genre": "Audiobook"}  # fmt: skip
+    # media_type 2 is the iTunes "stik" for an audiobook; players that show a narrator read the composer tag
+    tags = {"title": title, "album": title, "artist": author, "album_artist": author, "composer": narrator,
+            "date": year, "description": description, "comment": description, "genre": "Audiobook",
+            "media_type": "2"}  # fmt: skip
     metadata = work_dir / "m4b-metadata.txt"
     atomic_write(metadata, _ffmetadata(chapters, tags).encode("utf-8"))
     cover_in, cover_map = _cover_args(cover_file, 2)

@@ -98,6 +98,9 @@ def test_cli_missing_job_file(tmp_path, cli):
     assert result.returncode == 2 and "job file not found" in result.stderr
 
 
-def test_demo_job_is_valid(cli):
-    result = cli("validate", str(Path(__file__).resolve().parent.parent / "pipelines" / "demo.yaml"))
-    assert result.returncode == 0, result.stderr
+def test_every_shipped_pipeline_is_valid(cli):
+    pipelines = sorted((Path(__file__).resolve().parent.parent / "pipelines").glob("*.yaml"))
+    assert len(pipelines) >= 3
+    for job in pipelines:
+        result = cli("validate", str(job), env={"OPENAI_API_KEY": "sk-x", "RELAY_API_KEY": "sk-y"})
+        assert result.returncode == 0, (job.name, result.stderr)

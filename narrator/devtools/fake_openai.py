@@ -39,6 +39,7 @@ class Faults:
     error_rate: float = 0.0  # 500/502/503 answers
     cut_rate: float = 0.0  # half the body, then a clean end of stream: looks like a normal response
     reset_rate: float = 0.0  # the connection is reset before any answer
+    runaway_rate: float = 0.0  # runaway generation: the speech, 3 s of silence, the speech again
     requests_per_minute: float | None = None  # enforced with a token bucket; 429 + Retry-After beyond it
     retry_after: float | None = None  # fixed Retry-After for 429s (else the bucket's own wait)
     rate_limit_window: tuple[int, float] | None = None  # (after request n, for s seconds): every answer 429
@@ -148,6 +149,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(problem[0], problem[1], text)
         speed = float(payload.get("speed", 1.0))
         pcm = speech_like(text, speed)
+        if fault == "runaway":
+            pcm = pcm + b"\x00\x00" * (3 * RATE) + pcm
         fmt = payload.get("response_format", "mp3")
         body = self._encode(pcm, fmt)
         if fault == "cut":
@@ -156,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
         if delay > 0:
             time.sleep(delay)
         with state.lock:
-            if fault != "cut":
+            if fault not in ("cut", "runaway"):
                 state.successes += 1
             state.records.append(Record(time.monotonic(), text, 200, fault))
         content_type = {"pcm": "audio/pcm", "wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac",
@@ -203,6 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return "server"
             if roll < f.reset_rate + f.error_rate + f.cut_rate:
                 return "cut"
+            if roll < f.reset_rate + f.error_rate + f.cut_rate + f.runaway_rate:
+                return "runaway"
             return None
 
     def _validate(self, payload: Any) -> tuple[int, dict[str, Any]] | None:

@@ -151,15 +151,13 @@ class OpenAIProvider(Provider):
 
     def _check(self) -> None:
         problems: list[str] = []
+        # a relay may offer models and voices OpenAI does not: there, an unknown name is only a warning
+        doubt = log.warning if self.custom else problems.append
         voices = MODEL_VOICES.get(self.model)
         if voices is None:
-            (log.warning if self.custom else problems.append)(
-                f"voice.model: {self.model!r} is not a known speech model ({', '.join(MODEL_VOICES)})"
-            )
+            doubt(f"voice.model: {self.model!r} is not a known speech model ({', '.join(MODEL_VOICES)})")
         elif self.voice not in voices:
-            (log.warning if self.custom else problems.append)(
-                f"voice.voice: {self.model} has no voice {self.voice!r}; available: {', '.join(voices)}"
-            )
+            doubt(f"voice.voice: {self.model} has no voice {self.voice!r}; available: {', '.join(voices)}")
         if self.spec.instructions and not takes_instructions(self.model):
             problems.append(f"voice.instructions: {self.model} does not take instructions (gpt-4o-mini-tts does)")
         if len(self.spec.instructions or "") > 4096:

@@ -1,0 +1,172 @@
+"""Mastering to a preset, and measuring what came out.
+
+Each chapter is measured once (ffmpeg's ebur128, or RMS from its PCM), brought to the preset's target
+with one linear gain, and held under the preset's peak ceiling by a limiter: fast (no two-pass
+loudnorm) and transparent on speech, whose loudness range is small. Every output file is then decoded
+and measured again, after encoding: those are the figures report.json judges against the preset.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import ffmpeg
+from .errors import ToolError
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    measure: str  # "lufs" (integrated loudness, EBU R128) or "rms" (ACX)
+    target: float  # LUFS or dB RMS
+    tolerance: tuple[float, float]  # allowed range of the measured value
+    ceiling: float  # dBFS the limiter holds sample peaks under
+    max_peak: float  # the rule: dBTP for lufs presets, dBFS sample peak for ACX
+    sample_rate: int | None = None
+    mp3_bitrate: str | None = None
+
+
+PRESETS: dict[str, Preset | None] = {
+    "none": None,
+    # ACX (Audible): RMS -23..-18 dB, peak <= -3 dBFS, noise floor <= -60 dB, 0.5-1 s of room tone at the
+    # head and 1-5 s at the tail, MP3 192 kbps CBR at 44.1 kHz, one chapter per file, at most 120 minutes.
+    "acx": Preset("acx", "rms", -20.0, (-23.0, -18.0), -3.6, -3.0, 44_100, "192k"),
+    "podcast": Preset("podcast", "lufs", -16.0, (-17.0, -15.0), -1.5, -1.0),
+    "ebu": Preset("ebu", "lufs", -23.0, (-24.0, -22.0), -1.5, -1.0),
+}
+ACX_HEAD = (0.5, 1.0)
+ACX_TAIL = (1.0, 5.0)
+ACX_NOISE_FLOOR = -60.0
+ACX_MAX_MINUTES = 120.0
+SILENCE_DBFS = -50.0  # below this a 10 ms frame counts as room tone
+FLOOR_DB = -120.0  # digital silence is reported as this, not as minus infinity
+
+
+@dataclass(frozen=True)
+class Levels:
+    duration: float
+    rms_db: float
+    peak_db: float
+    noise_floor_db: float  # the quietest 0.5 s window, as ACX measures it
+    head_silence: float
+    tail_silence: float
+
+
+def _db(value: float) -> float:
+    return 20 * math.log10(value) if value > 0 else FLOOR_DB
+
+
+def measure_levels(path: Path, rate: int = 44_100) -> Levels:
+    """Decode ``path`` as a stream (memory stays flat whatever its length) and measure it."""
+    frame = rate // 100  # 10 ms
+    proc = subprocess.Popen(
+        [ffmpeg.executable(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path),
+         "-f", "s16le", "-ac", "1", "-ar", str(rate), "pipe:1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    energies: list[np.ndarray] = []  # mean square per 10 ms frame: 1.4 MB an hour
+    peak = 0
+    leftover = b""
+    while block := proc.stdout.read(frame * 2 * 500):
+        block = leftover + block
+        usable = len(block) // (frame * 2) * frame * 2
+        samples = np.frombuffer(block[:usable], dtype="<i2").astype(np.float32)
+        leftover = block[usable:]
+        if samples.size:
+            peak = max(peak, int(np.max(np.abs(samples))))
+            energies.append(np.mean(samples.reshape(-1, frame) ** 2, axis=1))
+    _, err = proc.communicate()
+    if proc.returncode != 0:
+        raise ToolError(f"ffmpeg failed while measuring {path.name}: {err.decode(errors='replace').strip()[-200:]}")
+    energy = np.concatenate(energies) if energies else np.zeros(1, dtype=np.float32)
+    full_scale = 32768.0
+    rms = math.sqrt(float(np.mean(energy))) / full_scale
+    windows = energy[: energy.size // 50 * 50].reshape(-1, 50).mean(axis=1) if energy.size >= 50 else energy
+    floor = math.sqrt(float(np.min(windows))) / full_scale
+    loud = np.flatnonzero(energy > (full_scale * 10 ** (SILENCE_DBFS / 20)) ** 2)
+    head = float(loud[0] if loud.size else energy.size) * 0.01
+    tail = float(energy.size - 1 - loud[-1] if loud.size else energy.size) * 0.01
+    return Levels(energy.size * 0.01, _db(rms), _db(peak / full_scale), _db(floor), head, tail)
+
+
+_EBUR128 = re.compile(r"I:\s+(-?[\d.]+|-inf) LUFS.*?Peak:\s+(-?[\d.]+|-inf) dBFS", re.DOTALL)
+
+
+def measure_loudness(path: Path) -> tuple[float, float]:
+    """(integrated loudness in LUFS, true peak in dBTP), by ffmpeg's EBU R128 meter."""
+    proc = subprocess.run(
+        [ffmpeg.executable(), "-hide_banner", "-nostdin", "-i", str(path), "-af", "ebur128=peak=true",
+         "-f", "null", "-"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    summary = proc.stderr[proc.stderr.rfind("Summary:") :]
+    match = _EBUR128.search(summary)
+    if proc.returncode != 0 or match is None:
+        raise ToolError(f"ffmpeg could not measure the loudness of {path.name}")
+    values = [FLOOR_DB if v == "-inf" else float(v) for v in match.groups()]
+    return values[0], values[1]
+
+
+def master_chapter(source: Path, dest: Path, preset: Preset) -> float:
+    """Write ``dest``: ``source`` brought to the preset's target. Returns the gain applied, in dB."""
+    if preset.measure == "lufs":
+        measured, _ = measure_loudness(source)
+    else:
+        measured = measure_levels(source, preset.sample_rate or 44_100).rms_db
+    gain = 0.0 if measured <= FLOOR_DB else preset.target - measured
+    limit = 10 ** (preset.ceiling / 20)
+    # latency=1: the limiter's look-ahead is compensated, so every sample stays where it was
+    chain = f"volume={gain:.3f}dB,alimiter=limit={limit:.4f}:level=0:latency=1:attack=5:release=50"
+    rate = ["-ar", str(preset.sample_rate)] if preset.sample_rate else []
+    ffmpeg.run(["-i", str(source), "-af", chain, *rate, "-c:a", "pcm_s16le", str(dest)], f"mastering {source.name}")
+    return gain
+
+
+def check_file(path: Path, preset: Preset) -> dict[str, Any]:
+    """Measure an encoded output file and judge it against every rule of the preset."""
+    levels = measure_levels(path, preset.sample_rate or 44_100)
+    result: dict[str, Any] = {"file": path.name, "duration_seconds": round(levels.duration, 3)}
+    rules: dict[str, bool] = {}
+    if preset.measure == "lufs":
+        integrated, true_peak = measure_loudness(path)
+        result.update(integrated_lufs=round(integrated, 2), true_peak_dbtp=round(true_peak, 2))
+        rules["loudness"] = preset.tolerance[0] <= integrated <= preset.tolerance[1]
+        rules["true_peak"] = true_peak <= preset.max_peak
+    else:
+        result.update(
+            rms_db=round(levels.rms_db, 2),
+            peak_dbfs=round(levels.peak_db, 2),
+            noise_floor_db=round(levels.noise_floor_db, 2),
+            head_silence_seconds=round(levels.head_silence, 2),
+            tail_silence_seconds=round(levels.tail_silence, 2),
+        )
+        rules["rms"] = preset.tolerance[0] <= levels.rms_db <= preset.tolerance[1]
+        rules["peak"] = levels.peak_db <= preset.max_peak
+        rules["noise_floor"] = levels.noise_floor_db <= ACX_NOISE_FLOOR
+        rules["head_room_tone"] = ACX_HEAD[0] <= levels.head_silence <= ACX_HEAD[1]
+        rules["tail_room_tone"] = ACX_TAIL[0] <= levels.tail_silence <= ACX_TAIL[1]
+        rules["length"] = levels.duration <= ACX_MAX_MINUTES * 60
+        if path.suffix == ".mp3":
+            rules.update(_mp3_format_rules(path, preset, result))
+    result["rules"] = rules
+    result["pass"] = all(rules.values())
+    return result
+
+
+def _mp3_format_rules(path: Path, preset: Preset, result: dict[str, Any]) -> dict[str, bool]:
+    from mutagen.mp3 import MP3, BitrateMode
+
+    info = MP3(path).info
+    result.update(sample_rate=info.sample_rate, bitrate_kbps=info.bitrate // 1000)
+    wanted = int((preset.mp3_bitrate or "192k").rstrip("k")) * 1000
+    # LAME writes no Xing/Info header mode for CBR that mutagen can always read: unknown counts as CBR
+    constant = info.bitrate_mode in (BitrateMode.CBR, BitrateMode.UNKNOWN)
+    return {"sample_rate": info.sample_rate == preset.sample_rate, "bitrate_cbr": info.bitrate == wanted and constant}

@@ -1,0 +1,156 @@
+"""Audiobook-grade output: mastering presets, subtitles, tags and chunk QA, measured on the real files."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mutagen.mp4 import MP4
+
+from narrator import ffmpeg
+from narrator.assemble import quality_flags
+from narrator.chunker import sentences
+from narrator.devtools.fake_openai import FakeSpeechServer, Faults
+from tests.books import sentence
+from tests.conftest import run_cli, write_job
+
+KEY = "sk-test-audiobook"
+
+
+def build(folder: Path, output: dict, faults: Faults | None = None, **extra) -> tuple[Path, dict, dict]:
+    chapters = []
+    for c in range(3):
+        paras = [f"Chapter part {c}-{i}. {sentence(c * 10 + i)} {sentence(c * 10 + i + 40, 6)}" for i in range(4)]
+        chapters.append(f"# Chapter {c + 1}\n\n" + "\n\n".join(paras))
+    (folder / "book.md").write_text("\n\n".join(chapters) + "\n", encoding="utf-8")
+    with FakeSpeechServer(KEY, faults or Faults()) as server:
+        spec = {"title": "Measured Book", "author": "Ann Author", "narrator": "Fake Voice", "year": "2026",
+                "description": "A book for measuring.", "sources": ["book.md"],
+                "voice": {"provider": "openai", "base_url": server.url}, "output": {"dir": "out", **output},
+                "cache": "cache", **extra}  # fmt: skip
+        result = run_cli("run", str(write_job(folder, spec)), env={"OPENAI_API_KEY": KEY})
+    assert result.returncode == 0, result.stderr
+    out = folder / "out"
+    return out, json.loads((out / "report.json").read_text()), json.loads((out / "manifest.json").read_text())
+
+
+def astats(path: Path) -> dict[str, float]:
+    """ffmpeg's own measurement, independent of narrator's."""
+    err = subprocess.run(
+        [ffmpeg.executable(), "-hide_banner", "-i", str(path), "-af", "astats=measure_perchannel=none",
+         "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    ).stderr  # fmt: skip
+    overall = err[err.rfind("Overall") :]
+    return {
+        "rms": float(re.search(r"RMS level dB: (-?[\d.]+)", overall).group(1)),
+        "peak": float(re.search(r"Peak level dB: (-?[\d.]+)", overall).group(1)),
+    }
+
+
+def ebur128(path: Path) -> tuple[float, float]:
+    err = subprocess.run(
+        [ffmpeg.executable(), "-hide_banner", "-i", str(path), "-af", "ebur128=peak=true", "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    ).stderr  # fmt: skip
+    summary = err[err.rfind("Summary:") :]
+    return float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1)), float(
+        re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1)
+    )
+
+
+def test_acx_preset_passes_every_rule_as_ffmpeg_measures_it(tmp_path):
+    out, report, _ = build(tmp_path, {"formats": ["mp3"], "mastering": "acx"})
+    assert report["qa"]["preset"] == "acx" and report["qa"]["pass"], report["qa"]
+    mp3s = sorted((out / "chapters").glob("*.mp3"))
+    assert len(mp3s) == 3 and len(report["qa"]["files"]) == 3
+    for path in mp3s:
+        stats = astats(path)
+        assert -23 <= stats["rms"] <= -18 and stats["peak"] <= -3.0, (path.name, stats)
+        decoded = ffmpeg.decode(path, 44_100)
+        samples = np.frombuffer(decoded.pcm, dtype="<i2").astype(np.float32)
+        frames = samples[: samples.size // 441 * 441].reshape(-1, 441)
+        loud = np.flatnonzero(np.sqrt((frames**2).mean(axis=1)) > 32768 * 10 ** (-50 / 20))
+        head, tail = loud[0] * 0.01, (frames.shape[0] - 1 - loud[-1]) * 0.01
+        assert 0.5 <= head <= 1.0 and 1.0 <= tail <= 5.0, (path.name, head, tail)
+        windows = (frames**2).mean(axis=1)[: frames.shape[0] // 50 * 50].reshape(-1, 50).mean(axis=1)
+        assert 20 * np.log10(max(np.sqrt(windows.min()), 1e-9) / 32768) <= -60
+        info = __import__("mutagen.mp3", fromlist=["MP3"]).MP3(path).info
+        assert info.sample_rate == 44_100 and info.bitrate == 192_000
+
+
+def test_podcast_preset_hits_its_loudness_target(tmp_path):
+    out, report, _ = build(tmp_path, {"formats": ["m4b", "mp3"], "mastering": "podcast"})
+    assert report["qa"]["pass"], report["qa"]
+    for path in [*sorted((out / "chapters").glob("*.mp3")), out / "Measured Book.m4b"]:
+        integrated, true_peak = ebur128(path)
+        assert -17 <= integrated <= -15 and true_peak <= -1.0, (path.name, integrated, true_peak)
+
+
+def test_subtitles_cover_every_sentence_in_order_on_the_book_timeline(tmp_path):
+    out, _, manifest = build(tmp_path, {"formats": ["m4b", "srt", "vtt"]})
+    spoken = [s.strip() for c in manifest["chunks"] for s in sentences(c["text"]) if s.strip()]
+    book_srt = (out / "Measured Book.srt").read_text()
+    cues = re.findall(r"(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})\n(.+)\n", book_srt)
+    assert [c[8] for c in cues] == spoken
+    times = [(int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000, int(h2) * 3600 + int(m2) * 60 + int(s2)
+              + int(ms2) / 1000) for h, m, s, ms, h2, m2, s2, ms2, _ in cues]  # fmt: skip
+    assert all(a <= b for a, b in times)
+    assert all(b1 <= a2 + 0.001 for (_, b1), (a2, _) in itertools.pairwise(times))
+    m4b = ffmpeg.read_metadata(out / "Measured Book.m4b")
+    total = ffmpeg.decode(out / "Measured Book.m4b", 24_000).duration
+    assert times[-1][1] <= total + 0.05
+    # each chapter's first cue (its spoken title) starts at that chapter's marker plus the opening pause
+    chapter_firsts = [t for t, c in zip(times, cues, strict=True) if c[8].startswith("Chapter ") and len(c[8]) < 12]
+    for marker, first in zip(m4b["chapters"], chapter_firsts, strict=True):
+        assert abs(first[0] - (marker["start"] + 0.5)) < 0.1
+    vtt = (out / "chapters" / "01 Chapter 1.vtt").read_text()
+    assert vtt.startswith("WEBVTT\n\n00:00:00.500 --> ") and "Chapter 1" in vtt
+
+
+def test_m4b_is_tagged_as_an_audiobook(tmp_path):
+    out, _, _ = build(tmp_path, {"formats": ["m4b"]})
+    tags = MP4(out / "Measured Book.m4b").tags
+    assert tags["stik"] == [2]  # the audiobook media type
+    assert tags["©nam"] == ["Measured Book"] and tags["©ART"] == ["Ann Author"] and tags["©wrt"] == ["Fake Voice"]
+    assert tags["©day"] == ["2026"] and tags["desc"] == ["A book for measuring."]
+    assert (out / "Measured Book.m4b").read_bytes()[8:12] == b"M4B "
+
+
+def _tone(seconds: float, amplitude: float = 0.3, rate: int = 24_000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return amplitude * np.sin(2 * np.pi * 220 * t)
+
+
+@pytest.mark.parametrize(
+    ("audio", "expected", "flag"),
+    [
+        (_tone(4.0), 4.0, None),
+        (_tone(1.5), 4.0, "0.38x"),  # cut short
+        (_tone(9.0), 4.0, "2.25x"),  # runaway
+        (np.concatenate([_tone(1.5), np.zeros(24_000 * 3), _tone(1.5)]), 6.0, "silence of 3.0s at 1.5s"),
+        (np.clip(_tone(4.0, amplitude=1.4), -1, 1), 4.0, "clipping"),
+    ],
+)
+def test_quality_flags(audio, expected, flag):
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    flags = quality_flags(pcm, 24_000, expected)
+    if flag is None:
+        assert flags == ()
+    else:
+        assert any(flag in f for f in flags), flags
+
+
+def test_runaway_takes_are_flagged_in_manifest_and_report_without_stopping_the_run(tmp_path):
+    out, report, manifest = build(tmp_path, {"formats": ["mp3"]}, faults=Faults(runaway_rate=0.3, seed=5))
+    flagged = {c["id"]: c["flags"] for c in manifest["chunks"] if c["flags"]}
+    assert flagged and report["flagged_chunks"] == flagged
+    for chunk in manifest["chunks"]:
+        if chunk["id"] in flagged:
+            assert any(re.match(r"silence of 3\.\ds", f) for f in flagged[chunk["id"]]), flagged
+    assert report["exit_code"] == 0 and len(list((out / "chapters").glob("*.mp3"))) == 3
