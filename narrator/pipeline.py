@@ -5,36 +5,30 @@ thin layer over ``plan_job`` and ``run_job``."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
-import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from functools import partial
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from . import errors
-from .assemble import ChapterAudio, assemble_chapter
-from .audio import Audio
 from .cache import TakeCache, take_key
 from .chunker import Chunk, Limits, chunk_chapters
 from .document import Chapter, Document
-from .mastering import PRESETS, Preset, check_file, master_chapter
+from .outputs import BuildResult, build_outputs, remove_stale_outputs
 from .prepare import Preparer
 from .providers import Provider, create_provider
 from .scheduler import Limiter, SynthesisOutcome, TakeResult, Work, synthesize_all
 from .sources import load_document
 from .spec import Job
-from .subtitles import chapter_cues, write_subtitles
 from .tokens import count_tokens
-from .writers import safe_filename, write_cover, write_json, write_m4b, write_mp3
+from .writers import write_json
 
 log = logging.getLogger("narrator")
 MANIFEST = "manifest.json"
@@ -146,18 +140,19 @@ async def run_job_async(job: Job, *, progress: bool | None = None) -> RunResult:
 
     statuses = _chunk_statuses(prepared, reused, outcome)
     counts = Counter(s["status"] for s in statuses.values())
-    manifest = _manifest(prepared, statuses, chapters_audio=[], outputs=[])
-    write_json(out_dir / MANIFEST, manifest)  # the record of what is done survives whatever follows
+    previous = _read_previous_manifest(out_dir)
+    write_json(
+        out_dir / MANIFEST, _manifest(prepared, statuses, None)
+    )  # the record of what is done survives whatever follows
 
-    outputs: list[Path] = []
-    chapters_audio: list[ChapterAudio] = []
-    qa: list[dict[str, Any]] = []
+    built: BuildResult | None = None
     complete = counts["failed"] == 0 and counts["pending"] == 0
     if complete:
-        chapters_audio, outputs = await asyncio.to_thread(_build_outputs, prepared, timings, qa)
-        _remove_stale_outputs(out_dir, set(outputs))
+        built = await asyncio.to_thread(build_outputs, prepared, previous, timings)
+        remove_stale_outputs(out_dir, set(built.outputs))
+    outputs = built.outputs if built else []
 
-    manifest = _manifest(prepared, statuses, chapters_audio, outputs)
+    manifest = _manifest(prepared, statuses, built)
     write_json(out_dir / MANIFEST, manifest)
     timings["total"] = time.monotonic() - started
 
@@ -170,9 +165,7 @@ async def run_job_async(job: Job, *, progress: bool | None = None) -> RunResult:
     else:
         exit_code = errors.EXIT_OK
         message = "done"
-    report = _report(prepared, outcome, counts, timings, outputs, chapters_audio, limiter, exit_code, message)
-    if job.output.mastering != "none":
-        report["qa"] = {"preset": job.output.mastering, "pass": bool(qa) and all(f["pass"] for f in qa), "files": qa}
+    report = _report(prepared, outcome, counts, timings, built, limiter, exit_code, message)
     write_json(out_dir / REPORT, report)
     return RunResult(exit_code, out_dir, outputs, counts, message)
 
@@ -217,136 +210,17 @@ def _chunk_statuses(prepared: Prepared, reused: set[str], outcome: SynthesisOutc
     return statuses
 
 
-def _book_rate(prepared: Prepared) -> int:
-    first = prepared.cache.get(prepared.keys[prepared.chunks[0].id])
-    if first is None:
-        raise errors.ToolError("the first take vanished from the cache during the run")
-    return first.rate
+def _read_previous_manifest(out_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "fingerprints" in data else None
 
 
-def _build_outputs(
-    prepared: Prepared, timings: dict[str, float], qa: list[dict[str, Any]]
-) -> tuple[list[ChapterAudio], list[Path]]:
-    job, doc = prepared.job, prepared.document
-    out_dir = job.output.dir
-    work_dir = out_dir / ".work"
-    shutil.rmtree(work_dir, ignore_errors=True)
-    work_dir.mkdir(parents=True)
-    t0 = time.monotonic()
-    rate = _book_rate(prepared)
-
-    def load_take(chunk: Chunk) -> Audio:
-        audio = prepared.cache.get(prepared.keys[chunk.id])
-        if audio is None:
-            raise errors.ToolError(f"take for chunk {chunk.id} vanished from the cache during the run")
-        return audio
-
-    by_chapter: dict[int, list[Chunk]] = {}
-    for chunk in prepared.chunks:
-        by_chapter.setdefault(chunk.chapter, []).append(chunk)
-    chapters_audio = [
-        assemble_chapter(
-            i, prepared.chapters[i].title, by_chapter.get(i, []), load_take, job.pauses, rate,
-            work_dir / f"chapter-{i + 1:04d}.wav", lambda c: prepared.provider.estimate_seconds(c.spoken),
-        )
-        for i in range(len(prepared.chapters))
-    ]  # fmt: skip
-    timings["assembly"] = time.monotonic() - t0
-
-    preset = PRESETS[job.output.mastering]
-    if preset is not None:
-        t0 = time.monotonic()
-        chapters_audio = _master(chapters_audio, preset)
-        timings["mastering"] = time.monotonic() - t0
-
-    t0 = time.monotonic()
-    cover_file = write_cover(doc.cover, work_dir)
-    total = len(chapters_audio)
-    width = max(2, len(str(total)))
-    # "chapters/01 Title": the MP3 and the subtitles of a chapter share it (titles may hold dots: no with_suffix)
-    stems = [out_dir / "chapters" / f"{n:0{width}d} {safe_filename(c.title)}" for n, c in enumerate(chapters_audio, 1)]
-    mp3_bitrate = (preset.mp3_bitrate if preset else None) or job.output.bitrate
-    tasks: list[tuple[Path, Callable[[], None]]] = []
-    if "mp3" in job.output.formats:
-        for n, (chapter, stem) in enumerate(zip(chapters_audio, stems, strict=True), start=1):
-            dest = stem.with_name(f"{stem.name}.mp3")
-            encode = partial(write_mp3, chapter, dest, album=doc.title, artist=doc.author, track=n, total=total,
-                             cover_file=cover_file, bitrate=mp3_bitrate)  # fmt: skip
-            tasks.append((dest, encode))
-    if "m4b" in job.output.formats:
-        dest = out_dir / f"{safe_filename(doc.title)}.m4b"
-        encode = partial(write_m4b, chapters_audio, dest, title=doc.title, author=doc.author, narrator=job.narrator,
-                         year=job.year, description=job.description, cover_file=cover_file,
-                         bitrate=job.output.bitrate, work_dir=work_dir)  # fmt: skip
-        tasks.append((dest, encode))
-    subtitle_files = _write_subtitle_files(prepared, chapters_audio, by_chapter, stems)
-    # the M4B, the longest encode, goes first so both cores stay busy to the end
-    tasks.sort(key=lambda t: t[0].suffix != ".m4b")
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for future in [pool.submit(fn) for _, fn in tasks]:
-            future.result()
-    timings["encoding"] = time.monotonic() - t0
-    shutil.rmtree(work_dir, ignore_errors=True)
-    if preset is not None:
-        t0 = time.monotonic()
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            qa[:] = list(pool.map(lambda task: check_file(task[0], preset), tasks))
-        timings["qa"] = time.monotonic() - t0
-    return chapters_audio, [dest for dest, _ in tasks] + subtitle_files
-
-
-def _master(chapters: list[ChapterAudio], preset: Preset) -> list[ChapterAudio]:
-    """Each chapter to the preset's target, in parallel; durations unchanged (resampled at most)."""
-
-    def one(chapter: ChapterAudio) -> ChapterAudio:
-        mastered = chapter.wav.with_name(f"{chapter.wav.stem}-mastered.wav")
-        master_chapter(chapter.wav, mastered, preset)
-        chapter.wav.unlink()
-        rate = preset.sample_rate or chapter.rate
-        return replace(chapter, wav=mastered, rate=rate, samples=round(chapter.samples * rate / chapter.rate))
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return list(pool.map(one, chapters))
-
-
-def _write_subtitle_files(
-    prepared: Prepared, chapters_audio: list[ChapterAudio], by_chapter: dict[int, list[Chunk]], stems: list[Path]
-) -> list[Path]:
-    """Per chapter beside its MP3, and for the whole book on the M4B's timeline."""
-    formats = [f for f in ("srt", "vtt") if f in prepared.job.output.formats]
-    if not formats:
-        return []
-    out_dir = prepared.job.output.dir
-    written: list[Path] = []
-    book_cues = []
-    offset = 0.0
-    for chapter, stem in zip(chapters_audio, stems, strict=True):
-        chunks = by_chapter.get(chapter.index, [])
-        written += write_subtitles(chapter_cues(chapter, chunks), stem, formats)
-        book_cues += chapter_cues(chapter, chunks, offset)
-        offset += chapter.duration
-    written += write_subtitles(book_cues, out_dir / safe_filename(prepared.document.title), formats)
-    return written
-
-
-def _remove_stale_outputs(out_dir: Path, current: set[Path]) -> None:
-    """Chapter files from an earlier run whose chapter was renamed or removed."""
-    chapters_dir = out_dir / "chapters"
-    if chapters_dir.is_dir():
-        for path in chapters_dir.iterdir():
-            if path.suffix in (".mp3", ".srt", ".vtt") and path not in current:
-                path.unlink()
-
-
-def _manifest(
-    prepared: Prepared,
-    statuses: dict[str, dict[str, Any]],
-    chapters_audio: list[ChapterAudio],
-    outputs: list[Path],
-) -> dict[str, Any]:
+def _manifest(prepared: Prepared, statuses: dict[str, dict[str, Any]], built: BuildResult | None) -> dict[str, Any]:
     """Deterministic (no timestamps): the same job and cache give the same manifest."""
     out_dir = prepared.job.output.dir
-    placements = {p.chunk_id: p for c in chapters_audio for p in c.placements}
     chunks = []
     for chunk in prepared.chunks:
         key = prepared.keys[chunk.id]
@@ -362,21 +236,12 @@ def _manifest(
             "cache_key": key,
             "audio": os.path.relpath(prepared.cache.path(key), out_dir),
             **statuses[chunk.id],
+            **(built.placements.get(chunk.id, {}) if built else {}),
         }
-        if (placed := placements.get(chunk.id)) is not None:
-            entry["offset"] = round(placed.offset, 4)
-            entry["duration"] = round(placed.duration, 4)
-            entry["flags"] = list(placed.flags)
         chunks.append(entry)
-    chapters = []
-    start = 0.0
-    for i, chapter in enumerate(prepared.chapters):
-        item: dict[str, Any] = {"number": i + 1, "title": chapter.title}
-        if chapters_audio:
-            audio = chapters_audio[i]
-            item.update(start=round(start, 4), duration=round(audio.duration, 4))
-            start += audio.duration
-        chapters.append(item)
+    chapters = built.chapters if built else [
+        {"number": i + 1, "title": c.title} for i, c in enumerate(prepared.chapters)
+    ]  # fmt: skip
     doc = prepared.document
     return {
         "title": doc.title,
@@ -385,7 +250,9 @@ def _manifest(
         "limits": {"max_chars": prepared.limits.max_chars, "max_tokens": prepared.limits.max_tokens},
         "pauses": prepared.job.pauses.__dict__,
         "chapters": chapters,
-        "outputs": [os.path.relpath(p, out_dir) for p in outputs],
+        "outputs": [os.path.relpath(p, out_dir) for p in built.outputs] if built else [],
+        "fingerprints": built.fingerprints if built else {},
+        "qa": built.qa if built else [],
         "chunks": chunks,
     }
 
@@ -395,8 +262,7 @@ def _report(
     outcome: SynthesisOutcome,
     counts: Counter[str],
     timings: dict[str, float],
-    outputs: list[Path],
-    chapters_audio: list[ChapterAudio],
+    built: BuildResult | None,
     limiter: Limiter,
     exit_code: int,
     message: str,
@@ -418,7 +284,7 @@ def _report(
         elif result is not None and result.status == "failed":
             failed.append(chunk.id)
     stats = getattr(prepared.provider, "stats", None)
-    flagged = {p.chunk_id: list(p.flags) for c in chapters_audio for p in c.placements if p.flags}
+    flagged = {cid: p["flags"] for cid, p in (built.placements if built else {}).items() if p["flags"]}
     return {
         "exit_code": exit_code,
         "message": message,
@@ -438,5 +304,16 @@ def _report(
         "flagged_chunks": flagged,
         "estimated_cost_usd": {"this_run": round(run_cost, 4), "book": round(book_cost, 4)},
         "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
-        "outputs": [os.path.relpath(p, out_dir) for p in outputs],
+        "outputs": [os.path.relpath(p, out_dir) for p in built.outputs] if built else [],
+        "outputs_reused": bool(built and built.reused),
+        **_qa_section(job, built),
+    }
+
+
+def _qa_section(job: Job, built: BuildResult | None) -> dict[str, Any]:
+    if job.output.mastering == "none":
+        return {}
+    files = built.qa if built else []
+    return {
+        "qa": {"preset": job.output.mastering, "pass": bool(files) and all(f["pass"] for f in files), "files": files}
     }

@@ -27,7 +27,8 @@ def build(folder: Path, output: dict, faults: Faults | None = None, **extra) -> 
     for c in range(3):
         paras = [f"Chapter part {c}-{i}. {sentence(c * 10 + i)} {sentence(c * 10 + i + 40, 6)}" for i in range(4)]
         chapters.append(f"# Chapter {c + 1}\n\n" + "\n\n".join(paras))
-    (folder / "book.md").write_text("\n\n".join(chapters) + "\n", encoding="utf-8")
+    if not (folder / "book.md").exists():  # a test may have edited it since the last build
+        (folder / "book.md").write_text("\n\n".join(chapters) + "\n", encoding="utf-8")
     with FakeSpeechServer(KEY, faults or Faults()) as server:
         spec = {"title": "Measured Book", "author": "Ann Author", "narrator": "Fake Voice", "year": "2026",
                 "description": "A book for measuring.", "sources": ["book.md"],
@@ -154,3 +155,27 @@ def test_runaway_takes_are_flagged_in_manifest_and_report_without_stopping_the_r
         if chunk["id"] in flagged:
             assert any(re.match(r"silence of 3\.\ds", f) for f in flagged[chunk["id"]]), flagged
     assert report["exit_code"] == 0 and len(list((out / "chapters").glob("*.mp3"))) == 3
+
+
+def test_outputs_are_incremental(tmp_path):
+    out, report, _ = build(tmp_path, {"formats": ["m4b", "mp3", "srt"], "mastering": "podcast"})
+    files = sorted(p for p in out.rglob("*") if p.suffix in (".mp3", ".m4b", ".srt"))
+    stamps = {p: p.stat().st_mtime_ns for p in files}
+    qa = report["qa"]
+
+    # unchanged: nothing is assembled or encoded again, and the QA of the last run still stands
+    out, report, _ = build(tmp_path, {"formats": ["m4b", "mp3", "srt"], "mastering": "podcast"})
+    assert report["outputs_reused"] and "encoding" not in report["timings_seconds"]
+    assert {p: p.stat().st_mtime_ns for p in files} == stamps and report["qa"] == qa
+
+    # one paragraph of chapter 2 edited: its MP3 and the M4B are encoded again, the others are not
+    book = tmp_path / "book.md"
+    book.write_text(book.read_text().replace("Chapter part 1-2.", "Chapter part 1-2, edited."), encoding="utf-8")
+    out, report, manifest = build(tmp_path, {"formats": ["m4b", "mp3", "srt"], "mastering": "podcast"})
+    assert report["chunks"]["synthesized"] == 1 and not report["outputs_reused"]
+    changed = {p.name for p in files if p.stat().st_mtime_ns != stamps[p]}
+    assert {"02 Chapter 2.mp3", "Measured Book.m4b"} <= changed
+    assert "01 Chapter 1.mp3" not in changed and "03 Chapter 3.mp3" not in changed
+    assert [q["file"] for q in report["qa"]["files"]] == [
+        "Measured Book.m4b", "01 Chapter 1.mp3", "02 Chapter 2.mp3", "03 Chapter 3.mp3"
+    ] and report["qa"]["pass"]  # fmt: skip

@@ -1,0 +1,264 @@
+"""From takes to files: assemble each chapter, master it, encode it, write subtitles, check the result.
+
+Incremental: every output file has a fingerprint of everything that shapes it (its takes, pauses,
+mastering, tags, cover). When every file is there with the fingerprint of the last run, nothing is
+assembled or encoded again; otherwise only the files whose fingerprint changed are encoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+from .assemble import ChapterAudio, assemble_chapter
+from .audio import Audio
+from .chunker import Chunk
+from .mastering import PRESETS, Preset, check_file, master_chapter
+from .subtitles import chapter_cues, write_subtitles
+from .writers import safe_filename, write_cover, write_m4b, write_mp3
+
+if TYPE_CHECKING:
+    from .pipeline import Prepared
+
+FORMAT_VERSION = 1  # bump when the way files are made changes, so old outputs are rebuilt
+ENCODED = (".mp3", ".m4b")
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    path: Path
+    chapter: int | None  # index, or None for a whole-book file
+    fingerprint: str
+
+
+@dataclass
+class BuildResult:
+    outputs: list[Path]
+    chapters: list[dict[str, Any]]  # number, title, start, duration
+    placements: dict[str, dict[str, Any]]  # chunk id -> offset, duration, flags
+    fingerprints: dict[str, str]  # output path relative to the output folder -> fingerprint
+    qa: list[dict[str, Any]] = field(default_factory=list)
+    reused: bool = False
+
+
+def _hash(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:20]
+
+
+def plan_files(prepared: Prepared) -> list[PlannedFile]:
+    job, doc = prepared.job, prepared.document
+    out_dir = job.output.dir
+    formats = job.output.formats
+    preset = PRESETS[job.output.mastering]
+    mp3_bitrate = (preset.mp3_bitrate if preset else None) or job.output.bitrate
+    cover = hashlib.sha256(doc.cover.data).hexdigest()[:16] if doc.cover else None
+    total = len(prepared.chapters)
+    width = max(2, len(str(total)))
+    files: list[PlannedFile] = []
+    chapter_prints = []
+    for index, chapter in enumerate(prepared.chapters):
+        keys = [prepared.keys[c.id] for c in prepared.chunks if c.chapter == index]
+        sound = _hash(FORMAT_VERSION, keys, prepared.job.pauses.__dict__, job.output.mastering)
+        chapter_prints.append(sound)
+        # "chapters/01 Title": a chapter's MP3 and subtitles share it (titles may hold dots: no with_suffix)
+        stem = out_dir / "chapters" / f"{index + 1:0{width}d} {safe_filename(chapter.title)}"
+        if "mp3" in formats:
+            tags = [chapter.title, doc.title, doc.author, index + 1, total, cover, mp3_bitrate]
+            files.append(PlannedFile(stem.with_name(f"{stem.name}.mp3"), index, _hash(sound, tags)))
+        for fmt in ("srt", "vtt"):
+            if fmt in formats:
+                files.append(PlannedFile(stem.with_name(f"{stem.name}.{fmt}"), index, _hash(sound, fmt)))
+    book_files: list[PlannedFile] = []  # listed first: the book is what a user looks for
+    book = out_dir / safe_filename(doc.title)
+    if "m4b" in formats:
+        tags = [[c.title for c in prepared.chapters], doc.title, doc.author, job.narrator, job.year, job.description]
+        fingerprint = _hash(chapter_prints, tags, cover, job.output.bitrate)
+        book_files.append(PlannedFile(book.with_name(f"{book.name}.m4b"), None, fingerprint))
+    for fmt in ("srt", "vtt"):
+        if fmt in formats:
+            book_files.append(PlannedFile(book.with_name(f"{book.name}.{fmt}"), None, _hash(chapter_prints, fmt)))
+    return book_files + files
+
+
+def build_outputs(prepared: Prepared, previous: dict[str, Any] | None, timings: dict[str, float]) -> BuildResult:
+    out_dir = prepared.job.output.dir
+    planned = plan_files(prepared)
+    before = (previous or {}).get("fingerprints", {})
+    fingerprints: dict[str, str] = {}
+    stale: list[PlannedFile] = []
+    for f in planned:
+        relative = os.path.relpath(f.path, out_dir)
+        fingerprints[relative] = f.fingerprint
+        if not f.path.exists() or before.get(relative) != f.fingerprint:
+            stale.append(f)
+    if previous and not stale:
+        return _reuse(previous, planned, fingerprints)
+    result = _build(prepared, planned, stale, timings)
+    result.fingerprints = fingerprints
+    unchanged_qa = [q for q in (previous or {}).get("qa", []) if q["file"] not in {f.path.name for f in stale}]
+    result.qa = sorted(unchanged_qa + result.qa, key=lambda q: [f.path.name for f in planned].index(q["file"]))
+    return result
+
+
+def _reuse(previous: dict[str, Any], planned: list[PlannedFile], fingerprints: dict[str, str]) -> BuildResult:
+    placements = {
+        c["id"]: {"offset": c["offset"], "duration": c["duration"], "flags": c.get("flags", [])}
+        for c in previous["chunks"]
+        if "offset" in c
+    }
+    return BuildResult(
+        outputs=[f.path for f in planned],
+        chapters=previous["chapters"],
+        placements=placements,
+        fingerprints=fingerprints,
+        qa=previous.get("qa", []),
+        reused=True,
+    )
+
+
+def _build(
+    prepared: Prepared, planned: list[PlannedFile], stale: list[PlannedFile], timings: dict[str, float]
+) -> BuildResult:
+    job, doc = prepared.job, prepared.document
+    work_dir = job.output.dir / ".work"
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True)
+    t0 = time.monotonic()
+    chapters = _assemble(prepared, work_dir)
+    timings["assembly"] = time.monotonic() - t0
+
+    preset = PRESETS[job.output.mastering]
+    if preset is not None and any(f.path.suffix in ENCODED for f in stale):
+        t0 = time.monotonic()
+        chapters = _master(chapters, preset)
+        timings["mastering"] = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    cover_file = write_cover(doc.cover, work_dir)
+    mp3_bitrate = (preset.mp3_bitrate if preset else None) or job.output.bitrate
+    encodes: list[tuple[Path, Callable[[], None]]] = []
+    for f in stale:
+        if f.path.suffix == ".mp3" and f.chapter is not None:
+            encode = partial(write_mp3, chapters[f.chapter], f.path, album=doc.title, artist=doc.author,
+                             track=f.chapter + 1, total=len(chapters), cover_file=cover_file,
+                             bitrate=mp3_bitrate)  # fmt: skip
+            encodes.append((f.path, encode))
+        elif f.path.suffix == ".m4b":
+            encode = partial(write_m4b, chapters, f.path, title=doc.title, author=doc.author, narrator=job.narrator,
+                             year=job.year, description=job.description, cover_file=cover_file,
+                             bitrate=job.output.bitrate, work_dir=work_dir)  # fmt: skip
+            encodes.append((f.path, encode))
+    _write_all_subtitles(prepared, chapters, planned)
+    # the M4B, the longest encode, goes first so both cores stay busy to the end
+    encodes.sort(key=lambda e: e[0].suffix != ".m4b")
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for future in [pool.submit(fn) for _, fn in encodes]:
+            future.result()
+    timings["encoding"] = time.monotonic() - t0
+    shutil.rmtree(work_dir, ignore_errors=True)
+
+    qa: list[dict[str, Any]] = []
+    if preset is not None and encodes:
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            qa = list(pool.map(lambda e: check_file(e[0], preset), encodes))
+        timings["qa"] = time.monotonic() - t0
+
+    placements = {
+        p.chunk_id: {"offset": round(p.offset, 4), "duration": round(p.duration, 4), "flags": list(p.flags)}
+        for c in chapters
+        for p in c.placements
+    }
+    rows, start = [], 0.0
+    for chapter in chapters:
+        rows.append({"number": chapter.index + 1, "title": chapter.title, "start": round(start, 4),
+                     "duration": round(chapter.duration, 4)})  # fmt: skip
+        start += chapter.duration
+    return BuildResult([f.path for f in planned], rows, placements, {}, qa)
+
+
+def _write_all_subtitles(prepared: Prepared, chapters: list[ChapterAudio], planned: list[PlannedFile]) -> None:
+    """Cheap, so always written from this run's placements: per chapter, and for the book on the M4B's
+    timeline."""
+    formats = [fmt for fmt in ("srt", "vtt") if fmt in prepared.job.output.formats]
+    if not formats:
+        return
+    stems = {f.chapter: f.path.with_suffix("") for f in planned if f.path.suffix in (".srt", ".vtt")}
+    by_chapter = _chunks_by_chapter(prepared)
+    book_cues = []
+    offset = 0.0
+    for chapter in chapters:
+        write_subtitles(chapter_cues(chapter, by_chapter[chapter.index]), stems[chapter.index], formats)
+        book_cues += chapter_cues(chapter, by_chapter[chapter.index], offset)
+        offset += chapter.duration
+    write_subtitles(book_cues, stems[None], formats)
+
+
+def _chunks_by_chapter(prepared: Prepared) -> dict[int, list[Chunk]]:
+    by_chapter: dict[int, list[Chunk]] = {i: [] for i in range(len(prepared.chapters))}
+    for chunk in prepared.chunks:
+        by_chapter[chunk.chapter].append(chunk)
+    return by_chapter
+
+
+def _assemble(prepared: Prepared, work_dir: Path) -> list[ChapterAudio]:
+    first = prepared.cache.get(prepared.keys[prepared.chunks[0].id])
+    if first is None:
+        raise errors.ToolError("the first take vanished from the cache during the run")
+
+    def load_take(chunk: Chunk) -> Audio:
+        audio = prepared.cache.get(prepared.keys[chunk.id])
+        if audio is None:
+            raise errors.ToolError(f"take for chunk {chunk.id} vanished from the cache during the run")
+        return audio
+
+    def estimate(chunk: Chunk) -> float:
+        return prepared.provider.estimate_seconds(chunk.spoken)
+
+    by_chapter = _chunks_by_chapter(prepared)
+    return [
+        assemble_chapter(
+            i,
+            chapter.title,
+            by_chapter[i],
+            load_take,
+            prepared.job.pauses,
+            first.rate,
+            work_dir / f"chapter-{i + 1:04d}.wav",
+            estimate,
+        )
+        for i, chapter in enumerate(prepared.chapters)
+    ]
+
+
+def _master(chapters: list[ChapterAudio], preset: Preset) -> list[ChapterAudio]:
+    """Each chapter to the preset's target, in parallel; durations unchanged (resampled at most)."""
+
+    def one(chapter: ChapterAudio) -> ChapterAudio:
+        mastered = chapter.wav.with_name(f"{chapter.wav.stem}-mastered.wav")
+        master_chapter(chapter.wav, mastered, preset)
+        chapter.wav.unlink()
+        rate = preset.sample_rate or chapter.rate
+        return replace(chapter, wav=mastered, rate=rate, samples=round(chapter.samples * rate / chapter.rate))
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(one, chapters))
+
+
+def remove_stale_outputs(out_dir: Path, current: set[Path]) -> None:
+    """Chapter files from an earlier run whose chapter was renamed or removed."""
+    chapters_dir = out_dir / "chapters"
+    if chapters_dir.is_dir():
+        for path in chapters_dir.iterdir():
+            if path.suffix in (".mp3", ".srt", ".vtt") and path not in current:
+                path.unlink()
