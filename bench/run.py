@@ -138,9 +138,110 @@ def bench_openai() -> None:
           f"= {100 * limited / len(records):.2f} % (target < 1 %)")  # fmt: skip
 
 
-SECTIONS = {"local": bench_local, "openai": bench_openai}
+def bench_long(hours_list: tuple[float, ...] = (1, 10, 30)) -> None:
+    """Books of many hours through the fast fake voice: does assembly stream, and how fast is the back end?"""
+    import os
+
+    from narrator import ffmpeg
+    from narrator.devtools.fake_openai import FakeSpeechServer, Faults
+
+    print("\n== long books: assembly + mastering (podcast preset) + encoding, fake voice ==")
+    rng = random.Random(3)
+    key = "sk-bench-key"
+    for hours in hours_list:
+        with (
+            tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp,
+            FakeSpeechServer(key, Faults()) as server,
+        ):
+            folder = Path(tmp)
+            chapters = max(1, round(hours))
+            per_chapter_chars = int(hours * 3600 * 15 / chapters)  # the fake speaks 15 characters a second
+            text = []
+            for c in range(chapters):
+                text.append(f"# Chapter {c + 1}")
+                written = 0
+                while written < per_chapter_chars:
+                    words = " ".join(rng.choice(VOCABULARY) for _ in range(600))
+                    paragraph = ". ".join(words[i : i + 120].capitalize() for i in range(0, len(words), 120)) + "."
+                    text.append(paragraph[:3900])
+                    written += len(text[-1])
+            (folder / "book.md").write_text("\n\n".join(text) + "\n")
+            spec = {"title": "Long Book", "sources": ["book.md"], "cache": "cache", "concurrency": 8,
+                    "voice": {"provider": "openai", "base_url": server.url},
+                    "output": {"dir": "out", "formats": ["m4b", "mp3"], "mastering": "podcast"}}  # fmt: skip
+            (folder / "job.yaml").write_text(yaml.safe_dump(spec))
+            env = {**os.environ, "OPENAI_API_KEY": key}
+            command = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "narrator", "run", str(folder / "job.yaml")]
+            proc = subprocess.run(command, capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                sys.exit(f"long-book bench failed:\n{proc.stderr[-2000:]}")
+            peak_mb = int(proc.stderr.strip().splitlines()[-1]) // 1024
+            report = json.loads((folder / "out" / "report.json").read_text())
+            manifest = json.loads((folder / "out" / "manifest.json").read_text())
+            t = report["timings_seconds"]
+            audio_hours = sum(c["duration"] for c in manifest["chapters"]) / 3600
+            back_end = t["assembly"] + t.get("mastering", 0) + t["encoding"]
+            # every file's duration against the sum of its parts (takes + pauses, from the manifest)
+            worst = 0.0
+            for chapter, mp3 in zip(
+                manifest["chapters"], sorted((folder / "out" / "chapters").glob("*.mp3")), strict=True
+            ):
+                worst = max(worst, abs(ffmpeg.decode(mp3, 8000).duration - chapter["duration"]))
+            m4b = folder / "out" / "Long Book.m4b"
+            worst = max(worst, abs(ffmpeg.decode(m4b, 8000).duration - audio_hours * 3600))
+            print(f"{audio_hours:5.1f} h of audio, {len(manifest['chunks'])} chunks, {chapters} chapters: "
+                  f"assembly {t['assembly']:.0f} s + mastering {t.get('mastering', 0):.0f} s + encoding "
+                  f"{t['encoding']:.0f} s = {back_end / audio_hours:.1f} s per audio hour (target <= 30); "
+                  f"QA after encoding {t.get('qa', 0) / audio_hours:.1f} s/h; peak RSS {peak_mb} MB (target < 1024); "
+                  f"worst file duration error {worst * 1000:.0f} ms (target < 100)", flush=True)  # fmt: skip
+
+
+def bench_subtitles(paragraphs: int = 40) -> None:
+    """Proportional cue timing against the real sentence starts the local voice reports."""
+    import asyncio
+
+    from narrator.audio import Audio
+    from narrator.chunker import sentences
+    from narrator.providers.local import LocalProvider
+    from narrator.spec import VoiceSpec
+
+    print("\n== subtitle timing: proportional cues against the local voice's real sentence starts ==")
+    rng = random.Random(5)
+    provider = LocalProvider(VoiceSpec())
+    asyncio.run(provider.start())
+    errors_ms: list[float] = []
+    for _ in range(paragraphs):
+        text = " ".join(
+            " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(5, 20))).capitalize() + "."
+            for _ in range(rng.randint(2, 6))
+        )
+        starts: list[int] = []
+        audio: Audio = provider._speak(text, starts)
+        parts = [s.strip() for s in sentences(text) if s.strip()]
+        if len(parts) != len(starts):  # piper split the text differently: not comparable
+            continue
+        total = sum(len(p) for p in parts)
+        estimate = 0.0
+        for part, start in zip(parts, starts, strict=True):
+            errors_ms.append(abs(estimate - start / audio.rate) * 1000)
+            estimate += audio.duration * len(part) / total
+    asyncio.run(provider.aclose())
+    errors_ms.sort()
+    n = len(errors_ms)
+    print(f"{n} sentence starts: mean error {sum(errors_ms) / n:.0f} ms, median {errors_ms[n // 2]:.0f} ms, "
+          f"95th percentile {errors_ms[int(n * 0.95)]:.0f} ms, worst {errors_ms[-1]:.0f} ms")  # fmt: skip
+
+
+SECTIONS = {"local": bench_local, "subtitles": bench_subtitles, "openai": bench_openai, "long": bench_long}
 
 if __name__ == "__main__":
-    chosen = sys.argv[1:] or list(SECTIONS)
-    for name in chosen:
-        SECTIONS[name]()
+    # python bench/run.py [section ...]; `long` takes hours after it: python bench/run.py long 1 10
+    args = sys.argv[1:] or list(SECTIONS)
+    for i, name in enumerate(args):
+        if name not in SECTIONS:
+            continue
+        if name == "long":
+            hours = tuple(float(a) for a in args[i + 1 :] if a.replace(".", "", 1).isdigit())
+            bench_long(hours or (1, 10, 30))
+        else:
+            SECTIONS[name]()

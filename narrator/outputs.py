@@ -25,13 +25,13 @@ from .audio import Audio
 from .chunker import Chunk
 from .mastering import PRESETS, Preset, check_file, master_chapter
 from .subtitles import chapter_cues, write_subtitles
-from .writers import safe_filename, write_cover, write_m4b, write_mp3
+from .writers import BOOK_CODECS, CHAPTER_CODECS, safe_filename, write_book, write_chapter, write_cover
 
 if TYPE_CHECKING:
     from .pipeline import Prepared
 
 FORMAT_VERSION = 1  # bump when the way files are made changes, so old outputs are rebuilt
-ENCODED = (".mp3", ".m4b")
+ENCODED = (".mp3", ".m4b", ".opus")
 
 
 @dataclass(frozen=True)
@@ -72,18 +72,23 @@ def plan_files(prepared: Prepared) -> list[PlannedFile]:
         chapter_prints.append(sound)
         # "chapters/01 Title": a chapter's MP3 and subtitles share it (titles may hold dots: no with_suffix)
         stem = out_dir / "chapters" / f"{index + 1:0{width}d} {safe_filename(chapter.title)}"
-        if "mp3" in formats:
-            tags = [chapter.title, doc.title, doc.author, index + 1, total, cover, mp3_bitrate]
-            files.append(PlannedFile(stem.with_name(f"{stem.name}.mp3"), index, _hash(sound, tags)))
+        for kind in ("mp3", "opus"):
+            if kind in formats:
+                bitrate = mp3_bitrate if kind == "mp3" else job.output.bitrate
+                tags = [chapter.title, doc.title, doc.author, index + 1, total, cover, bitrate]
+                files.append(PlannedFile(stem.with_name(f"{stem.name}.{kind}"), index, _hash(sound, tags)))
         for fmt in ("srt", "vtt"):
             if fmt in formats:
                 files.append(PlannedFile(stem.with_name(f"{stem.name}.{fmt}"), index, _hash(sound, fmt)))
     book_files: list[PlannedFile] = []  # listed first: the book is what a user looks for
     book = out_dir / safe_filename(doc.title)
+    book_tags = [[c.title for c in prepared.chapters], doc.title, doc.author, job.narrator, job.year, job.description]
     if "m4b" in formats:
-        tags = [[c.title for c in prepared.chapters], doc.title, doc.author, job.narrator, job.year, job.description]
-        fingerprint = _hash(chapter_prints, tags, cover, job.output.bitrate)
+        fingerprint = _hash(chapter_prints, book_tags, cover, job.output.bitrate)
         book_files.append(PlannedFile(book.with_name(f"{book.name}.m4b"), None, fingerprint))
+    if "mp3-book" in formats:
+        fingerprint = _hash(chapter_prints, book_tags, cover, mp3_bitrate, "mp3-book")
+        book_files.append(PlannedFile(book.with_name(f"{book.name}.mp3"), None, fingerprint))
     for fmt in ("srt", "vtt"):
         if fmt in formats:
             book_files.append(PlannedFile(book.with_name(f"{book.name}.{fmt}"), None, _hash(chapter_prints, fmt)))
@@ -147,20 +152,22 @@ def _build(
     cover_file = write_cover(doc.cover, work_dir)
     mp3_bitrate = (preset.mp3_bitrate if preset else None) or job.output.bitrate
     encodes: list[tuple[Path, Callable[[], None]]] = []
+    book_tags = {"title": doc.title, "author": doc.author, "narrator": job.narrator, "year": job.year,
+                 "description": job.description, "cover_file": cover_file, "work_dir": work_dir}  # fmt: skip
     for f in stale:
-        if f.path.suffix == ".mp3" and f.chapter is not None:
-            encode = partial(write_mp3, chapters[f.chapter], f.path, album=doc.title, artist=doc.author,
-                             track=f.chapter + 1, total=len(chapters), cover_file=cover_file,
-                             bitrate=mp3_bitrate)  # fmt: skip
+        kind = f.path.suffix[1:]
+        if f.chapter is not None and kind in CHAPTER_CODECS:
+            bitrate = mp3_bitrate if kind == "mp3" else job.output.bitrate
+            encode = partial(write_chapter, chapters[f.chapter], f.path, kind=kind, album=doc.title,
+                             artist=doc.author, track=f.chapter + 1, total=len(chapters), cover_file=cover_file,
+                             bitrate=bitrate)  # fmt: skip
             encodes.append((f.path, encode))
-        elif f.path.suffix == ".m4b":
-            encode = partial(write_m4b, chapters, f.path, title=doc.title, author=doc.author, narrator=job.narrator,
-                             year=job.year, description=job.description, cover_file=cover_file,
-                             bitrate=job.output.bitrate, work_dir=work_dir)  # fmt: skip
-            encodes.append((f.path, encode))
+        elif f.chapter is None and kind in BOOK_CODECS:
+            bitrate = mp3_bitrate if kind == "mp3" else job.output.bitrate
+            encodes.append((f.path, partial(write_book, chapters, f.path, kind=kind, bitrate=bitrate, **book_tags)))
     _write_all_subtitles(prepared, chapters, planned)
-    # the M4B, the longest encode, goes first so both cores stay busy to the end
-    encodes.sort(key=lambda e: e[0].suffix != ".m4b")
+    # whole-book files, the longest encodes, go first so both cores stay busy to the end
+    encodes.sort(key=lambda e: e[0].parent != job.output.dir)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for future in [pool.submit(fn) for _, fn in encodes]:
             future.result()
@@ -260,5 +267,5 @@ def remove_stale_outputs(out_dir: Path, current: set[Path]) -> None:
     chapters_dir = out_dir / "chapters"
     if chapters_dir.is_dir():
         for path in chapters_dir.iterdir():
-            if path.suffix in (".mp3", ".srt", ".vtt") and path not in current:
+            if path.suffix in (".mp3", ".opus", ".srt", ".vtt") and path not in current:
                 path.unlink()

@@ -16,7 +16,7 @@ import yaml
 from .errors import JobError
 
 SOURCE_FORMATS = ("epub", "markdown", "html", "text")
-OUTPUT_FORMATS = ("m4b", "mp3", "srt", "vtt")
+OUTPUT_FORMATS = ("m4b", "mp3", "opus", "mp3-book", "srt", "vtt")
 PROVIDERS = ("local", "openai")
 MASTERING_PRESETS = ("none", "acx", "podcast", "ebu")
 RESPONSE_FORMATS = ("pcm", "wav", "mp3")

@@ -79,10 +79,19 @@ def write_cover(cover: Cover | None, work_dir: Path) -> Path | None:
     return path
 
 
-def write_mp3(
+# Per-chapter encodings: ffmpeg codec arguments and muxer. Opus wants 48 kHz; Ogg takes no cover picture
+# through ffmpeg, so Opus files carry tags only.
+CHAPTER_CODECS: dict[str, tuple[list[str], str, bool]] = {
+    "mp3": (["-c:a", "libmp3lame", "-id3v2_version", "3"], "mp3", True),
+    "opus": (["-c:a", "libopus", "-ar", "48000", "-application", "voip"], "ogg", False),
+}
+
+
+def write_chapter(
     chapter: ChapterAudio,
     dest: Path,
     *,
+    kind: str,
     album: str,
     artist: str | None,
     track: int,
@@ -90,14 +99,13 @@ def write_mp3(
     cover_file: Path | None,
     bitrate: str,
 ) -> None:
-    cover_in, cover_map = _cover_args(cover_file, 1)
-    args = [
-        "-i", str(chapter.wav), *cover_in, "-map", "0:a", *cover_map,
-        "-c:a", "libmp3lame", "-b:a", bitrate, "-id3v2_version", "3",
-        *_metadata_args({"title": chapter.title, "album": album, "artist": artist,
-                         "album_artist": artist, "track": f"{track}/{total}", "genre": "Audiobook"}),
-    ]  # fmt: skip
-    _encode_atomically(dest, "mp3", args, f"encoding {dest.name}")
+    codec, muxer, takes_cover = CHAPTER_CODECS[kind]
+    cover_in, cover_map = _cover_args(cover_file if takes_cover else None, 1)
+    tags = {"title": chapter.title, "album": album, "artist": artist, "album_artist": artist,
+            "track": f"{track}/{total}", "genre": "Audiobook"}  # fmt: skip
+    args = ["-i", str(chapter.wav), *cover_in, "-map", "0:a", *cover_map, *codec, "-b:a", bitrate,
+            *_metadata_args(tags)]  # fmt: skip
+    _encode_atomically(dest, muxer, args, f"encoding {dest.name}")
 
 
 def _ffmetadata(chapters: Sequence[ChapterAudio], tags: dict[str, str | None]) -> str:
@@ -121,10 +129,19 @@ def _ffmetadata(chapters: Sequence[ChapterAudio], tags: dict[str, str | None]) -
     return "\n".join(lines) + "\n"
 
 
-def write_m4b(
+# Whole-book encodings, with one chapter marker per chapter: M4B (AAC, brand M4B, the audiobook media type)
+# and one MP3 with ID3 CHAP/CTOC frames (ffmpeg writes them in order; mutagen would reorder them by size).
+BOOK_CODECS: dict[str, tuple[list[str], str]] = {
+    "m4b": (["-c:a", "aac", "-movflags", "+faststart", "-brand", "M4B "], "ipod"),
+    "mp3": (["-c:a", "libmp3lame", "-id3v2_version", "3"], "mp3"),
+}
+
+
+def write_book(
     chapters: Sequence[ChapterAudio],
     dest: Path,
     *,
+    kind: str,
     title: str,
     author: str | None,
     narrator: str | None,
@@ -134,20 +151,20 @@ def write_m4b(
     bitrate: str,
     work_dir: Path,
 ) -> None:
-    """One AAC audiobook: the chapter WAVs decoded in sequence (never compressed audio joined byte-wise),
-    one chapter marker per chapter with its title, tags and cover."""
-    concat = work_dir / "m4b-concat.txt"
+    """One file for the whole book: the chapter WAVs decoded in sequence (never compressed audio joined
+    byte-wise), one chapter marker per chapter with its title, tags and cover."""
+    codec, muxer = BOOK_CODECS[kind]
+    concat = work_dir / f"{kind}-concat.txt"
     atomic_write(concat, "".join(f"file '{c.wav.as_posix()}'\n" for c in chapters).encode("utf-8"))
     # media_type 2 is the iTunes "stik" for an audiobook; players that show a narrator read the composer tag
     tags = {"title": title, "album": title, "artist": author, "album_artist": author, "composer": narrator,
             "date": year, "description": description, "comment": description, "genre": "Audiobook",
-            "media_type": "2"}  # fmt: skip
-    metadata = work_dir / "m4b-metadata.txt"
+            "media_type": "2" if kind == "m4b" else None}  # fmt: skip
+    metadata = work_dir / f"{kind}-metadata.txt"
     atomic_write(metadata, _ffmetadata(chapters, tags).encode("utf-8"))
     cover_in, cover_map = _cover_args(cover_file, 2)
     args = [
         "-f", "concat", "-safe", "0", "-i", str(concat), "-i", str(metadata), *cover_in,
-        "-map", "0:a", *cover_map, "-map_metadata", "1", "-map_chapters", "1",
-        "-c:a", "aac", "-b:a", bitrate, "-movflags", "+faststart", "-brand", "M4B ",
+        "-map", "0:a", *cover_map, "-map_metadata", "1", "-map_chapters", "1", *codec, "-b:a", bitrate,
     ]  # fmt: skip
-    _encode_atomically(dest, "ipod", args, f"encoding {dest.name}")
+    _encode_atomically(dest, muxer, args, f"encoding {dest.name}")

@@ -179,3 +179,23 @@ def test_outputs_are_incremental(tmp_path):
     assert [q["file"] for q in report["qa"]["files"]] == [
         "Measured Book.m4b", "01 Chapter 1.mp3", "02 Chapter 2.mp3", "03 Chapter 3.mp3"
     ] and report["qa"]["pass"]  # fmt: skip
+
+
+def test_opus_per_chapter_and_one_mp3_with_id3_chapters(tmp_path):
+    from mutagen.id3 import ID3
+    from mutagen.oggopus import OggOpus
+
+    out, _, manifest = build(tmp_path, {"formats": ["opus", "mp3-book"]})
+    opus = sorted((out / "chapters").glob("*.opus"))
+    assert [p.name for p in opus] == ["01 Chapter 1.opus", "02 Chapter 2.opus", "03 Chapter 3.opus"]
+    for path, chapter in zip(opus, manifest["chapters"], strict=True):
+        assert abs(ffmpeg.decode(path, 48_000).duration - chapter["duration"]) < 0.05
+        tags = OggOpus(path)  # Ogg keeps its tags per stream, as Vorbis comments
+        assert tags["title"] == [chapter["title"]] and tags["album"] == ["Measured Book"]
+    book = out / "Measured Book.mp3"
+    markers = ffmpeg.read_metadata(book)["chapters"]
+    assert [m["title"] for m in markers] == ["Chapter 1", "Chapter 2", "Chapter 3"]
+    for marker, chapter in zip(markers, manifest["chapters"], strict=True):
+        assert abs(marker["start"] - chapter["start"]) < 0.05
+    tags = ID3(book)
+    assert len(tags.getall("CHAP")) == 3 and len(tags.getall("CTOC")) == 1 and tags.getall("APIC") == []

@@ -109,7 +109,8 @@ class LocalProvider(Provider):
         await self.start()
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._speak, text)
 
-    def _speak(self, text: str) -> Audio:
+    def _speak(self, text: str, sentence_starts: list[int] | None = None) -> Audio:
+        """Speak ``text``; when given a list, fill it with the sample where each sentence begins."""
         import numpy as np
         from piper import SynthesisConfig
 
@@ -129,6 +130,8 @@ class LocalProvider(Provider):
                 audio = audio / peak * VOLUME
             if parts:
                 parts.append(gap)
+            if sentence_starts is not None:
+                sentence_starts.append(sum(len(p) for p in parts) // 2)
             parts.append((np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes())
         return Audio(b"".join(parts), rate)
 
