@@ -29,6 +29,7 @@ from .writers import BOOK_CODECS, CHAPTER_CODECS, safe_filename, write_book, wri
 
 if TYPE_CHECKING:
     from .pipeline import Prepared
+    from .spec import Job
 
 FORMAT_VERSION = 1  # bump when the way files are made changes, so old outputs are rebuilt
 ENCODED = (".mp3", ".m4b", ".opus")
@@ -51,6 +52,12 @@ class BuildResult:
     reused: bool = False
 
 
+def _bitrate(job: Job, kind: str) -> str:
+    """A preset may demand its own MP3 bitrate (ACX: 192k); everything else takes the job's."""
+    preset = PRESETS[job.output.mastering]
+    return (preset.mp3_bitrate if preset and kind == "mp3" else None) or job.output.bitrate
+
+
 def _hash(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:20]
 
@@ -59,8 +66,6 @@ def plan_files(prepared: Prepared) -> list[PlannedFile]:
     job, doc = prepared.job, prepared.document
     out_dir = job.output.dir
     formats = job.output.formats
-    preset = PRESETS[job.output.mastering]
-    mp3_bitrate = (preset.mp3_bitrate if preset else None) or job.output.bitrate
     cover = hashlib.sha256(doc.cover.data).hexdigest()[:16] if doc.cover else None
     total = len(prepared.chapters)
     width = max(2, len(str(total)))
@@ -74,8 +79,7 @@ def plan_files(prepared: Prepared) -> list[PlannedFile]:
         stem = out_dir / "chapters" / f"{index + 1:0{width}d} {safe_filename(chapter.title)}"
         for kind in ("mp3", "opus"):
             if kind in formats:
-                bitrate = mp3_bitrate if kind == "mp3" else job.output.bitrate
-                tags = [chapter.title, doc.title, doc.author, index + 1, total, cover, bitrate]
+                tags = [chapter.title, doc.title, doc.author, index + 1, total, cover, _bitrate(job, kind)]
                 files.append(PlannedFile(stem.with_name(f"{stem.name}.{kind}"), index, _hash(sound, tags)))
         for fmt in ("srt", "vtt"):
             if fmt in formats:
@@ -87,7 +91,7 @@ def plan_files(prepared: Prepared) -> list[PlannedFile]:
         fingerprint = _hash(chapter_prints, book_tags, cover, job.output.bitrate)
         book_files.append(PlannedFile(book.with_name(f"{book.name}.m4b"), None, fingerprint))
     if "mp3-book" in formats:
-        fingerprint = _hash(chapter_prints, book_tags, cover, mp3_bitrate, "mp3-book")
+        fingerprint = _hash(chapter_prints, book_tags, cover, _bitrate(job, "mp3"), "mp3-book")
         book_files.append(PlannedFile(book.with_name(f"{book.name}.mp3"), None, fingerprint))
     for fmt in ("srt", "vtt"):
         if fmt in formats:
@@ -150,20 +154,18 @@ def _build(
 
     t0 = time.monotonic()
     cover_file = write_cover(doc.cover, work_dir)
-    mp3_bitrate = (preset.mp3_bitrate if preset else None) or job.output.bitrate
     encodes: list[tuple[Path, Callable[[], None]]] = []
     book_tags = {"title": doc.title, "author": doc.author, "narrator": job.narrator, "year": job.year,
                  "description": job.description, "cover_file": cover_file, "work_dir": work_dir}  # fmt: skip
     for f in stale:
         kind = f.path.suffix[1:]
+        bitrate = _bitrate(job, kind)
         if f.chapter is not None and kind in CHAPTER_CODECS:
-            bitrate = mp3_bitrate if kind == "mp3" else job.output.bitrate
             encode = partial(write_chapter, chapters[f.chapter], f.path, kind=kind, album=doc.title,
                              artist=doc.author, track=f.chapter + 1, total=len(chapters), cover_file=cover_file,
                              bitrate=bitrate)  # fmt: skip
             encodes.append((f.path, encode))
         elif f.chapter is None and kind in BOOK_CODECS:
-            bitrate = mp3_bitrate if kind == "mp3" else job.output.bitrate
             encodes.append((f.path, partial(write_book, chapters, f.path, kind=kind, bitrate=bitrate, **book_tags)))
     _write_all_subtitles(prepared, chapters, planned)
     # whole-book files, the longest encodes, go first so both cores stay busy to the end

@@ -1,12 +1,11 @@
 """The whole run, stage after stage: sources -> document -> prepared text -> chunks -> takes (cache,
 provider) -> chapter audio -> output files, manifest and report. Callable from Python; the CLI is a
-thin layer over ``plan_job`` and ``run_job``."""
+thin layer over ``run_job`` here and ``make_plan`` in planning.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import sys
 import time
@@ -30,7 +29,6 @@ from .spec import Job
 from .tokens import count_tokens
 from .writers import write_json
 
-log = logging.getLogger("narrator")
 MANIFEST = "manifest.json"
 REPORT = "report.json"
 
@@ -141,9 +139,8 @@ async def run_job_async(job: Job, *, progress: bool | None = None) -> RunResult:
     statuses = _chunk_statuses(prepared, reused, outcome)
     counts = Counter(s["status"] for s in statuses.values())
     previous = _read_previous_manifest(out_dir)
-    write_json(
-        out_dir / MANIFEST, _manifest(prepared, statuses, None)
-    )  # the record of what is done survives whatever follows
+    # the record of what is done survives whatever follows
+    write_json(out_dir / MANIFEST, _manifest(prepared, statuses, None))
 
     built: BuildResult | None = None
     complete = counts["failed"] == 0 and counts["pending"] == 0

@@ -22,6 +22,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from .audio import Audio
 from .cache import TakeCache
 from .errors import FatalProviderError, ProviderError, RateLimited
 from .providers.base import Provider
@@ -43,6 +44,7 @@ class TakeResult:
     attempts: int = 0
     duration: float = 0.0
     error: str | None = None
+    audio: Audio | None = field(default=None, repr=False)  # held only until the take is in the cache
 
 
 @dataclass
@@ -130,6 +132,7 @@ async def synthesize_all(
 ) -> SynthesisOutcome:
     outcome = SynthesisOutcome()
     queue = list(reversed(work))  # pop() from the end keeps reading order
+    writes: list[asyncio.Task[None]] = []
     stop = asyncio.Event()
     started = time.monotonic()
 
@@ -173,26 +176,37 @@ async def synthesize_all(
             return TakeResult("failed", result.attempts, error=str(exc))
         except ProviderError as exc:
             return TakeResult("failed", result.attempts, error=str(exc))
-        # cache write in a thread: fsync must not stall the event loop
-        await asyncio.to_thread(cache.put, item.key, audio)
-        return TakeResult("synthesized", result.attempts, audio.duration)
+        return TakeResult("synthesized", result.attempts, audio.duration, audio=audio)
+
+    def record(key: str, taken: TakeResult) -> None:
+        outcome.results[key] = taken
+        if on_take is not None:
+            on_take(key, taken)
+
+    async def persist(key: str, taken: TakeResult) -> None:
+        # in a thread (fsync must not stall the event loop), and off the worker's path: the worker is
+        # already waiting on its next request. A take counts as done once it is on disk.
+        assert taken.audio is not None
+        await asyncio.to_thread(cache.put, key, taken.audio)
+        taken.audio = None
+        record(key, taken)
+
+    async def handle(item: Work) -> None:
+        taken = await make(item)
+        if taken.status == "synthesized":
+            writes.append(asyncio.create_task(persist(item.key, taken)))
+        else:
+            record(item.key, taken)
 
     async def worker() -> None:
         while queue and not stop.is_set():
-            item = queue.pop()
-            taken = await make(item)
-            outcome.results[item.key] = taken
-            if on_take is not None:
-                on_take(item.key, taken)
+            await handle(queue.pop())
 
     async def canary() -> None:
         # The first request goes alone: a bad key, an unknown model or an empty balance then costs one
         # request, not one per worker. Its latency is paid once per run.
         if queue:
-            item = queue.pop()
-            outcome.results[item.key] = taken = await make(item)
-            if on_take is not None:
-                on_take(item.key, taken)
+            await handle(queue.pop())
 
     if not work:  # everything cached: do not load a model or open a connection for nothing
         return outcome
@@ -201,6 +215,7 @@ async def synthesize_all(
         await canary()
         await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(queue))))))
     finally:
+        await asyncio.gather(*writes)  # every finished take reaches the cache, whatever stopped the run
         await provider.aclose()
     for item in queue:  # never started because the run stopped
         outcome.results[item.key] = TakeResult("skipped")

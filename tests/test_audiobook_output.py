@@ -110,6 +110,10 @@ def test_subtitles_cover_every_sentence_in_order_on_the_book_timeline(tmp_path):
     chapter_firsts = [t for t, c in zip(times, cues, strict=True) if c[8].startswith("Chapter ") and len(c[8]) < 12]
     for marker, first in zip(m4b["chapters"], chapter_firsts, strict=True):
         assert abs(first[0] - (marker["start"] + 0.5)) < 0.1
+    for chapter in manifest["chapters"]:  # each chapter's cues end within that chapter's audio
+        srt = (out / "chapters" / f"{chapter['number']:02d} {chapter['title']}.srt").read_text()
+        h, m, sec, ms = re.findall(r"--> (\d\d):(\d\d):(\d\d),(\d{3})", srt)[-1]
+        assert int(h) * 3600 + int(m) * 60 + int(sec) + int(ms) / 1000 <= chapter["duration"]
     vtt = (out / "chapters" / "01 Chapter 1.vtt").read_text()
     assert vtt.startswith("WEBVTT\n\n00:00:00.500 --> ") and "Chapter 1" in vtt
 
