@@ -133,6 +133,7 @@ async def synthesize_all(
     outcome = SynthesisOutcome()
     queue = list(reversed(work))  # pop() from the end keeps reading order
     writes: list[asyncio.Task[None]] = []
+    write_slots = asyncio.Semaphore(max(1, concurrency))
     stop = asyncio.Event()
     started = time.monotonic()
 
@@ -186,14 +187,20 @@ async def synthesize_all(
     async def persist(key: str, taken: TakeResult) -> None:
         # in a thread (fsync must not stall the event loop), and off the worker's path: the worker is
         # already waiting on its next request. A take counts as done once it is on disk.
-        assert taken.audio is not None
-        await asyncio.to_thread(cache.put, key, taken.audio)
-        taken.audio = None
-        record(key, taken)
+        try:
+            assert taken.audio is not None
+            await asyncio.to_thread(cache.put, key, taken.audio)
+            taken.audio = None
+            record(key, taken)
+        finally:
+            write_slots.release()
 
     async def handle(item: Work) -> None:
         taken = await make(item)
         if taken.status == "synthesized":
+            # backpressure: when the disk is slower than the service, at most `concurrency` takes wait
+            # in memory for it (a 4096-character take is ~13 MB of PCM)
+            await write_slots.acquire()
             writes.append(asyncio.create_task(persist(item.key, taken)))
         else:
             record(item.key, taken)
@@ -202,18 +209,25 @@ async def synthesize_all(
         while queue and not stop.is_set():
             await handle(queue.pop())
 
-    async def canary() -> None:
+    async def canary() -> asyncio.Task[None]:
         # The first request goes alone: a bad key, an unknown model or an empty balance then costs one
-        # request, not one per worker. Its latency is paid once per run.
-        if queue:
-            await handle(queue.pop())
+        # request, not one per worker. The others start as soon as it is accepted (its status line), or
+        # done, whichever comes first: a long take streams for a minute after its 200.
+        first = asyncio.create_task(handle(queue.pop()))
+        accepted = asyncio.Event()
+        provider.on_accepted = accepted.set
+        waiting = asyncio.create_task(accepted.wait())
+        await asyncio.wait({first, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        provider.on_accepted = None
+        return first
 
     if not work:  # everything cached: do not load a model or open a connection for nothing
         return outcome
     await provider.start()
     try:
-        await canary()
-        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(queue))))))
+        first = await canary()
+        await asyncio.gather(first, *(worker() for _ in range(max(1, min(concurrency, len(queue))))))
     finally:
         await asyncio.gather(*writes)  # every finished take reaches the cache, whatever stopped the run
         await provider.aclose()

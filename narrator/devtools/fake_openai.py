@@ -35,7 +35,7 @@ FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 
 @dataclass
 class Faults:
-    latency: float = 0.0  # seconds from request to response (audio generation included)
+    latency: float = 0.0  # seconds from request to the last byte; the status line comes at once
     error_rate: float = 0.0  # 500/502/503 answers
     cut_rate: float = 0.0  # half the body, then a clean end of stream: looks like a normal response
     reset_rate: float = 0.0  # the connection is reset before any answer
@@ -155,9 +155,6 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._encode(pcm, fmt)
         if fault == "cut":
             body = body[: len(body) // 2]
-        delay = state.faults.latency - (time.monotonic() - started)
-        if delay > 0:
-            time.sleep(delay)
         with state.lock:
             if fault not in ("cut", "runaway"):
                 state.successes += 1
@@ -170,9 +167,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("x-request-id", f"req_{len(state.records):06d}")
         self.send_header("openai-processing-ms", str(int((time.monotonic() - started) * 1000)))
         self.end_headers()
-        for i in range(0, len(body), 16384):
-            piece = body[i : i + 16384]
-            self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        # Like the real endpoint, the status line comes at once and the audio streams as it is "made":
+        # the pieces are spread over the configured latency, which is the time to the last byte.
+        pieces = [body[i : i + 16384] for i in range(0, len(body), 16384)] or [b""]
+        for n, piece in enumerate(pieces, start=1):
+            due = started + state.faults.latency * n / len(pieces)
+            if (wait := due - time.monotonic()) > 0:
+                time.sleep(wait)
+            if piece:
+                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
         self.wfile.write(b"0\r\n\r\n")
 
     def _fault(self, state: State) -> str | None:

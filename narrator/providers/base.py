@@ -30,6 +30,9 @@ class Provider(ABC):
 
     #: called with (seconds to wait, cause) when the service asks everyone to slow down
     on_backoff: Callable[[float, str], None] | None = None
+    #: called when the service has accepted a request (a 200 status line) before its audio is complete:
+    #: the scheduler's first request need not wait for a whole take to learn that the key and model work
+    on_accepted: Callable[[], None] | None = None
 
     @abstractmethod
     def fingerprint(self) -> dict[str, Any]:

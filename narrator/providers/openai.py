@@ -217,8 +217,10 @@ class OpenAIProvider(Provider):
         assert self._client is not None
         self.stats.requests += 1
         try:
-            response = await self._client.post("/audio/speech", json=self.payload(text))
-            body = response.content
+            async with self._client.stream("POST", "/audio/speech", json=self.payload(text)) as response:
+                if response.status_code == 200 and self.on_accepted is not None:
+                    self.on_accepted()  # the audio streams as it is made: accepted long before it is complete
+                body = await response.aread()
         except httpx.TimeoutException as exc:
             self._count("timeout")
             raise errors.NetworkError(f"timed out: {type(exc).__name__}") from None
