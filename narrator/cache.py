@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .audio import Audio, atomic_write, read_wav, wav_bytes
+from .audio import Audio, atomic_wav, read_wav
 
 CACHE_VERSION = 1
 
@@ -56,5 +56,6 @@ class TakeCache:
 
     def put(self, key: str, audio: Audio) -> Path:
         path = self.path(key)
-        atomic_write(path, wav_bytes(audio))
+        with atomic_wav(path, audio.rate) as wav:  # straight to the file: no copy of a 13 MB take
+            wav.write(audio.pcm)
         return path
