@@ -201,13 +201,15 @@ async def synthesize_all(
             write_slots.release()
 
     async def handle(item: Work) -> None:
+        # Backpressure: a slot is taken before the request and given back once its take is on disk, so at
+        # most `concurrency` takes (a 4096-character one is ~13 MB of PCM) are in memory at once, whether
+        # in flight or waiting for the disk. A worker waits on the disk only when the disk is the slower.
+        await write_slots.acquire()
         taken = await make(item)
         if taken.status == "synthesized":
-            # backpressure: when the disk is slower than the service, at most `concurrency` takes wait
-            # in memory for it (a 4096-character take is ~13 MB of PCM)
-            await write_slots.acquire()
             writes.append(asyncio.create_task(persist(item.key, taken)))
         else:
+            write_slots.release()
             record(item.key, taken)
 
     async def worker() -> None:
