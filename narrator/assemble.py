@@ -3,8 +3,6 @@ pauses in one pass. One chapter is in memory at a time; each becomes a WAV for t
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -127,9 +125,3 @@ def assemble_chapter(
         out.write(silence(pauses.chapter_end, rate))
         samples = out.samples
     return ChapterAudio(index, title, wav_path, samples, rate, tuple(placements))
-
-
-def chapter_fingerprint(title: str, keys: Sequence[str], pauses: PauseSpec, rate: int) -> str:
-    """What a chapter file depends on; an unchanged fingerprint means its outputs can be reused."""
-    payload = json.dumps([title, list(keys), pauses.__dict__, rate], sort_keys=True)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
