@@ -33,10 +33,9 @@ def decode(source: Path | bytes, rate: int, input_format: str | None = None) -> 
     """Decode any audio ffmpeg reads to 16-bit mono PCM at ``rate``. Pass ``input_format`` (mp3, ...)
     for bytes: without ffprobe, guessing the format of a pipe is unreliable."""
     head = ["-f", input_format] if input_format else []
-    if isinstance(source, bytes):
-        pcm = run([*head, "-i", "pipe:0", "-f", "s16le", "-ac", "1", "-ar", str(rate), "pipe:1"], "decoding", source)
-    else:
-        pcm = run([*head, "-i", str(source), "-f", "s16le", "-ac", "1", "-ar", str(rate), "pipe:1"], "decoding")
+    stdin = source if isinstance(source, bytes) else None
+    source_arg = "pipe:0" if stdin is not None else str(source)
+    pcm = run([*head, "-i", source_arg, "-f", "s16le", "-ac", "1", "-ar", str(rate), "pipe:1"], "decoding", stdin)
     return Audio(pcm, rate)
 
 

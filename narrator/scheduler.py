@@ -142,10 +142,7 @@ async def synthesize_all(
     stop = asyncio.Event()
     started = time.monotonic()
 
-    def provider_backoff(seconds: float, cause: str) -> None:
-        limiter.pause(seconds)
-
-    provider.on_backoff = provider_backoff
+    provider.on_backoff = lambda seconds, cause: limiter.pause(seconds)
 
     async def make(item: Work) -> TakeResult:
         result = TakeResult("failed")
