@@ -46,29 +46,107 @@ def wav_bytes(audio: Audio) -> bytes:
     return buffer.getvalue()
 
 
+class PcmStream:
+    """16-bit mono PCM arriving in pieces, raw or as a WAV: ``feed`` returns the whole samples received so
+    far, ``close`` says whether the stream ended cleanly. A WAV's RIFF and data sizes may be 0xFFFFFFFF
+    (or wrong), as when it is streamed: the data then runs to the end of the stream. ``rate`` is known
+    from the start for raw PCM, and once the header has been read for a WAV."""
+
+    def __init__(self, *, wav: bool, rate: int | None = None):
+        self.wav = wav
+        self.rate = rate
+        self._header: bytearray | None = bytearray() if wav else None  # until the data chunk starts
+        self._remaining: int | None = None  # data bytes the WAV declares, None: to the end
+        self._carry = b""  # an odd byte waiting for its other half
+
+    def feed(self, data: bytes) -> bytes:
+        if self._header is not None:
+            self._header += data
+            data = self._read_header()
+            if self._header is not None:
+                return b""
+        if self._remaining is not None:
+            data = data[: self._remaining]
+            self._remaining -= len(data)
+        if self._carry:
+            data = self._carry + data
+        if len(data) % 2:
+            self._carry, data = data[-1:], data[:-1]
+        else:
+            self._carry = b""
+        return data
+
+    def _read_header(self) -> bytes:
+        """Parse what has arrived; once the data chunk begins, return the bytes after its header."""
+        header = self._header
+        assert header is not None
+        if len(header) < 12:
+            return b""
+        if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            raise ValueError("not a RIFF/WAVE body")
+        pos, channels, bits = 12, None, None
+        while pos + 8 <= len(header):
+            chunk_id, size = bytes(header[pos : pos + 4]), struct.unpack("<I", header[pos + 4 : pos + 8])[0]
+            body_start = pos + 8
+            if chunk_id == b"data":
+                if self.rate is None:
+                    raise ValueError("WAV data before its fmt chunk")
+                self._remaining = None if size == 0xFFFFFFFF else size
+                self._header = None
+                return bytes(header[body_start:])
+            if chunk_id == b"fmt ":
+                if len(header) < body_start + 16:
+                    return b""
+                fmt, channels, rate, _, _, bits = struct.unpack("<HHIIHH", header[body_start : body_start + 16])
+                if fmt not in (1, 0xFFFE):
+                    raise ValueError(f"unsupported WAV encoding {fmt} (only PCM)")
+                if channels != 1 or bits != 16:
+                    raise ValueError(f"expected 16-bit mono WAV, got {bits}-bit with {channels} channels")
+                self.rate = rate
+            pos = body_start + size + (size & 1)
+        return b""
+
+    def close(self) -> None:
+        if self._header is not None:
+            raise ValueError("WAV body has no data chunk" if len(self._header) >= 12 else "not a RIFF/WAVE body")
+        if self._carry and not self.wav:  # a WAV's stray last byte is padding; raw PCM's is half a sample
+            raise ValueError("odd number of bytes: the stream was cut mid-sample")
+
+
 def parse_wav(data: bytes) -> Audio:
-    """Read a WAV body, including streamed ones whose RIFF and data sizes are 0xFFFFFFFF (or wrong):
-    the data chunk is taken to run to the end of the body."""
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise ValueError("not a RIFF/WAVE body")
-    pos, rate, channels, bits = 12, None, None, None
-    while pos + 8 <= len(data):
-        chunk_id, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
-        body_start = pos + 8
-        if chunk_id == b"fmt ":
-            fmt, channels, rate, _, _, bits = struct.unpack("<HHIIHH", data[body_start : body_start + 16])
-            if fmt not in (1, 0xFFFE):
-                raise ValueError(f"unsupported WAV encoding {fmt} (only PCM)")
-        elif chunk_id == b"data":
-            if rate is None:
-                raise ValueError("WAV data before its fmt chunk")
-            end = len(data) if size == 0xFFFFFFFF or body_start + size > len(data) else body_start + size
-            pcm = data[body_start:end]
-            if channels != 1 or bits != 16:
-                raise ValueError(f"expected 16-bit mono WAV, got {bits}-bit with {channels} channels")
-            return Audio(pcm[: len(pcm) - len(pcm) % 2], rate)
-        pos = body_start + size + (size & 1)
-    raise ValueError("WAV body has no data chunk")
+    """Read a whole WAV body, including streamed ones whose sizes are 0xFFFFFFFF (see PcmStream)."""
+    stream = PcmStream(wav=True)
+    pcm = stream.feed(data)
+    stream.close()
+    assert stream.rate is not None
+    return Audio(pcm, stream.rate)
+
+
+class AtomicFile:
+    """A file written under a temporary name beside ``path``: ``commit`` syncs it and renames it into place,
+    ``discard`` removes it. Readers never see half a file, and a killed writer leaves only a ``.tmp``."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        fd, self._tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        self.file: BinaryIO = os.fdopen(fd, "wb")
+
+    def commit(self) -> None:
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.chmod(self._tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode open() would
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        self.file.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._tmp)
 
 
 class WavWriter:
@@ -89,25 +167,25 @@ class WavWriter:
     def close(self) -> None:
         self._wave.close()
 
+    def abandon(self) -> None:
+        """Let go of a file about to be discarded (the wave module would patch its header on collection)."""
+        with contextlib.suppress(Exception):
+            self._wave.close()
+
 
 @contextlib.contextmanager
 def atomic_wav(path: Path, rate: int) -> Iterator[WavWriter]:
     """A WAV written piece by piece beside ``path``, then renamed into place: never seen half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    target = AtomicFile(path)
+    writer = WavWriter(target.file, rate)
     try:
-        with os.fdopen(fd, "wb") as f:
-            writer = WavWriter(f, rate)
-            yield writer
-            writer.close()
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
+        yield writer
+        writer.close()
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        writer.abandon()
+        target.discard()
         raise
+    target.commit()
 
 
 def read_wav(path: Path) -> Audio:
@@ -116,16 +194,10 @@ def read_wav(path: Path) -> Audio:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path``, fsync, then rename over it: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    target = AtomicFile(path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode open() would
-        os.replace(tmp, path)
+        target.file.write(data)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        target.discard()
         raise
+    target.commit()

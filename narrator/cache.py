@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .audio import Audio, atomic_wav, read_wav
+from .audio import AtomicFile, Audio, WavWriter, read_wav
 
 CACHE_VERSION = 1
 
@@ -54,8 +54,55 @@ class TakeCache:
                 pass
         return removed
 
+    def pending(self, key: str) -> PendingTake:
+        return PendingTake(self.path(key))
+
     def put(self, key: str, audio: Audio) -> Path:
-        path = self.path(key)
-        with atomic_wav(path, audio.rate) as wav:  # straight to the file: no copy of a 13 MB take
-            wav.write(audio.pcm)
-        return path
+        take = self.pending(key)
+        try:
+            take.write(audio.pcm, audio.rate)
+        except BaseException:
+            take.discard()
+            raise
+        take.commit()
+        return take.path
+
+
+class PendingTake:
+    """A take being received: PCM goes to a temporary file as it arrives (a 4096-character take is ~13 MB,
+    never held in memory), and the take joins the cache only on ``commit``. ``discard`` drops it: a body
+    that failed its checks is never cached."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rate: int | None = None
+        self.samples = 0
+        self._file: AtomicFile | None = None
+        self._wav: WavWriter | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.samples / self.rate if self.rate else 0.0
+
+    def write(self, pcm: bytes, rate: int) -> None:
+        if self._wav is None:
+            self._file = AtomicFile(self.path)
+            self._wav = WavWriter(self._file.file, rate)
+            self.rate = rate
+        elif rate != self.rate:
+            raise ValueError(f"sample rate changed mid-take: {self.rate} then {rate}")
+        if pcm:
+            self._wav.write(pcm)
+            self.samples = self._wav.samples
+
+    def commit(self) -> None:
+        if self._file is None or self._wav is None:
+            raise ValueError("empty take: nothing was written")
+        self._wav.close()
+        self._file.commit()
+
+    def discard(self) -> None:
+        if self._wav is not None:
+            self._wav.abandon()
+        if self._file is not None:
+            self._file.discard()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
+import threading
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,14 +32,51 @@ def run(args: list[str], what: str, stdin: bytes | None = None) -> bytes:
     return proc.stdout
 
 
-def decode(source: Path | bytes, rate: int, input_format: str | None = None) -> Audio:
-    """Decode any audio ffmpeg reads to 16-bit mono PCM at ``rate``. Pass ``input_format`` (mp3, ...)
-    for bytes: without ffprobe, guessing the format of a pipe is unreliable."""
+def stream_pcm(
+    source: Path | bytes, rate: int, input_format: str | None = None, block: int = 1 << 16
+) -> Iterator[bytes]:
+    """Decode any audio ffmpeg reads to 16-bit mono PCM at ``rate``, in pieces of ``block`` bytes (always
+    whole samples): memory stays flat whatever the length. Pass ``input_format`` (mp3, ...) for bytes:
+    without ffprobe, guessing the format of a pipe is unreliable."""
     head = ["-f", input_format] if input_format else []
-    stdin = source if isinstance(source, bytes) else None
-    source_arg = "pipe:0" if stdin is not None else str(source)
-    pcm = run([*head, "-i", source_arg, "-f", "s16le", "-ac", "1", "-ar", str(rate), "pipe:1"], "decoding", stdin)
-    return Audio(pcm, rate)
+    feed = source if isinstance(source, bytes) else None
+    command = [executable(), "-hide_banner", "-loglevel", "error", *head,
+               "-i", "pipe:0" if feed is not None else str(source),
+               "-f", "s16le", "-ac", "1", "-ar", str(rate), "pipe:1"]  # fmt: skip
+    stdin = subprocess.PIPE if feed is not None else subprocess.DEVNULL
+    proc = subprocess.Popen(command, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    errors: list[bytes] = []
+    # stderr and stdin on threads of their own: ffmpeg blocks on a full pipe, and so would we
+    readers = [threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)]  # type: ignore[union-attr]
+    if feed is not None:
+        readers.append(threading.Thread(target=_feed, args=(proc, feed), daemon=True))
+    for thread in readers:
+        thread.start()
+    try:
+        while piece := proc.stdout.read(block - block % 2):
+            yield piece
+    finally:
+        proc.stdout.close()
+        proc.wait()
+        for thread in readers:
+            thread.join()
+    if proc.returncode != 0:
+        lines = b"".join(errors).decode("utf-8", errors="replace").strip().splitlines()
+        raise ToolError(f"ffmpeg failed while decoding: {lines[-1] if lines else f'exit {proc.returncode}'}")
+
+
+def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # ffmpeg gave up on bad input: its stderr says why
+        proc.stdin.write(data)
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()
+
+
+def decode(source: Path | bytes, rate: int, input_format: str | None = None) -> Audio:
+    """The whole of ``source`` as PCM in memory (see stream_pcm)."""
+    return Audio(b"".join(stream_pcm(source, rate, input_format)), rate)
 
 
 def read_metadata(path: Path) -> dict[str, object]:

@@ -66,26 +66,18 @@ def _db(value: float) -> float:
 def measure_levels(path: Path, rate: int = 44_100) -> Levels:
     """Decode ``path`` as a stream (memory stays flat whatever its length) and measure it."""
     frame = rate // 100  # 10 ms
-    proc = subprocess.Popen(
-        [ffmpeg.executable(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path),
-         "-f", "s16le", "-ac", "1", "-ar", str(rate), "pipe:1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
     energies: list[np.ndarray] = []  # mean square per 10 ms frame: 1.4 MB an hour
     peak = 0
-    leftover = b""
-    while block := proc.stdout.read(frame * 2 * 500):
-        block = leftover + block
-        usable = len(block) // (frame * 2) * frame * 2
-        samples = np.frombuffer(block[:usable], dtype="<i2").astype(np.float32)
-        leftover = block[usable:]
-        if samples.size:
-            peak = max(peak, int(np.max(np.abs(samples))))
-            energies.append(np.mean(samples.reshape(-1, frame) ** 2, axis=1))
-    _, err = proc.communicate()
-    if proc.returncode != 0:
-        raise ToolError(f"ffmpeg failed while measuring {path.name}: {err.decode(errors='replace').strip()[-200:]}")
+    try:
+        # whole 5 s blocks (stream_pcm reads exactly this much), so 10 ms frames never straddle two
+        for piece in ffmpeg.stream_pcm(path, rate, block=frame * 2 * 500):
+            samples = np.frombuffer(piece, dtype="<i2").astype(np.float32)
+            whole = samples.size // frame * frame  # only the last piece may end mid-frame
+            if whole:
+                peak = max(peak, int(np.max(np.abs(samples))))
+                energies.append(np.mean(samples[:whole].reshape(-1, frame) ** 2, axis=1))
+    except ToolError as exc:
+        raise ToolError(f"measuring {path.name}: {exc}") from None
     energy = np.concatenate(energies) if energies else np.zeros(1, dtype=np.float32)
     full_scale = 32768.0
     rms = math.sqrt(float(np.mean(energy))) / full_scale

@@ -23,8 +23,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from .audio import Audio
-from .cache import TakeCache
+from .cache import PendingTake, TakeCache
 from .errors import FatalProviderError, ProviderError, RateLimited
 from .providers.base import Provider
 from .spec import RetrySpec
@@ -45,7 +44,6 @@ class TakeResult:
     attempts: int = 0
     duration: float = 0.0
     error: str | None = None
-    audio: Audio | None = field(default=None, repr=False)  # held only until the take is in the cache
 
 
 @dataclass
@@ -133,18 +131,16 @@ async def synthesize_all(
 ) -> SynthesisOutcome:
     outcome = SynthesisOutcome()
     queue = list(reversed(work))  # pop() from the end keeps reading order
-    writes: list[asyncio.Task[None]] = []
-    write_slots = asyncio.Semaphore(max(1, concurrency))
-    # One thread for all cache writes: glibc gives each thread its own malloc arena and keeps freed
-    # 13 MB takes in them, so writes spread over many threads inflated RSS past 1 GB on long books.
-    writer = ThreadPoolExecutor(1, thread_name_prefix="cache-writer")
+    commits: list[asyncio.Task[None]] = []
+    committer = ThreadPoolExecutor(1, thread_name_prefix="cache-commit")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     started = time.monotonic()
 
     provider.on_backoff = lambda seconds, cause: limiter.pause(seconds)
 
-    async def make(item: Work) -> TakeResult:
+    async def make(item: Work) -> TakeResult | None:
+        """None once the take is on its way into the cache (see commit); otherwise why not."""
         result = TakeResult("failed")
 
         def before_sleep(state: RetryCallState) -> None:
@@ -166,10 +162,13 @@ async def synthesize_all(
                     await limiter.acquire(item.tokens)
                     result.attempts += 1
                     outcome.requests += 1
+                    take = cache.pending(item.key)  # the body streams to disk: no take is held in memory
                     try:
-                        audio = await provider.synthesize(item.text)
-                    except RateLimited as exc:
-                        limiter.rate_limited(exc.retry_after)
+                        await provider.synthesize_into(item.text, take)
+                    except BaseException as exc:
+                        take.discard()  # a failed or cut body is never cached
+                        if isinstance(exc, RateLimited):
+                            limiter.rate_limited(exc.retry_after)
                         raise
                     limiter.succeeded()
         except FatalProviderError as exc:
@@ -179,34 +178,22 @@ async def synthesize_all(
             return TakeResult("failed", result.attempts, error=str(exc))
         except ProviderError as exc:
             return TakeResult("failed", result.attempts, error=str(exc))
-        return TakeResult("synthesized", result.attempts, audio.duration, audio=audio)
+        # made visible in the cache off the worker's path: fsync must not delay its next request
+        commits.append(asyncio.create_task(commit(item.key, take, result.attempts)))
+        return None
 
     def record(key: str, taken: TakeResult) -> None:
         outcome.results[key] = taken
         if on_take is not None:
             on_take(key, taken)
 
-    async def persist(key: str, taken: TakeResult) -> None:
-        # in a thread (fsync must not stall the event loop), and off the worker's path: the worker is
-        # already waiting on its next request. A take counts as done once it is on disk.
-        try:
-            assert taken.audio is not None
-            await loop.run_in_executor(writer, cache.put, key, taken.audio)
-            taken.audio = None
-            record(key, taken)
-        finally:
-            write_slots.release()
+    async def commit(key: str, take: PendingTake, attempts: int) -> None:
+        await loop.run_in_executor(committer, take.commit)  # a take counts as done once it is on disk
+        record(key, TakeResult("synthesized", attempts, take.duration))
 
     async def handle(item: Work) -> None:
-        # Backpressure: a slot is taken before the request and given back once its take is on disk, so at
-        # most `concurrency` takes (a 4096-character one is ~13 MB of PCM) are in memory at once, whether
-        # in flight or waiting for the disk. A worker waits on the disk only when the disk is the slower.
-        await write_slots.acquire()
         taken = await make(item)
-        if taken.status == "synthesized":
-            writes.append(asyncio.create_task(persist(item.key, taken)))
-        else:
-            write_slots.release()
+        if taken is not None:
             record(item.key, taken)
 
     async def worker() -> None:
@@ -233,8 +220,8 @@ async def synthesize_all(
         first = await canary()
         await asyncio.gather(first, *(worker() for _ in range(max(1, min(concurrency, len(queue))))))
     finally:
-        await asyncio.gather(*writes)  # every finished take reaches the cache, whatever stopped the run
-        writer.shutdown()
+        await asyncio.gather(*commits)  # every finished take reaches the cache, whatever stopped the run
+        committer.shutdown()
         await provider.aclose()
     for item in queue:  # never started because the run stopped
         outcome.results[item.key] = TakeResult("skipped")

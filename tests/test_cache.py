@@ -1,7 +1,12 @@
+import itertools
 import os
 import time
 
-from narrator.audio import Audio, parse_wav, wav_bytes
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from narrator.audio import Audio, PcmStream, parse_wav, wav_bytes
 from narrator.cache import TakeCache, take_key
 from narrator.devtools.fake_openai import streamed_wav
 
@@ -34,3 +39,44 @@ def test_streamed_wav_header_is_read_from_the_bytes():
     audio = parse_wav(streamed_wav(pcm, 24000))
     assert audio.pcm == pcm and audio.rate == 24000
     assert parse_wav(wav_bytes(audio)) == audio
+
+
+@given(cuts=st.lists(st.integers(0, 10_300), max_size=12), streamed=st.booleans())
+def test_a_wav_fed_in_any_pieces_gives_the_same_samples(cuts, streamed):
+    pcm = bytes(range(256)) * 40
+    body = streamed_wav(pcm, 24000) if streamed else wav_bytes(Audio(pcm, 24000)) + b"LIST\x04\x00\x00\x00junk"
+    stream = PcmStream(wav=True)
+    received = b""
+    edges = [0, *sorted(cuts), len(body)]
+    for start, end in itertools.pairwise(edges):
+        received += stream.feed(body[start:end])
+        assert len(received) % 2 == 0  # whole samples only, whatever the cut
+    stream.close()
+    assert received == pcm and stream.rate == 24000  # a declared data size keeps trailing chunks out
+
+
+def test_raw_pcm_cut_mid_sample_and_bodies_without_audio_are_refused():
+    stream = PcmStream(wav=False, rate=24000)
+    assert stream.feed(b"\x01\x02\x03") == b"\x01\x02"
+    with pytest.raises(ValueError, match="mid-sample"):
+        stream.close()
+    with pytest.raises(ValueError, match="no data chunk"):
+        parse_wav(wav_bytes(Audio(b"", 8000))[:36])
+    with pytest.raises(ValueError, match="not a RIFF"):
+        parse_wav(b"<html>502 Bad Gateway</html>")
+
+
+def test_a_pending_take_is_invisible_until_committed_and_leaves_nothing_when_discarded(tmp_path):
+    cache = TakeCache(tmp_path)
+    take = cache.pending("ef" * 32)
+    take.write(b"\x01\x00" * 1000, 24000)
+    take.write(b"\x02\x00" * 1000, 24000)
+    assert not cache.has("ef" * 32) and take.samples == 2000
+    take.commit()
+    assert cache.get("ef" * 32) == Audio(b"\x01\x00" * 1000 + b"\x02\x00" * 1000, 24000)
+    dropped = cache.pending("12" * 32)
+    dropped.write(b"\x01\x00" * 10, 24000)
+    with pytest.raises(ValueError, match="rate changed"):
+        dropped.write(b"\x01\x00", 22050)
+    dropped.discard()
+    assert not cache.has("12" * 32) and list(tmp_path.glob("takes/12/*")) == []

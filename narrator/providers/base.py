@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..audio import Audio
 
@@ -23,6 +23,34 @@ class RequestStats:
 
     requests: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
+
+
+class TakeSink(Protocol):
+    """Where a take's PCM goes as it arrives (the cache's PendingTake, or a buffer)."""
+
+    rate: int | None
+    samples: int
+
+    def write(self, pcm: bytes, rate: int) -> None: ...
+
+
+class PcmBuffer:
+    """A TakeSink in memory, for callers that want the Audio itself."""
+
+    def __init__(self) -> None:
+        self.rate: int | None = None
+        self.samples = 0
+        self._pcm = bytearray()
+
+    def write(self, pcm: bytes, rate: int) -> None:
+        if self.rate not in (None, rate):
+            raise ValueError(f"sample rate changed mid-take: {self.rate} then {rate}")
+        self.rate = rate
+        self._pcm += pcm
+        self.samples = len(self._pcm) // 2
+
+    def audio(self) -> Audio:
+        return Audio(bytes(self._pcm), self.rate or 0)
 
 
 class Provider(ABC):
@@ -44,6 +72,12 @@ class Provider(ABC):
     @abstractmethod
     async def synthesize(self, text: str) -> Audio:
         """Speak one chunk. Raises a ProviderError subclass that says whether to retry."""
+
+    async def synthesize_into(self, text: str, sink: TakeSink) -> None:
+        """Speak one chunk into ``sink``; this is what the scheduler calls. The default speaks it whole and
+        writes it; a provider whose service streams overrides it, so a long take never sits in memory."""
+        audio = await self.synthesize(text)
+        sink.write(audio.pcm, audio.rate)
 
     def voices(self) -> list[str]:
         return []

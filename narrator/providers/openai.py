@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 
 from .. import errors
-from ..audio import Audio, parse_wav
+from ..audio import Audio, PcmStream
 from ..spec import VoiceSpec
-from .base import Provider, ProviderLimits, RequestStats
+from .base import PcmBuffer, Provider, ProviderLimits, RequestStats, TakeSink
 
 log = logging.getLogger("narrator.openai")
 
@@ -213,27 +213,66 @@ class OpenAIProvider(Provider):
         return body
 
     async def synthesize(self, text: str) -> Audio:
+        buffer = PcmBuffer()
+        await self.synthesize_into(text, buffer)
+        return buffer.audio()
+
+    async def synthesize_into(self, text: str, sink: TakeSink) -> None:
+        """Stream the take into ``sink`` as it arrives: a 4096-character take is ~13 MB of PCM, and eight
+        of them in flight must not mean eight in memory."""
         await self.start()
         assert self._client is not None
         self.stats.requests += 1
         try:
             async with self._client.stream("POST", "/audio/speech", json=self.payload(text)) as response:
-                if response.status_code == 200 and self.on_accepted is not None:
+                self._count(str(response.status_code))
+                self._watch_rate_headers(response.headers)
+                if response.status_code != 200:
+                    error = classify(response.status_code, response.headers, await response.aread())
+                    error.args = (self.redact(str(error)),)
+                    raise error
+                if self.on_accepted is not None:
                     self.on_accepted()  # the audio streams as it is made: accepted long before it is complete
-                body = await response.aread()
+                await self._receive(response, sink)
         except httpx.TimeoutException as exc:
             self._count("timeout")
             raise errors.NetworkError(f"timed out: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
             self._count("network")
             raise errors.NetworkError(self.redact(f"connection failed: {type(exc).__name__}: {exc}")) from None
-        self._count(str(response.status_code))
-        self._watch_rate_headers(response.headers)
-        if response.status_code != 200:
-            error = classify(response.status_code, response.headers, body)
-            error.args = (self.redact(str(error)),)
-            raise error
-        return await self._decode(text, body, response.headers.get("content-type", ""))
+        self.check_duration(text, sink)
+
+    async def _receive(self, response: httpx.Response, sink: TakeSink) -> None:
+        """PCM and WAV are written as they arrive; compressed formats (a tenth of the size) are read whole,
+        then decoded by ffmpeg straight into the sink."""
+        content_type = response.headers.get("content-type", "")
+        pieces = response.aiter_bytes()
+        try:
+            if self.format in ("pcm", "wav") or content_type.startswith(("audio/pcm", "audio/l16")):
+                rate = int(m.group(1)) if (m := re.search(r"rate=(\d+)", content_type)) else PCM_RATE
+                stream: PcmStream | None = None
+                async for piece in pieces:
+                    if stream is None:  # some relays wrap pcm in a WAV header anyway: look at the first bytes
+                        stream = PcmStream(wav=self.format == "wav" or piece[:4] == b"RIFF", rate=rate)
+                    pcm = stream.feed(piece)
+                    if pcm:
+                        assert stream.rate is not None
+                        sink.write(pcm, stream.rate)
+                if stream is None:
+                    raise errors.BadAudio("empty audio body")
+                stream.close()
+            else:
+                from .. import ffmpeg
+
+                body = b"".join([piece async for piece in pieces])
+
+                def decode() -> None:
+                    for pcm in ffmpeg.stream_pcm(body, PCM_RATE, self.format):
+                        sink.write(pcm, PCM_RATE)
+
+                await asyncio.to_thread(decode)
+        except (ValueError, errors.ToolError) as exc:
+            raise errors.BadAudio(f"undecodable {self.format} body: {exc}") from None
 
     def _count(self, what: str) -> None:
         self.stats.statuses[what] = self.stats.statuses.get(what, 0) + 1
@@ -246,35 +285,15 @@ class OpenAIProvider(Provider):
                 if reset and self.on_backoff is not None:
                     self.on_backoff(reset, f"{kind} exhausted")
 
-    async def _decode(self, text: str, body: bytes, content_type: str) -> Audio:
-        try:
-            if self.format == "pcm" or content_type.startswith(("audio/pcm", "audio/l16")):
-                if body[:4] == b"RIFF":  # some relays wrap pcm in a WAV header anyway
-                    audio = parse_wav(body)
-                else:
-                    if len(body) % 2:
-                        raise errors.BadAudio(f"truncated body: {len(body)} bytes of 16-bit PCM")
-                    rate = int(m.group(1)) if (m := re.search(r"rate=(\d+)", content_type)) else PCM_RATE
-                    audio = Audio(body, rate)
-            elif self.format == "wav":
-                audio = parse_wav(body)
-            else:
-                from .. import ffmpeg
-
-                audio = await asyncio.to_thread(ffmpeg.decode, body, PCM_RATE, self.format)
-        except (ValueError, errors.ToolError) as exc:
-            raise errors.BadAudio(f"undecodable {self.format} body ({len(body)} bytes): {exc}") from None
-        self.check_duration(text, audio)
-        return audio
-
-    def check_duration(self, text: str, audio: Audio) -> None:
+    def check_duration(self, text: str, take: TakeSink) -> None:
         """A body cut short mid-stream looks like a normal end: catch it by its length. Speech at speed 1
         runs 13.5-16 characters a second; under 0.6x of the estimate (25 a second) no voice speaks, so
         the body was cut. Short texts vary too much to judge."""
         expected = self.estimate_seconds(text)
-        if audio.samples == 0:
+        if take.samples == 0 or not take.rate:
             raise errors.BadAudio("empty audio body")
-        if expected >= 2.0 and audio.duration < 0.6 * expected:
+        seconds = take.samples / take.rate
+        if expected >= 2.0 and seconds < 0.6 * expected:
             raise errors.BadAudio(
-                f"audio too short for its text: {audio.duration:.1f} s, about {expected:.1f} s expected (truncated?)"
+                f"audio too short for its text: {seconds:.1f} s, about {expected:.1f} s expected (truncated?)"
             )
