@@ -81,9 +81,9 @@ def bench_local(words: int = 20_000) -> None:
         print(f"chunks: {chunks}   audio: {audio / 60:.1f} min   wall: {wall:.1f} s   peak RSS: {peak} MB")
         print(f"chunks per second:             {chunks / t['synthesis']:.2f}")
         print(f"audio seconds per wall second: {audio / wall:.1f}  (synthesis alone: {audio / t['synthesis']:.1f})")
-        for phase in ("prepare", "synthesis", "assembly", "encoding"):
+        for phase in ("prepare", "synthesis", "outputs"):
             print(f"  {phase:<10} {t[phase]:7.1f} s  {100 * t[phase] / wall:5.1f} % of wall")
-        rest = wall - sum(t[p] for p in ("prepare", "synthesis", "assembly", "encoding"))
+        rest = wall - sum(t[p] for p in ("prepare", "synthesis", "outputs"))
         print(f"  {'other':<10} {rest:7.1f} s  {100 * rest / wall:5.1f} % (start-up, manifest, report)")
         wall2, _, report2 = run_cli(job)
         print(f"rerun, nothing changed: {wall2:.1f} s wall, {report2['chunks']['synthesized']} chunks synthesized")
@@ -138,62 +138,127 @@ def bench_openai() -> None:
           f"= {100 * limited / len(records):.2f} % (target < 1 %)")  # fmt: skip
 
 
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory of ``root`` and all its descendants (ffmpeg encoders included), from /proc."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid], rss[pid] = int(fields[1]), int(fields[21])
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        tree.update(children)
+        frontier += children
+    return sum(rss.get(pid, 0) for pid in tree) * resource.getpagesize() / 2**20
+
+
+def _recorded_voice(seconds: float = 240.0) -> bytes:
+    """A few minutes of real speech from the local voice, at the fake server's 24 kHz, looped by the fake."""
+    import asyncio
+
+    from narrator import ffmpeg
+    from narrator.audio import atomic_wav
+    from narrator.providers.local import LocalProvider
+    from narrator.spec import VoiceSpec
+
+    rng = random.Random(11)
+    provider = LocalProvider(VoiceSpec())
+    asyncio.run(provider.start())
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "voice.wav"
+        with atomic_wav(wav, 22_050) as out:
+            while out.samples < seconds * 22_050:
+                text = " ".join(
+                    " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(5, 20))).capitalize() + "."
+                    for _ in range(5)
+                )
+                out.write(provider._speak(text).pcm)
+        asyncio.run(provider.aclose())
+        return ffmpeg.decode(wav, 24_000).pcm
+
+
 def bench_long(hours_list: tuple[float, ...] = (1, 10, 30)) -> None:
     """Books of many hours through the fast fake voice: does assembly stream, and how fast is the back end?"""
+    print("\n== long books: assembly + mastering (podcast preset) + encoding to M4B and MP3s, fake server ==")
+    print("voice: recorded speech (4 min of the local voice, looped by the fake server); tones for comparison")
+    speech = _recorded_voice()
+    for hours in hours_list:
+        _long_book(hours, speech, "speech")
+    _long_book(1, b"", "tones")
+
+
+def _long_book(hours: float, voice_sample: bytes, voice: str) -> None:
     import os
+    import threading
 
     from narrator import ffmpeg
     from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 
-    print("\n== long books: assembly + mastering (podcast preset) + encoding, fake voice ==")
     rng = random.Random(3)
     key = "sk-bench-key"
-    for hours in hours_list:
-        with (
-            tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp,
-            FakeSpeechServer(key, Faults()) as server,
-        ):
-            folder = Path(tmp)
-            chapters = max(1, round(hours))
-            per_chapter_chars = int(hours * 3600 * 15 / chapters)  # the fake speaks 15 characters a second
-            text = []
-            for c in range(chapters):
-                text.append(f"# Chapter {c + 1}")
-                written = 0
-                while written < per_chapter_chars:
-                    words = " ".join(rng.choice(VOCABULARY) for _ in range(600))
-                    paragraph = ". ".join(words[i : i + 120].capitalize() for i in range(0, len(words), 120)) + "."
-                    text.append(paragraph[:3900])
-                    written += len(text[-1])
-            (folder / "book.md").write_text("\n\n".join(text) + "\n")
-            spec = {"title": "Long Book", "sources": ["book.md"], "cache": "cache", "concurrency": 8,
-                    "voice": {"provider": "openai", "base_url": server.url},
-                    "output": {"dir": "out", "formats": ["m4b", "mp3"], "mastering": "podcast"}}  # fmt: skip
-            (folder / "job.yaml").write_text(yaml.safe_dump(spec))
-            env = {**os.environ, "OPENAI_API_KEY": key}
-            command = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "narrator", "run", str(folder / "job.yaml")]
-            proc = subprocess.run(command, capture_output=True, text=True, env=env)
-            if proc.returncode != 0:
-                sys.exit(f"long-book bench failed:\n{proc.stderr[-2000:]}")
-            peak_mb = int(proc.stderr.strip().splitlines()[-1]) // 1024
-            report = json.loads((folder / "out" / "report.json").read_text())
-            manifest = json.loads((folder / "out" / "manifest.json").read_text())
-            t = report["timings_seconds"]
-            audio_hours = sum(c["duration"] for c in manifest["chapters"]) / 3600
-            back_end = t["assembly"] + t.get("mastering", 0) + t["encoding"]
-            # every file's duration against the sum of its parts (takes + pauses, from the manifest)
-            worst = 0.0
-            for chapter, mp3 in zip(
-                manifest["chapters"], sorted((folder / "out" / "chapters").glob("*.mp3")), strict=True
-            ):
-                worst = max(worst, abs(ffmpeg.decode(mp3, 8000).duration - chapter["duration"]))
-            m4b = folder / "out" / "Long Book.m4b"
-            worst = max(worst, abs(ffmpeg.decode(m4b, 8000).duration - audio_hours * 3600))
-            print(f"{audio_hours:5.1f} h of audio, {len(manifest['chunks'])} chunks, {chapters} chapters: "
-                  f"assembly {t['assembly']:.0f} s + mastering {t.get('mastering', 0):.0f} s + encoding "
-                  f"{t['encoding']:.0f} s = {back_end / audio_hours:.1f} s per audio hour (target <= 30); "
-                  f"QA after encoding {t.get('qa', 0) / audio_hours:.1f} s/h; peak RSS {peak_mb} MB (target < 1024); "
-                  f"worst file duration error {worst * 1000:.0f} ms (target < 100)", flush=True)  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp,
+        FakeSpeechServer(key, Faults(), voice_sample=voice_sample) as server,
+    ):
+        folder = Path(tmp)
+        chapters = max(1, round(hours))
+        per_chapter_chars = int(hours * 3600 * 15 / chapters)  # the fake speaks 15 characters a second
+        text = []
+        for c in range(chapters):
+            text.append(f"# Chapter {c + 1}")
+            written = 0
+            while written < per_chapter_chars:
+                words = " ".join(rng.choice(VOCABULARY) for _ in range(600))
+                paragraph = ". ".join(words[i : i + 120].capitalize() for i in range(0, len(words), 120)) + "."
+                text.append(paragraph[:3900])
+                written += len(text[-1])
+        (folder / "book.md").write_text("\n\n".join(text) + "\n")
+        spec = {"title": "Long Book", "sources": ["book.md"], "cache": "cache", "concurrency": 8,
+                "voice": {"provider": "openai", "base_url": server.url},
+                "output": {"dir": "out", "formats": ["m4b", "mp3"], "mastering": "podcast"}}  # fmt: skip
+        (folder / "job.yaml").write_text(yaml.safe_dump(spec))
+        env = {**os.environ, "OPENAI_API_KEY": key}
+        command = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "narrator", "run", str(folder / "job.yaml")]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        tree_peak = 0.0
+        sampling = threading.Event()
+
+        def sample() -> None:
+            nonlocal tree_peak
+            while not sampling.wait(0.5):
+                tree_peak = max(tree_peak, _tree_rss_mb(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, stderr = proc.communicate()
+        sampling.set()
+        sampler.join()
+        if proc.returncode != 0:
+            sys.exit(f"long-book bench failed:\n{stderr[-2000:]}")
+        peak_mb = int(stderr.strip().splitlines()[-1]) // 1024
+        report = json.loads((folder / "out" / "report.json").read_text())
+        manifest = json.loads((folder / "out" / "manifest.json").read_text())
+        t, busy = report["timings_seconds"], report["stage_seconds"]
+        audio_hours = sum(c["duration"] for c in manifest["chapters"]) / 3600
+        # every file's duration against the sum of its parts (takes + pauses, from the manifest)
+        worst = 0.0
+        for chapter, mp3 in zip(manifest["chapters"], sorted((folder / "out" / "chapters").glob("*.mp3")), strict=True):
+            worst = max(worst, abs(ffmpeg.decode(mp3, 8000).duration - chapter["duration"]))
+        m4b = folder / "out" / "Long Book.m4b"
+        worst = max(worst, abs(ffmpeg.decode(m4b, 8000).duration - audio_hours * 3600))
+        print(f"{voice:>6} {audio_hours:5.1f} h, {len(manifest['chunks'])} chunks, {chapters} chapters: "
+              f"back end {t['outputs']:.0f} s = {t['outputs'] / audio_hours:.1f} s per audio hour (target <= 30) "
+              f"[busy: assembly {busy.get('assembly', 0):.0f} s, mastering {busy.get('mastering', 0):.0f} s, "
+              f"encoding {busy.get('encoding', 0):.0f} s]; synthesis {t['synthesis']:.0f} s; "
+              f"QA after encoding {t.get('qa', 0) / audio_hours:.1f} s/h; peak RSS {peak_mb} MB largest process, "
+              f"{tree_peak:.0f} MB whole tree (target < 1024); "
+              f"worst file duration error {worst * 1000:.0f} ms (target < 100)", flush=True)  # fmt: skip
 
 
 def bench_subtitles(paragraphs: int = 40) -> None:

@@ -89,28 +89,34 @@ def measure_levels(path: Path, rate: int = 44_100) -> Levels:
     return Levels(energy.size * 0.01, _db(rms), _db(peak / full_scale), _db(floor), head, tail)
 
 
-_EBUR128 = re.compile(r"I:\s+(-?[\d.]+|-inf) LUFS.*?Peak:\s+(-?[\d.]+|-inf) dBFS", re.DOTALL)
+_INTEGRATED = re.compile(r"I:\s+(-?[\d.]+|-inf) LUFS")
+_TRUE_PEAK = re.compile(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS")
 
 
-def measure_loudness(path: Path) -> tuple[float, float]:
-    """(integrated loudness in LUFS, true peak in dBTP), by ffmpeg's EBU R128 meter."""
+def measure_loudness(path: Path, *, true_peak: bool = True) -> tuple[float, float | None]:
+    """(integrated loudness in LUFS, true peak in dBTP or None), by ffmpeg's EBU R128 meter. The true peak
+    (4x oversampled) triples the meter's time, so mastering, which needs only the loudness, goes without."""
+    meter = "ebur128=peak=true" if true_peak else "ebur128"
     proc = subprocess.run(
-        [ffmpeg.executable(), "-hide_banner", "-nostdin", "-i", str(path), "-af", "ebur128=peak=true",
-         "-f", "null", "-"],
+        [ffmpeg.executable(), "-hide_banner", "-nostdin", "-i", str(path), "-af", meter, "-f", "null", "-"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     summary = proc.stderr[proc.stderr.rfind("Summary:") :]
-    match = _EBUR128.search(summary)
-    if proc.returncode != 0 or match is None:
+    integrated = _INTEGRATED.search(summary)
+    peak = _TRUE_PEAK.search(summary) if true_peak else None
+    if proc.returncode != 0 or integrated is None or (true_peak and peak is None):
         raise ToolError(f"ffmpeg could not measure the loudness of {path.name}")
-    values = [FLOOR_DB if v == "-inf" else float(v) for v in match.groups()]
-    return values[0], values[1]
+    return _value(integrated.group(1)), _value(peak.group(1)) if peak else None
+
+
+def _value(text: str) -> float:
+    return FLOOR_DB if text == "-inf" else float(text)
 
 
 def master_chapter(source: Path, dest: Path, preset: Preset) -> float:
     """Write ``dest``: ``source`` brought to the preset's target. Returns the gain applied, in dB."""
     if preset.measure == "lufs":
-        measured, _ = measure_loudness(source)
+        measured, _ = measure_loudness(source, true_peak=False)
     else:
         measured = measure_levels(source, preset.sample_rate or 44_100).rms_db
     gain = 0.0 if measured <= FLOOR_DB else preset.target - measured
@@ -129,6 +135,7 @@ def check_file(path: Path, preset: Preset) -> dict[str, Any]:
     if preset.measure == "lufs":
         # one decode (the meter's); the duration comes from the file's header, not from a second decode
         integrated, true_peak = measure_loudness(path)
+        assert true_peak is not None
         result.update(
             duration_seconds=round(_header_duration(path), 3),
             integrated_lufs=round(integrated, 2),

@@ -7,15 +7,16 @@ assembled or encoded again; otherwise only the files whose fingerprint changed a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,15 @@ from .audio import Audio
 from .chunker import Chunk
 from .mastering import PRESETS, Preset, check_file, master_chapter
 from .subtitles import chapter_cues, write_subtitles
-from .writers import BOOK_CODECS, CHAPTER_CODECS, safe_filename, write_book, write_chapter, write_cover
+from .writers import (
+    BOOK_CODECS,
+    CHAPTER_CODECS,
+    BookEncoder,
+    book_tags,
+    safe_filename,
+    write_chapter,
+    write_cover,
+)
 
 if TYPE_CHECKING:
     from .pipeline import Prepared
@@ -50,6 +59,7 @@ class BuildResult:
     fingerprints: dict[str, str]  # output path relative to the output folder -> fingerprint
     qa: list[dict[str, Any]] = field(default_factory=list)
     reused: bool = False
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # busy time per stage, summed over threads
 
 
 def _bitrate(job: Job, kind: str) -> str:
@@ -135,52 +145,111 @@ def _reuse(previous: dict[str, Any], planned: list[PlannedFile], fingerprints: d
     )
 
 
+class StageClock:
+    """Busy seconds per stage, summed over the threads that ran it (stages overlap, so these add up to more
+    than the wall time)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.monotonic() - start
+
+
 def _build(
     prepared: Prepared, planned: list[PlannedFile], stale: list[PlannedFile], timings: dict[str, float]
 ) -> BuildResult:
+    """One pipeline, on every core: each chapter is assembled and mastered as a task; a whole-book encoder is fed
+    each chapter as soon as it is ready (in order), and each chapter's own files are encoded as tasks queued
+    behind the chapters, so the book's single-threaded encoder never waits for long."""
     job, doc = prepared.job, prepared.document
     work_dir = job.output.dir / ".work"
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
-    t0 = time.monotonic()
-    chapters = _assemble(prepared, work_dir)
-    timings["assembly"] = time.monotonic() - t0
-
+    started = time.monotonic()
+    clock = StageClock()
     preset = PRESETS[job.output.mastering]
-    if preset is not None and any(f.path.suffix in ENCODED for f in stale):
-        t0 = time.monotonic()
-        chapters = _master(chapters, preset)
-        timings["mastering"] = time.monotonic() - t0
-
-    t0 = time.monotonic()
+    if not any(f.path.suffix in ENCODED for f in stale):
+        preset = None  # only subtitles to write: the takes' placements are all they need
+    first = prepared.cache.get(prepared.keys[prepared.chunks[0].id])
+    if first is None:
+        raise errors.ToolError("the first take vanished from the cache during the run")
+    rate = (preset.sample_rate if preset else None) or first.rate
+    by_chapter = _chunks_by_chapter(prepared)
     cover_file = write_cover(doc.cover, work_dir)
-    encodes: list[tuple[Path, Callable[[], None]]] = []
-    book_tags = {"title": doc.title, "author": doc.author, "narrator": job.narrator, "year": job.year,
-                 "description": job.description, "cover_file": cover_file, "work_dir": work_dir}  # fmt: skip
-    for f in stale:
+
+    def make_chapter(index: int) -> ChapterAudio:
+        with clock("assembly"):
+            chapter = _assemble(prepared, index, by_chapter[index], first.rate, work_dir)
+        if preset is None:
+            return chapter
+        with clock("mastering"):
+            return _master(chapter, preset)
+
+    def encode_chapter(f: PlannedFile, chapter: ChapterAudio) -> None:
         kind = f.path.suffix[1:]
-        bitrate = _bitrate(job, kind)
-        if f.chapter is not None and kind in CHAPTER_CODECS:
-            encode = partial(write_chapter, chapters[f.chapter], f.path, kind=kind, album=doc.title,
-                             artist=doc.author, track=f.chapter + 1, total=len(chapters), cover_file=cover_file,
-                             bitrate=bitrate)  # fmt: skip
-            encodes.append((f.path, encode))
-        elif f.chapter is None and kind in BOOK_CODECS:
-            encodes.append((f.path, partial(write_book, chapters, f.path, kind=kind, bitrate=bitrate, **book_tags)))
-    _write_all_subtitles(prepared, chapters, planned)
-    # whole-book files, the longest encodes, go first so both cores stay busy to the end
-    encodes.sort(key=lambda e: e[0].parent != job.output.dir)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for future in [pool.submit(fn) for _, fn in encodes]:
-            future.result()
-    timings["encoding"] = time.monotonic() - t0
+        with clock("encoding"):
+            write_chapter(chapter, f.path, kind=kind, album=doc.title, artist=doc.author, track=f.chapter + 1,
+                          total=len(prepared.chapters), cover_file=cover_file, bitrate=_bitrate(job, kind))  # fmt: skip
+
+    book_files = [f for f in stale if f.chapter is None and f.path.suffix[1:] in BOOK_CODECS]
+    chapter_files = [f for f in stale if f.chapter is not None and f.path.suffix[1:] in CHAPTER_CODECS]
+    books: list[BookEncoder] = []
+    with (
+        ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool,
+        ThreadPoolExecutor(len(book_files) or 1) as feeders,
+    ):
+        made = [pool.submit(make_chapter, i) for i in range(len(prepared.chapters))]
+        try:
+            for f in book_files:
+                kind = f.path.suffix[1:]
+                books.append(BookEncoder(f.path, kind=kind, rate=rate, bitrate=_bitrate(job, kind), work_dir=work_dir))
+
+            def feed(book: BookEncoder) -> None:
+                for future in made:
+                    wav = future.result().wav
+                    with clock("encoding"):
+                        book.feed(wav)
+
+            feeding = [feeders.submit(feed, book) for book in books]
+            chapters: list[ChapterAudio] = []
+            encodes = []
+            for future in made:
+                chapter = future.result()
+                chapters.append(chapter)
+                encodes += [
+                    pool.submit(encode_chapter, f, chapter) for f in chapter_files if f.chapter == chapter.index
+                ]
+            _write_all_subtitles(prepared, chapters, planned)
+            for book, fed in zip(books, feeding, strict=True):
+                fed.result()
+                tags = book_tags(book.kind, doc.title, doc.author, job.narrator, job.year, job.description)
+                with clock("encoding"):
+                    book.finish(chapters, tags, cover_file)
+            for encode in encodes:
+                encode.result()
+        except BaseException:
+            for future in made:
+                future.cancel()
+            for book in books:
+                book.abort()
+            raise
+    timings["outputs"] = time.monotonic() - started
     shutil.rmtree(work_dir, ignore_errors=True)
 
     qa: list[dict[str, Any]] = []
-    if preset is not None and encodes:
+    checked = [f.path for f in stale if f.path.suffix in ENCODED]
+    if preset is not None and checked:
         t0 = time.monotonic()
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            qa = list(pool.map(lambda e: check_file(e[0], preset), encodes))
+            qa = list(pool.map(lambda path: check_file(path, preset), checked))
         timings["qa"] = time.monotonic() - t0
 
     placements = {
@@ -193,7 +262,7 @@ def _build(
         rows.append({"number": chapter.index + 1, "title": chapter.title, "start": round(start, 4),
                      "duration": round(chapter.duration, 4)})  # fmt: skip
         start += chapter.duration
-    return BuildResult([f.path for f in planned], rows, placements, {}, qa)
+    return BuildResult([f.path for f in planned], rows, placements, {}, qa, stage_seconds=clock.seconds)
 
 
 def _write_all_subtitles(prepared: Prepared, chapters: list[ChapterAudio], planned: list[PlannedFile]) -> None:
@@ -220,11 +289,7 @@ def _chunks_by_chapter(prepared: Prepared) -> dict[int, list[Chunk]]:
     return by_chapter
 
 
-def _assemble(prepared: Prepared, work_dir: Path) -> list[ChapterAudio]:
-    first = prepared.cache.get(prepared.keys[prepared.chunks[0].id])
-    if first is None:
-        raise errors.ToolError("the first take vanished from the cache during the run")
-
+def _assemble(prepared: Prepared, index: int, chunks: list[Chunk], rate: int, work_dir: Path) -> ChapterAudio:
     def load_take(chunk: Chunk) -> Audio:
         audio = prepared.cache.get(prepared.keys[chunk.id])
         if audio is None:
@@ -234,34 +299,18 @@ def _assemble(prepared: Prepared, work_dir: Path) -> list[ChapterAudio]:
     def estimate(chunk: Chunk) -> float:
         return prepared.provider.estimate_seconds(chunk.spoken)
 
-    by_chapter = _chunks_by_chapter(prepared)
-    return [
-        assemble_chapter(
-            i,
-            chapter.title,
-            by_chapter[i],
-            load_take,
-            prepared.job.pauses,
-            first.rate,
-            work_dir / f"chapter-{i + 1:04d}.wav",
-            estimate,
-        )
-        for i, chapter in enumerate(prepared.chapters)
-    ]
+    title = prepared.chapters[index].title
+    wav = work_dir / f"chapter-{index + 1:04d}.wav"
+    return assemble_chapter(index, title, chunks, load_take, prepared.job.pauses, rate, wav, estimate)
 
 
-def _master(chapters: list[ChapterAudio], preset: Preset) -> list[ChapterAudio]:
-    """Each chapter to the preset's target, in parallel; durations unchanged (resampled at most)."""
-
-    def one(chapter: ChapterAudio) -> ChapterAudio:
-        mastered = chapter.wav.with_name(f"{chapter.wav.stem}-mastered.wav")
-        master_chapter(chapter.wav, mastered, preset)
-        chapter.wav.unlink()
-        rate = preset.sample_rate or chapter.rate
-        return replace(chapter, wav=mastered, rate=rate, samples=round(chapter.samples * rate / chapter.rate))
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return list(pool.map(one, chapters))
+def _master(chapter: ChapterAudio, preset: Preset) -> ChapterAudio:
+    """The chapter at the preset's target; its duration unchanged (resampled at most)."""
+    mastered = chapter.wav.with_name(f"{chapter.wav.stem}-mastered.wav")
+    master_chapter(chapter.wav, mastered, preset)
+    chapter.wav.unlink()
+    rate = preset.sample_rate or chapter.rate
+    return replace(chapter, wav=mastered, rate=rate, samples=round(chapter.samples * rate / chapter.rate))
 
 
 def remove_stale_outputs(out_dir: Path, current: set[Path]) -> None:

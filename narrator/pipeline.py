@@ -301,6 +301,9 @@ def _report(
         "flagged_chunks": flagged,
         "estimated_cost_usd": {"this_run": round(run_cost, 4), "book": round(book_cost, 4)},
         "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+        # assembly, mastering and encoding overlap (timings_seconds.outputs is their wall time); this is the
+        # time each kept a core busy, summed over threads
+        "stage_seconds": {k: round(v, 3) for k, v in (built.stage_seconds if built else {}).items()},
         "outputs": [os.path.relpath(p, out_dir) for p in built.outputs] if built else [],
         "outputs_reused": bool(built and built.reused),
         **_qa_section(job, built),

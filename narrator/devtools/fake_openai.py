@@ -19,6 +19,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -67,6 +68,7 @@ class State:
     window_until: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=random.Random)
+    sample: bytes = b""  # a recorded voice to speak with (see recorded); tones when empty
 
 
 def speech_like(text: str, speed: float = 1.0, rate: int = RATE) -> bytes:
@@ -82,6 +84,18 @@ def speech_like(text: str, speed: float = 1.0, rate: int = RATE) -> bytes:
     if not chunks:
         return b""
     return (np.concatenate(chunks) * 32767).astype("<i2").tobytes()
+
+
+def recorded(sample: bytes, text: str, speed: float = 1.0, rate: int = RATE) -> bytes:
+    """Real speech instead of tones: as long a stretch of ``sample`` (16-bit PCM at ``rate``, looped) as the
+    text would take to say, from a place chosen by the text. For benchmarks whose cost depends on what the
+    audio sounds like (encoders work harder on speech than on pure tones)."""
+    length = round(len(text) / CHARS_PER_SECOND / speed * rate) * 2
+    if not sample or not length:
+        return b""
+    start = (zlib.crc32(text.encode("utf-8")) % (len(sample) // 2)) * 2
+    repeats = (start + length) // len(sample) + 1
+    return (sample * repeats)[start : start + length] if repeats > 1 else sample[start : start + length]
 
 
 def streamed_wav(pcm: bytes, rate: int = RATE) -> bytes:
@@ -148,7 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
         if problem is not None:
             return self._json(problem[0], problem[1], text)
         speed = float(payload.get("speed", 1.0))
-        pcm = speech_like(text, speed)
+        pcm = recorded(state.sample, text, speed) if state.sample else speech_like(text, speed)
         if fault == "runaway":
             pcm = pcm + b"\x00\x00" * (3 * RATE) + pcm
         fmt = payload.get("response_format", "mp3")
@@ -293,9 +307,12 @@ class _Server(ThreadingHTTPServer):
 class FakeSpeechServer:
     """``with FakeSpeechServer(faults=Faults(error_rate=0.05)) as server: ... server.url ...``"""
 
-    def __init__(self, key: str = "sk-test-key", faults: Faults | None = None, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self, key: str = "sk-test-key", faults: Faults | None = None, host: str = "127.0.0.1", port: int = 0,
+        *, voice_sample: bytes = b"",
+    ):  # fmt: skip
         faults = faults or Faults()
-        self.state = State(faults=faults, key=key, rng=random.Random(faults.seed))
+        self.state = State(faults=faults, key=key, rng=random.Random(faults.seed), sample=voice_sample)
         self.httpd = _Server((host, port), _Handler)
         self.httpd.state = self.state
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
