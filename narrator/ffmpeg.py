@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import subprocess
 import threading
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from .audio import Audio
 from .errors import ToolError
@@ -21,15 +23,42 @@ def executable() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+_priority = threading.local()
+
+
+@contextlib.contextmanager
+def background(niceness: int = 5) -> Iterator[None]:
+    """ffmpeg processes started by this thread inside the block run at a lower CPU priority. The whole-book
+    encoder is one single-threaded process that bounds the build's wall time: the work that can wait (chapter
+    files, mastering) yields the CPU to it."""
+    before = getattr(_priority, "niceness", 0)
+    _priority.niceness = niceness
+    try:
+        yield
+    finally:
+        _priority.niceness = before
+
+
+def popen(command: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    proc = subprocess.Popen(command, **kwargs)
+    niceness = getattr(_priority, "niceness", 0)
+    if niceness and hasattr(os, "setpriority"):
+        with contextlib.suppress(OSError):  # it may have finished already
+            os.setpriority(os.PRIO_PROCESS, proc.pid, niceness)
+    return proc
+
+
 def run(args: list[str], what: str, stdin: bytes | None = None) -> bytes:
     command = [executable(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
     if stdin is not None:
         command.remove("-nostdin")
-    proc = subprocess.run(command, input=stdin, capture_output=True, check=False)
+    pipes = {"stdin": subprocess.PIPE if stdin is not None else subprocess.DEVNULL}
+    proc = popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **pipes)
+    out, err = proc.communicate(stdin)
     if proc.returncode != 0:
-        lines = proc.stderr.decode("utf-8", errors="replace").strip().splitlines()
+        lines = err.decode("utf-8", errors="replace").strip().splitlines()
         raise ToolError(f"ffmpeg failed while {what}: {lines[-1] if lines else f'exit {proc.returncode}'}")
-    return proc.stdout
+    return out
 
 
 def stream_pcm(
@@ -44,7 +73,7 @@ def stream_pcm(
                "-i", "pipe:0" if feed is not None else str(source),
                "-f", "s16le", "-ac", "1", "-ar", str(rate), "pipe:1"]  # fmt: skip
     stdin = subprocess.PIPE if feed is not None else subprocess.DEVNULL
-    proc = subprocess.Popen(command, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = popen(command, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     errors: list[bytes] = []
     # stderr and stdin on threads of their own: ffmpeg blocks on a full pipe, and so would we

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import errors
+from . import errors, ffmpeg
 from .assemble import ChapterAudio, assemble_chapter
 from .audio import Audio
 from .chunker import Chunk
@@ -190,12 +190,12 @@ def _build(
             chapter = _assemble(prepared, index, by_chapter[index], first.rate, work_dir)
         if preset is None:
             return chapter
-        with clock("mastering"):
+        with ffmpeg.background(), clock("mastering"):
             return _master(chapter, preset)
 
     def encode_chapter(f: PlannedFile, chapter: ChapterAudio) -> None:
         kind = f.path.suffix[1:]
-        with clock("encoding"):
+        with ffmpeg.background(), clock("encoding"):
             write_chapter(chapter, f.path, kind=kind, album=doc.title, artist=doc.author, track=f.chapter + 1,
                           total=len(prepared.chapters), cover_file=cover_file, bitrate=_bitrate(job, kind))  # fmt: skip
 

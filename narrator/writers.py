@@ -4,6 +4,7 @@ Every file is written beside its destination under a temporary name, then rename
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -11,7 +12,8 @@ import re
 import subprocess
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -66,11 +68,16 @@ def _metadata_args(tags: dict[str, str | None]) -> list[str]:
     return args
 
 
-def _encode_atomically(dest: Path, muxer: str, args: list[str], what: str) -> None:
+def _encode_atomically(
+    dest: Path, muxer: str, args: list[str], what: str, finish: Callable[[Path], None] | None = None
+) -> None:
+    """ffmpeg writes a temporary file, ``finish`` may add to it, then it is renamed into place."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
     try:
         ffmpeg.run([*args, "-f", muxer, str(tmp)], what)
+        if finish is not None:
+            finish(tmp)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -84,8 +91,8 @@ def write_cover(cover: Cover | None, work_dir: Path) -> Path | None:
     return path
 
 
-# Per-chapter encodings: ffmpeg codec arguments and muxer. Opus wants 48 kHz; Ogg takes no cover picture
-# through ffmpeg, so Opus files carry tags only.
+# Per-chapter encodings: ffmpeg codec arguments, muxer, and whether ffmpeg can attach the cover. Opus wants
+# 48 kHz; ffmpeg's Ogg muxer takes no picture stream, so mutagen adds the cover to Opus files afterwards.
 CHAPTER_CODECS: dict[str, tuple[list[str], str, bool]] = {
     "mp3": (["-c:a", "libmp3lame", "-id3v2_version", "3"], "mp3", True),
     "opus": (["-c:a", "libopus", "-ar", "48000", "-application", "voip"], "ogg", False),
@@ -110,7 +117,23 @@ def write_chapter(
             "track": f"{track}/{total}", "genre": "Audiobook"}  # fmt: skip
     args = ["-i", str(chapter.wav), *cover_in, "-map", "0:a", *cover_map, *codec, "-b:a", bitrate,
             *_metadata_args(tags)]  # fmt: skip
-    _encode_atomically(dest, muxer, args, f"encoding {dest.name}")
+    finish = partial(_vorbis_cover, cover_file) if cover_file is not None and not takes_cover else None
+    _encode_atomically(dest, muxer, args, f"encoding {dest.name}", finish)
+
+
+def _vorbis_cover(cover_file: Path, path: Path) -> None:
+    """The cover as an Ogg file carries it: a FLAC picture block in a METADATA_BLOCK_PICTURE comment."""
+    from mutagen.flac import Picture
+    from mutagen.oggopus import OggOpus
+
+    picture = Picture()
+    picture.type = 3  # front cover
+    picture.mime = "image/png" if cover_file.suffix == ".png" else "image/jpeg"
+    picture.desc = "Cover"
+    picture.data = cover_file.read_bytes()
+    tags = OggOpus(path)
+    tags["metadata_block_picture"] = [base64.b64encode(picture.write()).decode("ascii")]
+    tags.save()
 
 
 def _ffmetadata(chapters: Sequence[ChapterAudio], tags: dict[str, str | None]) -> str:
