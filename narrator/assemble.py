@@ -129,17 +129,25 @@ def assemble_chapter(
     rate: int,
     wav_path: Path,
     estimate: Callable[[Chunk], float] = lambda chunk: 0.0,
+    tap: Callable[[bytes], None] | None = None,
 ) -> ChapterAudio:
-    """Streams: one take in memory at a time, whatever the chapter's length."""
+    """Streams: one take in memory at a time, whatever the chapter's length. ``tap`` sees every piece of PCM
+    written, in order (a loudness meter, say)."""
     placements: list[Placement] = []
     with atomic_wav(wav_path, rate) as out:
+
+        def write(pcm: bytes) -> None:
+            out.write(pcm)
+            if tap is not None:
+                tap(pcm)
+
         for chunk in chunks:
-            out.write(silence(gap_seconds(chunk, pauses), rate))
+            write(silence(gap_seconds(chunk, pauses), rate))
             body = trim(load_take(chunk), rate)
             start = out.samples
-            out.write(body)
+            write(body)
             flags = quality_flags(body, rate, estimate(chunk))
             placements.append(Placement(chunk.id, start / rate, (out.samples - start) / rate, flags))
-        out.write(silence(pauses.chapter_end, rate))
+        write(silence(pauses.chapter_end, rate))
         samples = out.samples
     return ChapterAudio(index, title, wav_path, samples, rate, tuple(placements))

@@ -8,9 +8,11 @@ and measured again, after encoding: those are the figures report.json judges aga
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,23 +108,79 @@ def measure_loudness(path: Path, *, true_peak: bool = True) -> tuple[float, floa
     command = [ffmpeg.executable(), "-hide_banner", "-nostdin", "-i", str(path), "-af", meter, "-f", "null", "-"]
     proc = ffmpeg.popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     stderr = proc.communicate()[1]
+    return _ebur128_summary(stderr, proc.returncode, true_peak, path.name)
+
+
+def _ebur128_summary(stderr: str, returncode: int, true_peak: bool, name: str) -> tuple[float, float | None]:
     summary = stderr[stderr.rfind("Summary:") :]
     integrated = _INTEGRATED.search(summary)
     peak = _TRUE_PEAK.search(summary) if true_peak else None
-    if proc.returncode != 0 or integrated is None or (true_peak and peak is None):
-        raise ToolError(f"ffmpeg could not measure the loudness of {path.name}")
+    if returncode != 0 or integrated is None or (true_peak and peak is None):
+        raise ToolError(f"ffmpeg could not measure the loudness of {name}")
     return _value(integrated.group(1)), _value(peak.group(1)) if peak else None
+
+
+class LoudnessMeter:
+    """Measures a chapter while it is being assembled, as master_chapter would measure its file: integrated
+    loudness by ffmpeg's ebur128 fed through a pipe (so on another core, alongside assembly), or RMS for ACX.
+    Saves a pass over every chapter between assembly and mastering."""
+
+    def __init__(self, preset: Preset, rate: int, name: str):
+        self.preset = preset
+        self.name = name
+        self._squares = 0
+        self._samples = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: list[bytes] = []
+        if preset.measure == "lufs":
+            command = [ffmpeg.executable(), "-hide_banner", "-f", "s16le", "-ar", str(rate), "-ac", "1",
+                       "-i", "pipe:0", "-af", "ebur128", "-f", "null", "-"]  # fmt: skip
+            self._proc = ffmpeg.popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stderr = self._proc.stderr
+            assert stderr is not None
+            self._reader = threading.Thread(target=lambda: self._stderr.append(stderr.read()), daemon=True)
+            self._reader.start()
+
+    def write(self, pcm: bytes) -> None:
+        if self._proc is not None:
+            assert self._proc.stdin is not None
+            with contextlib.suppress(BrokenPipeError):  # the meter failed: result() says so
+                self._proc.stdin.write(pcm)
+            return
+        samples = np.frombuffer(pcm, dtype="<i2")
+        for start in range(0, samples.size, 100_000):  # int64: exact, and a small copy at a time
+            block = samples[start : start + 100_000].astype(np.int64)
+            self._squares += int(np.dot(block, block))
+        self._samples += samples.size
+
+    def result(self) -> float:
+        """Integrated loudness in LUFS, or RMS in dB, of everything written."""
+        if self._proc is None:
+            return _db(math.sqrt(self._squares / self._samples) / 32768.0) if self._samples else FLOOR_DB
+        assert self._proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self._proc.stdin.close()
+        self._proc.wait()
+        self._reader.join()
+        stderr = b"".join(self._stderr).decode("utf-8", errors="replace")
+        return _ebur128_summary(stderr, self._proc.returncode, False, self.name)[0]
+
+    def abort(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
 
 
 def _value(text: str) -> float:
     return FLOOR_DB if text == "-inf" else float(text)
 
 
-def master_chapter(source: Path, dest: Path, preset: Preset) -> float:
-    """Write ``dest``: ``source`` brought to the preset's target. Returns the gain applied, in dB."""
-    if preset.measure == "lufs":
-        measured, _ = measure_loudness(source, true_peak=False)
-    else:
+def master_chapter(source: Path, dest: Path, preset: Preset, measured: float | None = None) -> float:
+    """Write ``dest``: ``source`` brought to the preset's target. Returns the gain applied, in dB. ``measured``:
+    the source's loudness (LUFS) or RMS (dB) if already known (see LoudnessMeter)."""
+    if measured is None and preset.measure == "lufs":
+        measured = measure_loudness(source, true_peak=False)[0]
+    elif measured is None:
         measured = measure_levels(source, preset.sample_rate or 44_100).rms_db
     gain = 0.0 if measured <= FLOOR_DB else preset.target - measured
     limit = 10 ** (preset.ceiling / 20)

@@ -14,7 +14,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,7 +24,7 @@ from . import errors, ffmpeg
 from .assemble import ChapterAudio, assemble_chapter
 from .audio import Audio
 from .chunker import Chunk
-from .mastering import PRESETS, Preset, check_file, master_chapter
+from .mastering import PRESETS, LoudnessMeter, Preset, check_file, master_chapter
 from .subtitles import chapter_cues, write_subtitles
 from .writers import (
     BOOK_CODECS,
@@ -186,12 +186,18 @@ def _build(
     cover_file = write_cover(doc.cover, work_dir)
 
     def make_chapter(index: int) -> ChapterAudio:
-        with clock("assembly"):
-            chapter = _assemble(prepared, index, by_chapter[index], first.rate, work_dir)
         if preset is None:
-            return chapter
+            with clock("assembly"):
+                return _assemble(prepared, index, by_chapter[index], first.rate, work_dir)
+        with ffmpeg.background(), clock("assembly"):
+            meter = LoudnessMeter(preset, first.rate, f"chapter {index + 1}")
+            try:
+                chapter = _assemble(prepared, index, by_chapter[index], first.rate, work_dir, meter.write)
+            except BaseException:
+                meter.abort()
+                raise
         with ffmpeg.background(), clock("mastering"):
-            return _master(chapter, preset)
+            return _master(chapter, preset, meter.result())
 
     def encode_chapter(f: PlannedFile, chapter: ChapterAudio) -> None:
         kind = f.path.suffix[1:]
@@ -289,7 +295,14 @@ def _chunks_by_chapter(prepared: Prepared) -> dict[int, list[Chunk]]:
     return by_chapter
 
 
-def _assemble(prepared: Prepared, index: int, chunks: list[Chunk], rate: int, work_dir: Path) -> ChapterAudio:
+def _assemble(
+    prepared: Prepared,
+    index: int,
+    chunks: list[Chunk],
+    rate: int,
+    work_dir: Path,
+    tap: Callable[[bytes], None] | None = None,
+) -> ChapterAudio:
     def load_take(chunk: Chunk) -> Audio:
         audio = prepared.cache.get(prepared.keys[chunk.id])
         if audio is None:
@@ -301,13 +314,13 @@ def _assemble(prepared: Prepared, index: int, chunks: list[Chunk], rate: int, wo
 
     title = prepared.chapters[index].title
     wav = work_dir / f"chapter-{index + 1:04d}.wav"
-    return assemble_chapter(index, title, chunks, load_take, prepared.job.pauses, rate, wav, estimate)
+    return assemble_chapter(index, title, chunks, load_take, prepared.job.pauses, rate, wav, estimate, tap)
 
 
-def _master(chapter: ChapterAudio, preset: Preset) -> ChapterAudio:
+def _master(chapter: ChapterAudio, preset: Preset, measured: float) -> ChapterAudio:
     """The chapter at the preset's target; its duration unchanged (resampled at most)."""
     mastered = chapter.wav.with_name(f"{chapter.wav.stem}-mastered.wav")
-    master_chapter(chapter.wav, mastered, preset)
+    master_chapter(chapter.wav, mastered, preset, measured)
     chapter.wav.unlink()
     rate = preset.sample_rate or chapter.rate
     return replace(chapter, wav=mastered, rate=rate, samples=round(chapter.samples * rate / chapter.rate))

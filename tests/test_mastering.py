@@ -1,0 +1,21 @@
+import pytest
+
+from narrator.audio import Audio, wav_bytes
+from narrator.devtools.fake_openai import speech_like
+from narrator.mastering import PRESETS, LoudnessMeter, measure_levels, measure_loudness
+
+
+@pytest.mark.parametrize("preset", ["podcast", "acx"])
+def test_measuring_while_assembling_agrees_with_measuring_the_file(tmp_path, preset):
+    pcm = speech_like("the keeper climbed the stairs and lit the lamp " * 6) + b"\x00\x00" * 24_000
+    path = tmp_path / "chapter.wav"
+    path.write_bytes(wav_bytes(Audio(pcm, 24_000)))
+    meter = LoudnessMeter(PRESETS[preset], 24_000, "chapter")
+    for start in range(0, len(pcm), 4_001 * 2):  # pieces of any size, as assembly writes them
+        meter.write(pcm[start : start + 4_001 * 2])
+    measured = meter.result()
+    if preset == "podcast":
+        assert measured == pytest.approx(measure_loudness(path, true_peak=False)[0], abs=0.1)
+    else:
+        assert measured == pytest.approx(measure_levels(path, 24_000).rms_db, abs=0.05)
+    assert -40 < measured < -5
