@@ -43,6 +43,7 @@ class ChapterAudio:
     samples: int
     rate: int
     placements: tuple[Placement, ...]
+    mastering: tuple[list[str], str] | None = None  # ffmpeg filters and output to apply when encoding (mastering.py)
 
     @property
     def duration(self) -> float:

@@ -1,9 +1,11 @@
 """Mastering to a preset, and measuring what came out.
 
-Each chapter is measured once (ffmpeg's ebur128, or RMS from its PCM), brought to the preset's target
-with one linear gain, and held under the preset's peak ceiling by a limiter: fast (no two-pass
-loudnorm) and transparent on speech, whose loudness range is small. Every output file is then decoded
-and measured again, after encoding: those are the figures report.json judges against the preset.
+Each chapter is measured once, while it is assembled (ffmpeg's ebur128 fed through a pipe, or RMS from its
+PCM), brought to the preset's target with one linear gain, and held under the preset's peak ceiling by a
+limiter: fast (no two-pass loudnorm) and transparent on speech, whose loudness range is small. The chain is
+applied in each chapter file's own encode, and once into a WAV for the whole-book encoders. Every output
+file is then decoded and measured again, after encoding: those are the figures report.json judges against
+the preset.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ def _ebur128_summary(stderr: str, returncode: int, true_peak: bool, name: str) -
 
 
 class LoudnessMeter:
-    """Measures a chapter while it is being assembled, as master_chapter would measure its file: integrated
+    """Measures a chapter while it is being assembled, for the gain that brings it to the target: integrated
     loudness by ffmpeg's ebur128 fed through a pipe (so on another core, alongside assembly), or RMS for ACX.
     Saves a pass over every chapter between assembly and mastering."""
 
@@ -175,28 +177,34 @@ def _value(text: str) -> float:
     return FLOOR_DB if text == "-inf" else float(text)
 
 
-def master_chapter(source: Path, dest: Path, preset: Preset, measured: float | None = None) -> float:
-    """Write ``dest``: ``source`` brought to the preset's target. Returns the gain applied, in dB. ``measured``:
-    the source's loudness (LUFS) or RMS (dB) if already known (see LoudnessMeter)."""
-    if measured is None and preset.measure == "lufs":
-        measured = measure_loudness(source, true_peak=False)[0]
-    elif measured is None:
-        measured = measure_levels(source, preset.sample_rate or 44_100).rms_db
-    gain = 0.0 if measured <= FLOOR_DB else preset.target - measured
+def gain_for(preset: Preset, measured: float) -> float:
+    """The gain (dB) that brings a chapter measured at ``measured`` (LUFS, or dB RMS for ACX) to the target."""
+    return 0.0 if measured <= FLOOR_DB else preset.target - measured
+
+
+def mastering_filters(preset: Preset, gain: float) -> tuple[list[str], str]:
+    """ffmpeg arguments that master input 0 to the preset with ``gain``, and the stream to map for the result.
+    The same chain serves the mastered WAV the book encoders read and each chapter file's own encode, so both
+    hear the same samples."""
     limit = 10 ** (preset.ceiling / 20)
     # latency=1: the limiter's look-ahead is compensated, so every sample stays where it was
     chain = f"volume={gain:.3f}dB,alimiter=limit={limit:.4f}:level=0:latency=1:attack=5:release=50"
     if preset.sample_rate:
         chain += f",aresample={preset.sample_rate}"
-    if preset.room_tone:
-        rate = preset.sample_rate or 44_100
-        tone = f"anoisesrc=color=pink:sample_rate={rate}:amplitude={ROOM_TONE_AMPLITUDE}:seed=1"
-        graph = f"[0:a]{chain}[speech];{tone}[tone];[speech][tone]amix=inputs=2:duration=first:normalize=0"
-        filters = ["-filter_complex", graph]
-    else:
-        filters = ["-af", chain]
-    ffmpeg.run(["-i", str(source), *filters, "-c:a", "pcm_s16le", str(dest)], f"mastering {source.name}")
-    return gain
+    if not preset.room_tone:
+        return ["-af", chain], "0:a"
+    rate = preset.sample_rate or 44_100
+    tone = f"anoisesrc=color=pink:sample_rate={rate}:amplitude={ROOM_TONE_AMPLITUDE}:seed=1"
+    graph = f"[0:a]{chain}[speech];{tone}[tone];[speech][tone]amix=inputs=2:duration=first:normalize=0[mastered]"
+    return ["-filter_complex", graph], "[mastered]"
+
+
+def master_chapter(source: Path, dest: Path, mastering: tuple[list[str], str]) -> None:
+    """Write ``dest``: ``source`` through the filters of ``mastering_filters``."""
+    filters, output = mastering
+    ffmpeg.run(
+        ["-i", str(source), *filters, "-map", output, "-c:a", "pcm_s16le", str(dest)], f"mastering {source.name}"
+    )
 
 
 def check_file(path: Path, preset: Preset) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from . import errors, ffmpeg
 from .assemble import ChapterAudio, assemble_chapter
 from .audio import Audio
 from .chunker import Chunk
-from .mastering import PRESETS, LoudnessMeter, Preset, check_file, master_chapter
+from .mastering import PRESETS, LoudnessMeter, Preset, check_file, gain_for, master_chapter, mastering_filters
 from .subtitles import chapter_cues, write_subtitles
 from .writers import (
     BOOK_CODECS,
@@ -185,19 +185,28 @@ def _build(
     by_chapter = _chunks_by_chapter(prepared)
     cover_file = write_cover(doc.cover, work_dir)
 
-    def make_chapter(index: int) -> ChapterAudio:
+    book_files = [f for f in stale if f.chapter is None and f.path.suffix[1:] in BOOK_CODECS]
+    chapter_files = [f for f in stale if f.chapter is not None and f.path.suffix[1:] in CHAPTER_CODECS]
+
+    def make_chapter(index: int) -> tuple[ChapterAudio, ChapterAudio]:
+        """(the chapter as assembled, carrying its mastering for the chapter files' encoders to apply; the
+        chapter as the book encoders read it, mastered). Chapter files do not wait for the mastered WAV."""
         if preset is None:
             with clock("assembly"):
-                return _assemble(prepared, index, by_chapter[index], first.rate, work_dir)
-        with ffmpeg.background(), clock("assembly"):
+                chapter = _assemble(prepared, index, by_chapter[index], first.rate, work_dir)
+            return chapter, chapter
+        with clock("assembly"):  # the meter is not niced: the chapter is not ready until it has measured
             meter = LoudnessMeter(preset, first.rate, f"chapter {index + 1}")
             try:
                 chapter = _assemble(prepared, index, by_chapter[index], first.rate, work_dir, meter.write)
             except BaseException:
                 meter.abort()
                 raise
+            chapter = replace(chapter, mastering=mastering_filters(preset, gain_for(preset, meter.result())))
+        if not book_files:
+            return chapter, chapter
         with ffmpeg.background(), clock("mastering"):
-            return _master(chapter, preset, meter.result())
+            return chapter, _master(chapter, preset)
 
     def encode_chapter(f: PlannedFile, chapter: ChapterAudio) -> None:
         kind = f.path.suffix[1:]
@@ -205,8 +214,6 @@ def _build(
             write_chapter(chapter, f.path, kind=kind, album=doc.title, artist=doc.author, track=f.chapter + 1,
                           total=len(prepared.chapters), cover_file=cover_file, bitrate=_bitrate(job, kind))  # fmt: skip
 
-    book_files = [f for f in stale if f.chapter is None and f.path.suffix[1:] in BOOK_CODECS]
-    chapter_files = [f for f in stale if f.chapter is not None and f.path.suffix[1:] in CHAPTER_CODECS]
     books: list[BookEncoder] = []
     with (
         ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool,
@@ -220,16 +227,18 @@ def _build(
 
             def feed(book: BookEncoder) -> None:
                 for future in made:
-                    wav = future.result().wav
+                    wav = future.result()[1].wav
                     with clock("encoding"):
                         book.feed(wav)
 
             feeding = [feeders.submit(feed, book) for book in books]
-            chapters: list[ChapterAudio] = []
+            chapters: list[ChapterAudio] = []  # as assembled: placements, durations
+            in_book: list[ChapterAudio] = []  # as the book encoders read them: their lengths place the markers
             encodes = []
             for future in made:
-                chapter = future.result()
+                chapter, mastered = future.result()
                 chapters.append(chapter)
+                in_book.append(mastered)
                 encodes += [
                     pool.submit(encode_chapter, f, chapter) for f in chapter_files if f.chapter == chapter.index
                 ]
@@ -238,7 +247,7 @@ def _build(
                 fed.result()
                 tags = book_tags(book.kind, doc.title, doc.author, job.narrator, job.year, job.description)
                 with clock("encoding"):
-                    book.finish(chapters, tags, cover_file)
+                    book.finish(in_book, tags, cover_file)
             for encode in encodes:
                 encode.result()
         except BaseException:
@@ -317,13 +326,15 @@ def _assemble(
     return assemble_chapter(index, title, chunks, load_take, prepared.job.pauses, rate, wav, estimate, tap)
 
 
-def _master(chapter: ChapterAudio, preset: Preset, measured: float) -> ChapterAudio:
-    """The chapter at the preset's target; its duration unchanged (resampled at most)."""
+def _master(chapter: ChapterAudio, preset: Preset) -> ChapterAudio:
+    """The chapter at the preset's target, as a WAV of its own; its duration unchanged (resampled at most)."""
+    assert chapter.mastering is not None
     mastered = chapter.wav.with_name(f"{chapter.wav.stem}-mastered.wav")
-    master_chapter(chapter.wav, mastered, preset, measured)
-    chapter.wav.unlink()
+    master_chapter(chapter.wav, mastered, chapter.mastering)
     rate = preset.sample_rate or chapter.rate
-    return replace(chapter, wav=mastered, rate=rate, samples=round(chapter.samples * rate / chapter.rate))
+    return replace(
+        chapter, wav=mastered, rate=rate, samples=round(chapter.samples * rate / chapter.rate), mastering=None
+    )
 
 
 def remove_stale_outputs(out_dir: Path, current: set[Path]) -> None:

@@ -115,7 +115,8 @@ def write_chapter(
     cover_in, cover_map = _cover_args(cover_file if takes_cover else None, 1)
     tags = {"title": chapter.title, "album": album, "artist": artist, "album_artist": artist,
             "track": f"{track}/{total}", "genre": "Audiobook"}  # fmt: skip
-    args = ["-i", str(chapter.wav), *cover_in, "-map", "0:a", *cover_map, *codec, "-b:a", bitrate,
+    filters, audio = chapter.mastering or ([], "0:a")
+    args = ["-i", str(chapter.wav), *cover_in, *filters, "-map", audio, *cover_map, *codec, "-b:a", bitrate,
             *_metadata_args(tags)]  # fmt: skip
     finish = partial(_vorbis_cover, cover_file) if cover_file is not None and not takes_cover else None
     _encode_atomically(dest, muxer, args, f"encoding {dest.name}", finish)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mutagen.id3 import ID3
+from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4
 
 from narrator import ffmpeg
@@ -68,7 +70,8 @@ def ebur128(path: Path) -> tuple[float, float]:
 
 
 def test_acx_preset_passes_every_rule_as_ffmpeg_measures_it(tmp_path):
-    out, report, _ = build(tmp_path, {"formats": ["mp3"], "mastering": "acx"})
+    (tmp_path / "cover.png").write_bytes(lighthouse_cover(60, 90))  # a picture stream beside the mastering graph
+    out, report, _ = build(tmp_path, {"formats": ["mp3"], "mastering": "acx"}, cover="cover.png")
     assert report["qa"]["preset"] == "acx" and report["qa"]["pass"], report["qa"]
     mp3s = sorted((out / "chapters").glob("*.mp3"))
     assert len(mp3s) == 3 and len(report["qa"]["files"]) == 3
@@ -84,8 +87,9 @@ def test_acx_preset_passes_every_rule_as_ffmpeg_measures_it(tmp_path):
         windows = (frames**2).mean(axis=1)[: frames.shape[0] // 50 * 50].reshape(-1, 50).mean(axis=1)
         floor = 20 * np.log10(max(np.sqrt(windows.min()), 1e-9) / 32768)
         assert -90 <= floor <= -60, (path.name, floor)  # room tone under ACX's ceiling, not digital silence
-        info = __import__("mutagen.mp3", fromlist=["MP3"]).MP3(path).info
+        info = MP3(path).info
         assert info.sample_rate == 44_100 and info.bitrate == 192_000
+        assert ID3(path).getall("APIC")
 
 
 def test_podcast_preset_hits_its_loudness_target(tmp_path):
@@ -190,7 +194,6 @@ def test_outputs_are_incremental(tmp_path):
 
 def test_opus_per_chapter_and_one_mp3_with_id3_chapters(tmp_path):
     from mutagen.flac import Picture
-    from mutagen.id3 import ID3
     from mutagen.oggopus import OggOpus
 
     (tmp_path / "cover.png").write_bytes(lighthouse_cover(60, 90))
