@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import ffmpeg
-from .audio import SAMPLE_WIDTH, Audio, atomic_wav, silence
+from .audio import SAMPLE_WIDTH, Audio, atomic_wav, frame_energy, silence
 from .chunker import Chunk
 from .spec import PauseSpec
 
@@ -58,20 +58,6 @@ def gap_seconds(chunk: Chunk, pauses: PauseSpec) -> float:
         "chunk": pauses.chunk,
         "scene_break": pauses.scene_break,
     }[chunk.gap]
-
-
-def frame_energy(pcm: bytes, frame: int) -> np.ndarray:
-    """Mean square of each whole frame of ``frame`` samples, a few seconds at a time: a 4096-character take is
-    13 MB of PCM, and float copies of all of it at once were most of the build's peak memory."""
-    samples = np.frombuffer(pcm, dtype="<i2")
-    frames = len(samples) // frame
-    energy = np.empty(frames, dtype=np.float64)
-    step = max(1, 100_000 // frame) * frame  # whole frames, about 100 000 samples
-    for start in range(0, frames * frame, step):
-        block = samples[start : min(start + step, frames * frame)].astype(np.float32)
-        block *= block
-        energy[start // frame : start // frame + len(block) // frame] = block.reshape(-1, frame).mean(axis=1)
-    return energy
 
 
 def _quiet(energy: np.ndarray) -> np.ndarray:

@@ -52,8 +52,8 @@ def run(args: list[str], what: str, stdin: bytes | None = None) -> bytes:
     command = [executable(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
     if stdin is not None:
         command.remove("-nostdin")
-    pipes = {"stdin": subprocess.PIPE if stdin is not None else subprocess.DEVNULL}
-    proc = popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **pipes)
+    pipe = subprocess.PIPE if stdin is not None else subprocess.DEVNULL
+    proc = popen(command, stdin=pipe, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = proc.communicate(stdin)
     if proc.returncode != 0:
         lines = err.decode("utf-8", errors="replace").strip().splitlines()

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import ffmpeg
+from .audio import frame_energy
 from .errors import ToolError
 
 
@@ -82,11 +83,10 @@ def measure_levels(path: Path, rate: int = 44_100) -> Levels:
     try:
         # whole 5 s blocks (stream_pcm reads exactly this much), so 10 ms frames never straddle two
         for piece in ffmpeg.stream_pcm(path, rate, block=frame * 2 * 500):
-            samples = np.frombuffer(piece, dtype="<i2").astype(np.float32)
-            whole = samples.size // frame * frame  # only the last piece may end mid-frame
-            if whole:
-                peak = max(peak, int(np.max(np.abs(samples))))
-                energies.append(np.mean(samples[:whole].reshape(-1, frame) ** 2, axis=1))
+            samples = np.frombuffer(piece, dtype="<i2")
+            if samples.size >= frame:  # only the last piece may end mid-frame (its tail is not counted)
+                peak = max(peak, -int(samples.min()), int(samples.max()))
+                energies.append(frame_energy(piece, frame))
     except ToolError as exc:
         raise ToolError(f"measuring {path.name}: {exc}") from None
     energy = np.concatenate(energies) if energies else np.zeros(1, dtype=np.float32)
@@ -130,7 +130,6 @@ class LoudnessMeter:
     chapter between assembly and mastering."""
 
     def __init__(self, preset: Preset, rate: int, name: str):
-        self.preset = preset
         self.name = name
         self._squares = 0
         self._samples = 0

@@ -94,8 +94,7 @@ def recorded(sample: bytes, text: str, speed: float = 1.0, rate: int = RATE) -> 
     if not sample or not length:
         return b""
     start = (zlib.crc32(text.encode("utf-8")) % (len(sample) // 2)) * 2
-    repeats = (start + length) // len(sample) + 1
-    return (sample * repeats)[start : start + length] if repeats > 1 else sample[start : start + length]
+    return (sample * ((start + length) // len(sample) + 1))[start : start + length]
 
 
 def streamed_wav(pcm: bytes, rate: int = RATE) -> bytes:
