@@ -138,8 +138,9 @@ def bench_openai() -> None:
           f"= {100 * limited / len(records):.2f} % (target < 1 %)")  # fmt: skip
 
 
-def _tree_rss_mb(root: int) -> float:
-    """Resident memory of ``root`` and all its descendants (ffmpeg encoders included), from /proc."""
+def _tree_rss_mb(root: int) -> tuple[float, float]:
+    """Resident memory of ``root`` alone, and of ``root`` with all its descendants (ffmpeg encoders
+    included), from /proc."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -155,7 +156,18 @@ def _tree_rss_mb(root: int) -> float:
         children = [pid for pid, ppid in parents.items() if ppid == parent]
         tree.update(children)
         frontier += children
-    return sum(rss.get(pid, 0) for pid in tree) * resource.getpagesize() / 2**20
+    page = resource.getpagesize() / 2**20
+    return rss.get(root, 0) * page, sum(rss.get(pid, 0) for pid in tree) * page
+
+
+def _phase_at(seconds: float, timings: dict[str, float]) -> str:
+    """Which phase of a run was under way ``seconds`` after it started (start-up counted in prepare)."""
+    end = 0.0
+    for phase in ("prepare", "synthesis", "outputs", "qa"):
+        end += timings.get(phase, 0.0)
+        if seconds <= end + 1.0:  # interpreter start-up and the manifest write are not timed
+            return phase
+    return "report"
 
 
 def _recorded_voice(seconds: float = 240.0) -> bytes:
@@ -226,13 +238,24 @@ def _long_book(hours: float, voice_sample: bytes, voice: str) -> None:
         env = {**os.environ, "OPENAI_API_KEY": key}
         command = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "narrator", "run", str(folder / "job.yaml")]
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        tree_peak = 0.0
+        tree_peak = own_peak = 0.0
+        tree_peak_at = own_peak_at = 0.0
         sampling = threading.Event()
+        began = time.monotonic()
 
         def sample() -> None:
-            nonlocal tree_peak
+            nonlocal tree_peak, own_peak, tree_peak_at, own_peak_at
             while not sampling.wait(0.5):
-                tree_peak = max(tree_peak, _tree_rss_mb(proc.pid))
+                # /usr/bin/time is the root: narrator is its only child
+                children = [int(c) for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+                if not children:
+                    continue
+                own, tree = _tree_rss_mb(children[0])
+                now = time.monotonic() - began
+                if own > own_peak:
+                    own_peak, own_peak_at = own, now
+                if tree > tree_peak:
+                    tree_peak, tree_peak_at = tree, now
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -256,8 +279,9 @@ def _long_book(hours: float, voice_sample: bytes, voice: str) -> None:
               f"back end {t['outputs']:.0f} s = {t['outputs'] / audio_hours:.1f} s per audio hour (target <= 30) "
               f"[busy: assembly {busy.get('assembly', 0):.0f} s, mastering {busy.get('mastering', 0):.0f} s, "
               f"encoding {busy.get('encoding', 0):.0f} s]; synthesis {t['synthesis']:.0f} s; "
-              f"QA after encoding {t.get('qa', 0) / audio_hours:.1f} s/h; peak RSS {peak_mb} MB largest process, "
-              f"{tree_peak:.0f} MB whole tree (target < 1024); "
+              f"QA after encoding {t.get('qa', 0) / audio_hours:.1f} s/h; peak RSS {peak_mb} MB largest process; "
+              f"narrator {own_peak:.0f} MB (in {_phase_at(own_peak_at, t)}), "
+              f"whole tree {tree_peak:.0f} MB (in {_phase_at(tree_peak_at, t)}) (target < 1024); "
               f"worst file duration error {worst * 1000:.0f} ms (target < 100)", flush=True)  # fmt: skip
 
 

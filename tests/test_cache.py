@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from narrator.audio import Audio, PcmStream, parse_wav, wav_bytes
+from narrator.audio import Audio, PcmStream, parse_wav, read_wav, wav_bytes
 from narrator.cache import TakeCache, take_key
 from narrator.devtools.fake_openai import streamed_wav
 
@@ -39,6 +39,25 @@ def test_streamed_wav_header_is_read_from_the_bytes():
     audio = parse_wav(streamed_wav(pcm, 24000))
     assert audio.pcm == pcm and audio.rate == 24000
     assert parse_wav(wav_bytes(audio)) == audio
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        lambda pcm: wav_bytes(Audio(pcm, 24000)),
+        lambda pcm: streamed_wav(pcm, 24000),  # sizes 0xFFFFFFFF: the data runs to the end
+        lambda pcm: wav_bytes(Audio(pcm, 24000)) + b"LIST\x04\x00\x00\x00junk",  # a chunk after the data
+        lambda pcm: streamed_wav(pcm, 24000) + b"\x07",  # a stray last byte: padding, not half a sample
+    ],
+)
+def test_a_wav_file_is_read_from_where_its_samples_start(tmp_path, body):
+    pcm = bytes(range(256)) * 400  # more than one read of the header
+    path = tmp_path / "take.wav"
+    path.write_bytes(body(pcm))
+    assert read_wav(path) == Audio(pcm, 24000)
+    path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt ")
+    with pytest.raises(ValueError, match="no data chunk"):
+        read_wav(path)
 
 
 @given(cuts=st.lists(st.integers(0, 10_300), max_size=12), streamed=st.booleans())
