@@ -207,19 +207,40 @@ def atomic_wav(path: Path, rate: int) -> Iterator[WavWriter]:
     target.commit()
 
 
-def read_wav(path: Path) -> Audio:
-    """A WAV file's samples, read straight from where they start: one copy in memory (a take is up to
-    13 MB, and assembly reads every take of a book)."""
+@dataclass(frozen=True)
+class WavLayout:
+    rate: int
+    offset: int  # where the samples start in the file
+    samples: int  # as many whole samples as the file holds (no more than it declares)
+
+    @property
+    def duration(self) -> float:
+        return self.samples / self.rate
+
+
+def wav_layout(path: Path) -> WavLayout:
+    """Where a WAV file's samples are, and how many, from its header alone."""
     stream = PcmStream(wav=True)
     with path.open("rb") as f:
         while stream.data_offset is None and (block := f.read(4096)):
             stream.feed(block)
-        if stream.data_offset is None:
-            stream.close()  # raises: says what is wrong with the header
-        f.seek(stream.data_offset)
-        pcm = f.read(-1 if stream.data_size is None else stream.data_size)
-    assert stream.rate is not None
-    return Audio(pcm[: len(pcm) - len(pcm) % 2], stream.rate)
+        size = os.fstat(f.fileno()).st_size
+    if stream.data_offset is None:
+        stream.close()  # raises: says what is wrong with the header
+    assert stream.rate is not None and stream.data_offset is not None
+    held = size - stream.data_offset
+    data = held if stream.data_size is None else min(held, stream.data_size)
+    return WavLayout(stream.rate, stream.data_offset, data // SAMPLE_WIDTH)
+
+
+def read_wav(path: Path) -> Audio:
+    """A WAV file's samples, read straight from where they start: one copy in memory (a take is up to
+    13 MB, and assembly reads every take of a book)."""
+    layout = wav_layout(path)
+    with path.open("rb") as f:
+        f.seek(layout.offset)
+        pcm = f.read(layout.samples * SAMPLE_WIDTH)
+    return Audio(pcm, layout.rate)
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .audio import AtomicFile, Audio, WavWriter, read_wav
+from .audio import AtomicFile, Audio, WavLayout, WavWriter, read_wav, wav_layout
 
 CACHE_VERSION = 1
 
@@ -38,6 +38,13 @@ class TakeCache:
         except FileNotFoundError:
             return None
         except ValueError:  # damaged by something outside narrator: treat as missing
+            return None
+
+    def layout(self, key: str) -> WavLayout | None:
+        """A take's rate and length, from its header: no samples read."""
+        try:
+            return wav_layout(self.path(key))
+        except (FileNotFoundError, ValueError):
             return None
 
     def sweep(self, older_than: float = 600.0) -> int:

@@ -178,7 +178,7 @@ def _build(
     preset = PRESETS[job.output.mastering]
     if not any(f.path.suffix in ENCODED for f in stale):
         preset = None  # only subtitles to write: the takes' placements are all they need
-    first = prepared.cache.get(prepared.keys[prepared.chunks[0].id])
+    first = prepared.cache.layout(prepared.keys[prepared.chunks[0].id])
     if first is None:
         raise errors.ToolError("the first take vanished from the cache during the run")
     rate = (preset.sample_rate if preset else None) or first.rate
