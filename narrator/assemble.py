@@ -43,7 +43,7 @@ class ChapterAudio:
     samples: int
     rate: int
     placements: tuple[Placement, ...]
-    mastering: tuple[list[str], str] | None = None  # ffmpeg filters and output to apply when encoding (mastering.py)
+    gain: float | None = None  # dB to the mastering preset's target; None: not to be mastered (or already is)
 
     @property
     def duration(self) -> float:

@@ -25,6 +25,7 @@ import numpy as np
 from . import ffmpeg
 from .audio import frame_energy
 from .errors import ToolError
+from .spec import ACX_MAX_FILE_MINUTES
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,6 @@ ROOM_TONE_AMPLITUDE = 0.00125
 ACX_HEAD = (0.5, 1.0)
 ACX_TAIL = (1.0, 5.0)
 ACX_NOISE_FLOOR = -60.0
-ACX_MAX_MINUTES = 120.0
 SILENCE_DBFS = -50.0  # below this a 10 ms frame counts as room tone
 FLOOR_DB = -120.0  # digital silence is reported as this, not as minus infinity
 
@@ -206,20 +206,27 @@ def gain_for(preset: Preset, measured: float) -> float:
     return 0.0 if measured <= FLOOR_DB else preset.target - measured
 
 
-def mastering_filters(preset: Preset, gain: float) -> tuple[list[str], str]:
-    """ffmpeg arguments that master input 0 to the preset with ``gain``, and the stream to map for the result.
+def mastering_filters(preset: Preset | None, gain: float = 0.0, prelude: str | None = None) -> tuple[list[str], str]:
+    """ffmpeg arguments that turn input 0 into what an output file holds, and the stream to map for the result:
+    ``prelude`` first (a part's trim and padding: see outputs.py), then the preset's mastering with ``gain``.
     The same chain serves the mastered WAV the book encoders read and each chapter file's own encode, so both
     hear the same samples."""
-    limit = 10 ** (preset.ceiling / 20)
-    # latency=1: the limiter's look-ahead is compensated, so every sample stays where it was
-    chain = f"volume={gain:.3f}dB,alimiter=limit={limit:.4f}:level=0:latency=1:attack=5:release=50"
-    if preset.sample_rate:
-        chain += f",aresample={preset.sample_rate}"
-    if not preset.room_tone:
-        return ["-af", chain], "0:a"
+    chain = [prelude] if prelude else []
+    if preset is not None:
+        limit = 10 ** (preset.ceiling / 20)
+        # latency=1: the limiter's look-ahead is compensated, so every sample stays where it was
+        chain.append(f"volume={gain:.3f}dB,alimiter=limit={limit:.4f}:level=0:latency=1:attack=5:release=50")
+        if preset.sample_rate:
+            chain.append(f"aresample={preset.sample_rate}")
+    if not chain:
+        return [], "0:a"
+    if preset is None or not preset.room_tone:
+        return ["-af", ",".join(chain)], "0:a"
     rate = preset.sample_rate or 44_100
     tone = f"anoisesrc=color=pink:sample_rate={rate}:amplitude={ROOM_TONE_AMPLITUDE}:seed=1"
-    graph = f"[0:a]{chain}[speech];{tone}[tone];[speech][tone]amix=inputs=2:duration=first:normalize=0[mastered]"
+    graph = (
+        f"[0:a]{','.join(chain)}[speech];{tone}[tone];[speech][tone]amix=inputs=2:duration=first:normalize=0[mastered]"
+    )
     return ["-filter_complex", graph], "[mastered]"
 
 
@@ -261,7 +268,7 @@ def check_file(path: Path, preset: Preset) -> dict[str, Any]:
         rules["noise_floor"] = levels.noise_floor_db <= ACX_NOISE_FLOOR
         rules["head_room_tone"] = ACX_HEAD[0] <= levels.head_silence <= ACX_HEAD[1]
         rules["tail_room_tone"] = ACX_TAIL[0] <= levels.tail_silence <= ACX_TAIL[1]
-        rules["length"] = levels.duration <= ACX_MAX_MINUTES * 60
+        rules["length"] = levels.duration <= ACX_MAX_FILE_MINUTES * 60
         if path.suffix == ".mp3":
             rules.update(_mp3_format_rules(path, preset, result))
     result["rules"] = rules

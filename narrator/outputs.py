@@ -7,21 +7,24 @@ assembled or encoded again; otherwise only the files whose fingerprint changed a
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
+import itertools
 import json
+import math
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import errors, ffmpeg
-from .assemble import ChapterAudio, assemble_chapter
+from .assemble import ChapterAudio, assemble_chapter, gap_seconds
 from .audio import Audio
 from .chunker import Chunk
 from .mastering import PRESETS, LoudnessMeter, Preset, check_file, gain_for, master_chapter, mastering_filters
@@ -38,10 +41,22 @@ from .writers import (
 
 if TYPE_CHECKING:
     from .pipeline import Prepared
-    from .spec import Job
+    from .spec import Job, PauseSpec
 
 FORMAT_VERSION = 1  # bump when the way files are made changes, so old outputs are rebuilt
 ENCODED = (".mp3", ".m4b", ".opus")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One file of a chapter too long for output.max_file_minutes: the chapter's chunks ``first`` to ``end``
+    (positions in the chapter, end excluded), cut at block boundaries, with the chapter's opening and closing
+    pauses at its edges."""
+
+    number: int  # from 1
+    of: int
+    first: int
+    end: int
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,8 @@ class PlannedFile:
     path: Path
     chapter: int | None  # index, or None for a whole-book file
     fingerprint: str
+    part: Part | None = None  # a chapter file that holds only part of its chapter
+    track: tuple[int, int] = (0, 0)  # chapter files: number and count among the files of their kind
 
 
 @dataclass
@@ -72,25 +89,76 @@ def _hash(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:20]
 
 
+def plan_parts(lengths: Sequence[float], gaps: Sequence[float], block_starts: Sequence[bool], head: float,
+               tail: float, limit: float) -> list[tuple[int, int]]:  # fmt: skip
+    """Cut a chapter of chunks (each ``lengths[i]`` seconds after a pause of ``gaps[i]``) into parts of at most
+    ``limit`` seconds, each with ``head`` and ``tail`` seconds of pause at its edges: (first, end) positions.
+    Parts are about equal in length and start at a block (a paragraph or heading) when one is near enough."""
+    sums = list(itertools.accumulate((g + n for g, n in zip(gaps, lengths, strict=True)), initial=0.0))
+
+    def length(first: int, end: int) -> float:  # the first chunk's gap is replaced by the head
+        return head + sums[end] - sums[first] - gaps[first] + tail
+
+    parts: list[tuple[int, int]] = []
+    first, count = 0, len(lengths)
+    while first < count - 1 and length(first, count) > limit:
+        target = length(first, count) / math.ceil(length(first, count) / limit)
+        # length() grows with ``end``: the ends that fit are those up to the first one that does not
+        fits = range(first + 1, min(count, bisect.bisect_right(sums, limit - head - tail + sums[first] + gaps[first])))
+        at_blocks = [end for end in fits if block_starts[end] and length(first, end) >= target / 2]
+        end = min(at_blocks or fits, key=lambda e: abs(length(first, e) - target)) if fits else first + 1
+        parts.append((first, end))
+        first = end
+    return [*parts, (first, count)]
+
+
+def _chapter_parts(prepared: Prepared, chunks: list[Chunk]) -> list[Part | None]:
+    """How the chapter's files are cut (output.max_file_minutes): [None] when one file holds it all. Take
+    lengths come from their headers before any trimming, so no part can come out longer than the limit."""
+    limit = prepared.job.output.max_file_minutes
+    if limit is None:
+        return [None]
+    pauses = prepared.job.pauses
+    lengths = []
+    for chunk in chunks:
+        layout = prepared.cache.layout(prepared.keys[chunk.id])
+        if layout is None:
+            raise errors.ToolError(f"take for chunk {chunk.id} vanished from the cache during the run")
+        lengths.append(layout.duration)
+    gaps = [gap_seconds(c, pauses) for c in chunks]
+    cuts = plan_parts(lengths, gaps, [c.piece == 0 for c in chunks], pauses.chapter_start, pauses.chapter_end,
+                      limit * 60)  # fmt: skip
+    if len(cuts) == 1:
+        return [None]
+    return [Part(n, len(cuts), first, end) for n, (first, end) in enumerate(cuts, 1)]
+
+
 def plan_files(prepared: Prepared) -> list[PlannedFile]:
     job, doc = prepared.job, prepared.document
     out_dir = job.output.dir
     formats = job.output.formats
     cover = hashlib.sha256(doc.cover.data).hexdigest()[:16] if doc.cover else None
-    total = len(prepared.chapters)
-    width = max(2, len(str(total)))
+    by_chapter = _chunks_by_chapter(prepared)
+    width = max(2, len(str(len(prepared.chapters))))
+    kinds = [kind for kind in CHAPTER_CODECS if kind in formats]
+    parts = {i: _chapter_parts(prepared, by_chapter[i]) if kinds else [None] for i in by_chapter}
+    tracks = sum(len(p) for p in parts.values())
+    track = 0
     files: list[PlannedFile] = []
     chapter_prints = []
     for index, chapter in enumerate(prepared.chapters):
-        keys = [prepared.keys[c.id] for c in prepared.chunks if c.chapter == index]
+        keys = [prepared.keys[c.id] for c in by_chapter[index]]
         sound = _hash(FORMAT_VERSION, keys, prepared.job.pauses.__dict__, job.output.mastering)
         chapter_prints.append(sound)
         # "chapters/01 Title": a chapter's MP3 and subtitles share it (titles may hold dots: no with_suffix)
         stem = out_dir / "chapters" / f"{index + 1:0{width}d} {safe_filename(chapter.title)}"
-        for kind in ("mp3", "opus"):
-            if kind in formats:
-                tags = [chapter.title, doc.title, doc.author, index + 1, total, cover, _bitrate(job, kind)]
-                files.append(PlannedFile(stem.with_name(f"{stem.name}.{kind}"), index, _hash(sound, tags)))
+        for part in parts[index]:
+            track += 1
+            name = stem.name if part is None else f"{stem.name}, part {part.number} of {part.of}"
+            for kind in kinds:
+                tags = [chapter.title, doc.title, doc.author, track, tracks, cover, _bitrate(job, kind), part]
+                path = stem.with_name(f"{name}.{kind}")
+                files.append(PlannedFile(path, index, _hash(sound, tags), part, (track, tracks)))
         for fmt in ("srt", "vtt"):
             if fmt in formats:
                 files.append(PlannedFile(stem.with_name(f"{stem.name}.{fmt}"), index, _hash(sound, fmt)))
@@ -202,7 +270,7 @@ def _build(
             except BaseException:
                 meter.abort()
                 raise
-            chapter = replace(chapter, mastering=mastering_filters(preset, gain_for(preset, meter.result())))
+            chapter = replace(chapter, gain=gain_for(preset, meter.result()))
         if not book_files:
             return chapter, chapter
         with ffmpeg.background(), clock("mastering"):
@@ -210,9 +278,12 @@ def _build(
 
     def encode_chapter(f: PlannedFile, chapter: ChapterAudio) -> None:
         kind = f.path.suffix[1:]
+        title = chapter.title if f.part is None else f"{chapter.title}, part {f.part.number} of {f.part.of}"
+        filters = mastering_filters(preset, chapter.gain or 0.0, _part_prelude(chapter, f.part, job.pauses))
         with ffmpeg.background(), clock("encoding"):
-            write_chapter(chapter, f.path, kind=kind, album=doc.title, artist=doc.author, track=f.chapter + 1,
-                          total=len(prepared.chapters), cover_file=cover_file, bitrate=_bitrate(job, kind))  # fmt: skip
+            write_chapter(chapter.wav, f.path, filters=filters, kind=kind, title=title, album=doc.title,
+                          artist=doc.author, track=f.track[0], total=f.track[1], cover_file=cover_file,
+                          bitrate=_bitrate(job, kind))  # fmt: skip
 
     books: list[BookEncoder] = []
     with (
@@ -274,8 +345,14 @@ def _build(
     }
     rows, start = [], 0.0
     for chapter in chapters:
-        rows.append({"number": chapter.index + 1, "title": chapter.title, "start": round(start, 4),
-                     "duration": round(chapter.duration, 4)})  # fmt: skip
+        row = {"number": chapter.index + 1, "title": chapter.title, "start": round(start, 4),
+               "duration": round(chapter.duration, 4)}  # fmt: skip
+        parts = {f.part: f.path for f in planned if f.chapter == chapter.index and f.part is not None}
+        if parts:  # where each file of a split chapter begins and ends on the chapter's timeline
+            row["parts"] = [
+                _part_row(chapter, part, path) for part, path in sorted(parts.items(), key=lambda p: p[0].number)
+            ]
+        rows.append(row)
         start += chapter.duration
     return BuildResult([f.path for f in planned], rows, placements, {}, qa, stage_seconds=clock.seconds)
 
@@ -328,13 +405,41 @@ def _assemble(
 
 def _master(chapter: ChapterAudio, preset: Preset) -> ChapterAudio:
     """The chapter at the preset's target, as a WAV of its own; its duration unchanged (resampled at most)."""
-    assert chapter.mastering is not None
+    assert chapter.gain is not None
     mastered = chapter.wav.with_name(f"{chapter.wav.stem}-mastered.wav")
-    master_chapter(chapter.wav, mastered, chapter.mastering)
+    master_chapter(chapter.wav, mastered, mastering_filters(preset, chapter.gain))
     rate = preset.sample_rate or chapter.rate
-    return replace(
-        chapter, wav=mastered, rate=rate, samples=round(chapter.samples * rate / chapter.rate), mastering=None
-    )
+    return replace(chapter, wav=mastered, rate=rate, samples=round(chapter.samples * rate / chapter.rate), gain=None)
+
+
+def _part_span(chapter: ChapterAudio, part: Part) -> tuple[int, int]:
+    """Where a part's sound begins and ends in its chapter's WAV, in samples: from its first take's first
+    sound to its last take's last, or the chapter's own edges where the part has them."""
+    rate, placed = chapter.rate, chapter.placements
+    start = 0 if part.first == 0 else round(placed[part.first].offset * rate)
+    last = placed[part.end - 1]
+    end = chapter.samples if part.end == len(placed) else round((last.offset + last.duration) * rate)
+    return start, end
+
+
+def _part_row(chapter: ChapterAudio, part: Part, path: Path) -> dict[str, Any]:
+    start, end = _part_span(chapter, part)
+    return {"name": path.stem, "first_chunk": chapter.placements[part.first].chunk_id,
+            "start": round(start / chapter.rate, 4), "end": round(end / chapter.rate, 4)}  # fmt: skip
+
+
+def _part_prelude(chapter: ChapterAudio, part: Part | None, pauses: PauseSpec) -> str | None:
+    """ffmpeg filters that cut a part out of its chapter's WAV, sample-exact, and add the chapter's opening
+    and closing pauses where it was cut."""
+    if part is None:
+        return None
+    start, end = _part_span(chapter, part)
+    chain = [f"atrim=start_sample={start}:end_sample={end}", "asetpts=N/SR/TB"]
+    if part.first > 0:
+        chain.append(f"adelay=delays={round(pauses.chapter_start * chapter.rate)}S:all=1")
+    if part.end < len(chapter.placements):
+        chain.append(f"apad=pad_len={round(pauses.chapter_end * chapter.rate)}")
+    return ",".join(chain)
 
 
 def remove_stale_outputs(out_dir: Path, current: set[Path]) -> None:

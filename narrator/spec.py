@@ -20,6 +20,7 @@ OUTPUT_FORMATS = ("m4b", "mp3", "opus", "mp3-book", "srt", "vtt")
 PROVIDERS = ("local", "openai")
 MASTERING_PRESETS = ("none", "acx", "podcast", "ebu")
 RESPONSE_FORMATS = ("pcm", "wav", "mp3")
+ACX_MAX_FILE_MINUTES = 120.0  # ACX: at most 120 minutes per file
 TOP_LEVEL_KEYS = (
     "title", "author", "narrator", "year", "description", "cover", "sources", "voice", "chunking", "pauses",
     "retry", "lexicon", "concurrency", "requests_per_minute", "tokens_per_minute", "budget_usd", "prices",
@@ -87,6 +88,7 @@ class OutputSpec:
     formats: tuple[str, ...] = ("m4b", "mp3")
     bitrate: str = "64k"
     mastering: str = "none"  # none | acx | podcast | ebu
+    max_file_minutes: float | None = None  # chapter files longer than this are split into parts (acx: 120)
 
 
 @dataclass(frozen=True)
@@ -372,7 +374,7 @@ class _Checker:
         if value is None:
             self.fail("output", "required: at least output.dir")
             return OutputSpec(dir=self.base / "out")
-        o = self.mapping(value, "output", ("dir", "formats", "bitrate", "mastering"))
+        o = self.mapping(value, "output", ("dir", "formats", "bitrate", "mastering", "max_file_minutes"))
         if "dir" not in o:
             self.fail("output.dir", "required: the folder for the audiobook")
         out_dir = self.path(o.get("dir"), "output.dir", must_exist=False) or self.base / "out"
@@ -388,11 +390,15 @@ class _Checker:
             self.fail("output.bitrate", f"must look like 64k, got {bitrate!r}")
             bitrate = "64k"
         mastering = self.string(o.get("mastering"), "output.mastering", "none", MASTERING_PRESETS)
+        longest = ACX_MAX_FILE_MINUTES if mastering == "acx" else 1e6
+        default = ACX_MAX_FILE_MINUTES if mastering == "acx" else None
+        max_minutes = self.number(o.get("max_file_minutes"), "output.max_file_minutes", default, 0.05, longest)
         return OutputSpec(
             dir=out_dir,
             formats=tuple(dict.fromkeys(f for f in checked if f)),
             bitrate=bitrate.lower(),
             mastering=mastering,
+            max_file_minutes=max_minutes,
         )
 
     def prices(self, value: Any) -> tuple[tuple[str, Price], ...]:

@@ -100,10 +100,12 @@ CHAPTER_CODECS: dict[str, tuple[list[str], str, bool]] = {
 
 
 def write_chapter(
-    chapter: ChapterAudio,
+    wav: Path,
     dest: Path,
     *,
+    filters: tuple[list[str], str],
     kind: str,
+    title: str,
     album: str,
     artist: str | None,
     track: int,
@@ -111,12 +113,14 @@ def write_chapter(
     cover_file: Path | None,
     bitrate: str,
 ) -> None:
+    """One chapter file (or one part of a chapter) from the chapter's WAV, through ``filters`` (mastering.py's
+    mastering_filters: the ffmpeg arguments and the stream to map)."""
     codec, muxer, takes_cover = CHAPTER_CODECS[kind]
     cover_in, cover_map = _cover_args(cover_file if takes_cover else None, 1)
-    tags = {"title": chapter.title, "album": album, "artist": artist, "album_artist": artist,
+    tags = {"title": title, "album": album, "artist": artist, "album_artist": artist,
             "track": f"{track}/{total}", "genre": "Audiobook"}  # fmt: skip
-    filters, audio = chapter.mastering or ([], "0:a")
-    args = ["-i", str(chapter.wav), *cover_in, *filters, "-map", audio, *cover_map, *codec, "-b:a", bitrate,
+    filter_args, audio = filters
+    args = ["-i", str(wav), *cover_in, *filter_args, "-map", audio, *cover_map, *codec, "-b:a", bitrate,
             *_metadata_args(tags)]  # fmt: skip
     finish = partial(_vorbis_cover, cover_file) if cover_file is not None and not takes_cover else None
     _encode_atomically(dest, muxer, args, f"encoding {dest.name}", finish)

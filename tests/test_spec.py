@@ -104,3 +104,14 @@ def test_every_shipped_pipeline_is_valid(cli):
     for job in pipelines:
         result = cli("validate", str(job), env={"OPENAI_API_KEY": "sk-x", "RELAY_API_KEY": "sk-y"})
         assert result.returncode == 0, (job.name, result.stderr)
+
+
+def test_file_length_limit_defaults_to_acxs_and_may_not_exceed_it(tmp_path):
+    (tmp_path / "a.md").write_text("# A\n\nText.\n")
+    job = load_job(write_job(tmp_path, {"sources": ["a.md"], "output": {"dir": "out", "mastering": "acx"}}))
+    assert job.output.max_file_minutes == 120
+    job = load_job(write_job(tmp_path, {"sources": ["a.md"], "output": {"dir": "out"}}))
+    assert job.output.max_file_minutes is None
+    output = {"dir": "out", "mastering": "acx", "max_file_minutes": 180}
+    (problem,) = errors_of(write_job(tmp_path, {"sources": ["a.md"], "output": output}))
+    assert "output.max_file_minutes: must be between 0.05 and 120, got 180" in problem
