@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -28,11 +29,35 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except errors.NarratorError as exc:
             _fail(exc)
-        except KeyboardInterrupt:
-            click.echo("interrupted: finished chunks are kept; rerun to resume", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+            click.echo(f"{signal.strsignal(signum)}: finished chunks are kept; rerun to resume", err=True)
+            sys.exit(128 + signum)
 
     return wrapper
+
+
+class Stopped(KeyboardInterrupt):
+    """narrator was told to stop by a signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_on_signals() -> None:
+    """SIGINT or SIGTERM, from a terminal or a CI job's timeout: kill the ffmpeg processes too (a signal sent to
+    narrator alone does not reach them), then unwind as for Ctrl-C. Finished chunks and files stay; every file
+    being written is a temporary one."""
+
+    def stop(signum: int, frame: object) -> None:
+        from . import ffmpeg
+
+        ffmpeg.stop_all()
+        raise Stopped(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
 
 
 def _load(job_file: str) -> Job:
@@ -76,6 +101,7 @@ def run(job_file: str, progress: bool | None) -> None:
     from .pipeline import MANIFEST, REPORT, run_job
 
     job = _load(job_file)
+    _stop_on_signals()
     result = run_job(job, progress=progress)
     c = result.counts
     click.echo(

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import threading
+import weakref
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -39,13 +40,34 @@ def background(niceness: int = 5) -> Iterator[None]:
         _priority.niceness = before
 
 
+_running: weakref.WeakSet[subprocess.Popen[Any]] = weakref.WeakSet()
+_stopped = threading.Event()
+_start_lock = threading.Lock()
+
+
 def popen(command: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
-    proc = subprocess.Popen(command, **kwargs)
+    """Start ffmpeg, unless ``stop_all`` was called: a stopping run starts nothing new."""
+    with _start_lock:
+        if _stopped.is_set():
+            raise ToolError("stopped: no new ffmpeg process is started")
+        proc = subprocess.Popen(command, **kwargs)
+        _running.add(proc)
     niceness = getattr(_priority, "niceness", 0)
     if niceness and hasattr(os, "setpriority"):
         with contextlib.suppress(OSError):  # it may have finished already
             os.setpriority(os.PRIO_PROCESS, proc.pid, niceness)
     return proc
+
+
+def stop_all() -> None:
+    """Kill every ffmpeg this process started and start no more (narrator was told to stop). A signal sent to
+    narrator alone does not reach them, and they would go on encoding with nobody waiting for the result.
+    Every file they were writing is a temporary one: nothing finished is lost."""
+    with _start_lock:
+        _stopped.set()
+        for proc in list(_running):
+            with contextlib.suppress(OSError):
+                proc.kill()
 
 
 def run(args: list[str], what: str, stdin: bytes | None = None) -> bytes:

@@ -189,7 +189,7 @@ class BookEncoder:
         command = [ffmpeg.executable(), "-hide_banner", "-loglevel", "error", "-y",
                    "-f", "s16le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0",
                    *encoder, "-b:a", bitrate, "-f", muxer, str(self._audio)]  # fmt: skip
-        self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._proc = ffmpeg.popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         self._errors: list[bytes] = []
         self._stderr = threading.Thread(target=lambda: self._errors.append(self._proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
         self._stderr.start()

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -202,3 +208,52 @@ def test_budget_cap_refuses_to_start(tmp_path):
         result = run(openai_job(tmp_path, server, budget_usd=0.0001))
         assert server.records == []
     assert result.returncode == 2 and "over the budget" in result.stderr
+
+
+def _encoders(pid: int, folder: Path) -> list[int]:
+    """ffmpeg processes of ``pid`` at work on the book (not the version check run when ffmpeg is found)."""
+    children: list[str] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):  # each thread's own children
+        with contextlib.suppress(OSError):
+            children += task.read_text().split()
+    found = []
+    for child in children:
+        with contextlib.suppress(OSError):
+            command = Path(f"/proc/{child}/cmdline").read_text()
+            if "ffmpeg" in command and (str(folder) in command or "s16le" in command):
+                found.append(int(child))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_sigterm_while_encoding_stops_ffmpeg_too_and_the_rerun_finishes(tmp_path):
+    story(tmp_path, 120)
+    with FakeSpeechServer(KEY, Faults()) as server:
+        job = openai_job(tmp_path, server, output={"dir": "out", "formats": ["m4b", "mp3"], "mastering": "podcast"})
+        env = {**os.environ, "OPENAI_API_KEY": KEY}
+        proc = subprocess.Popen([sys.executable, "-m", "narrator", "run", str(job)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        encoders: list[int] = []
+        deadline = time.monotonic() + 120
+        while not encoders and proc.poll() is None and time.monotonic() < deadline:
+            encoders = _encoders(proc.pid, tmp_path)
+            time.sleep(0.01)
+        assert encoders, "the run must be stopped while ffmpeg is running"
+        proc.send_signal(signal.SIGTERM)  # to narrator alone, as a CI job's timeout does
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 128 + signal.SIGTERM, stderr
+        assert "Terminated: finished chunks are kept" in stderr and "Traceback" not in stderr
+        assert not any(_alive(pid) for pid in encoders)
+        assert not (tmp_path / "out" / "Story.m4b").exists()  # nothing half-written took a final name
+
+        result = run(job)
+        assert result.returncode == 0, result.stderr
+        assert report(tmp_path)["chunks"]["synthesized"] == 0  # every take survived the stop
+        book = ffmpeg.decode(tmp_path / "out" / "Story.m4b", 8_000).duration
+        assert abs(book - sum(c["duration"] for c in manifest(tmp_path)["chapters"])) < 0.1
