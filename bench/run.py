@@ -138,9 +138,9 @@ def bench_openai() -> None:
           f"= {100 * limited / len(records):.2f} % (target < 1 %)")  # fmt: skip
 
 
-def _tree_rss_mb(root: int) -> tuple[float, float]:
-    """Resident memory of ``root`` alone, and of ``root`` with all its descendants (ffmpeg encoders
-    included), from /proc."""
+def _tree_rss_mb(root: int) -> tuple[float, float, float, str]:
+    """Resident memory of ``root`` alone, of ``root`` with all its descendants (ffmpeg encoders included), and of
+    the largest descendant, with what it is doing; from /proc."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -157,7 +157,20 @@ def _tree_rss_mb(root: int) -> tuple[float, float]:
         tree.update(children)
         frontier += children
     page = resource.getpagesize() / 2**20
-    return rss.get(root, 0) * page, sum(rss.get(pid, 0) for pid in tree) * page
+    largest = max(tree - {root}, key=lambda pid: rss.get(pid, 0), default=None)
+    return (rss.get(root, 0) * page, sum(rss.get(pid, 0) for pid in tree) * page,
+            rss.get(largest, 0) * page if largest else 0.0, _doing(largest) if largest else "")  # fmt: skip
+
+
+def _doing(pid: int) -> str:
+    """ "ffmpeg aac -> mp4" and the like: what an ffmpeg child is making."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except OSError:
+        return "?"
+    codec = args[args.index("-c:a") + 1] if "-c:a" in args else "decode"
+    muxer = args[len(args) - 1 - args[::-1].index("-f") + 1] if "-f" in args else "?"
+    return f"{Path(args[0]).name.split('-')[0]} {codec} -> {muxer}"
 
 
 def _phase_at(seconds: float, timings: dict[str, float]) -> str:
@@ -238,20 +251,23 @@ def _long_book(hours: float, voice_sample: bytes, voice: str) -> None:
         env = {**os.environ, "OPENAI_API_KEY": key}
         command = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "narrator", "run", str(folder / "job.yaml")]
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        tree_peak = own_peak = 0.0
+        tree_peak = own_peak = child_peak = 0.0
         tree_peak_at = own_peak_at = 0.0
+        child_doing = ""
         sampling = threading.Event()
         began = time.monotonic()
 
         def sample() -> None:
-            nonlocal tree_peak, own_peak, tree_peak_at, own_peak_at
+            nonlocal tree_peak, own_peak, tree_peak_at, own_peak_at, child_peak, child_doing
             while not sampling.wait(0.5):
                 # /usr/bin/time is the root: narrator is its only child
                 children = [int(c) for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
                 if not children:
                     continue
-                own, tree = _tree_rss_mb(children[0])
+                own, tree, child, doing = _tree_rss_mb(children[0])
                 now = time.monotonic() - began
+                if child > child_peak:
+                    child_peak, child_doing = child, doing
                 if own > own_peak:
                     own_peak, own_peak_at = own, now
                 if tree > tree_peak:
@@ -284,6 +300,7 @@ def _long_book(hours: float, voice_sample: bytes, voice: str) -> None:
               f"encoding {busy.get('encoding', 0):.0f} s]; synthesis {t['synthesis']:.0f} s; "
               f"QA after encoding {t.get('qa', 0) / audio_hours:.1f} s/h; peak RSS {peak_mb} MB largest process; "
               f"narrator {own_peak:.0f} MB (in {_phase_at(own_peak_at, t)}), "
+              f"largest child {child_peak:.0f} MB ({child_doing}), "
               f"whole tree {tree_peak:.0f} MB (in {_phase_at(tree_peak_at, t)}) (target < 1024); "
               f"worst file duration error {worst * 1000:.0f} ms (target < 100)", flush=True)  # fmt: skip
 
