@@ -220,15 +220,18 @@ class WavLayout:
 
 def wav_layout(path: Path) -> WavLayout:
     """Where a WAV file's samples are, and how many, from its header alone."""
-    stream = PcmStream(wav=True)
     with path.open("rb") as f:
-        while stream.data_offset is None and (block := f.read(4096)):
-            stream.feed(block)
-        size = os.fstat(f.fileno()).st_size
+        return _layout(f)
+
+
+def _layout(f: BinaryIO) -> WavLayout:
+    stream = PcmStream(wav=True)
+    while stream.data_offset is None and (block := f.read(4096)):
+        stream.feed(block)
     if stream.data_offset is None:
         stream.close()  # raises: says what is wrong with the header
     assert stream.rate is not None and stream.data_offset is not None
-    held = size - stream.data_offset
+    held = os.fstat(f.fileno()).st_size - stream.data_offset
     data = held if stream.data_size is None else min(held, stream.data_size)
     return WavLayout(stream.rate, stream.data_offset, data // SAMPLE_WIDTH)
 
@@ -236,11 +239,10 @@ def wav_layout(path: Path) -> WavLayout:
 def read_wav(path: Path) -> Audio:
     """A WAV file's samples, read straight from where they start: one copy in memory (a take is up to
     13 MB, and assembly reads every take of a book)."""
-    layout = wav_layout(path)
     with path.open("rb") as f:
+        layout = _layout(f)
         f.seek(layout.offset)
-        pcm = f.read(layout.samples * SAMPLE_WIDTH)
-    return Audio(pcm, layout.rate)
+        return Audio(f.read(layout.samples * SAMPLE_WIDTH), layout.rate)
 
 
 def atomic_write(path: Path, data: bytes) -> None:

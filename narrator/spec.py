@@ -390,9 +390,11 @@ class _Checker:
             self.fail("output.bitrate", f"must look like 64k, got {bitrate!r}")
             bitrate = "64k"
         mastering = self.string(o.get("mastering"), "output.mastering", "none", MASTERING_PRESETS)
-        longest = ACX_MAX_FILE_MINUTES if mastering == "acx" else 1e6
         default = ACX_MAX_FILE_MINUTES if mastering == "acx" else None
-        max_minutes = self.number(o.get("max_file_minutes"), "output.max_file_minutes", default, 0.05, longest)
+        max_minutes = self.number(o.get("max_file_minutes"), "output.max_file_minutes", default, 0.05, 1e6)
+        if mastering == "acx" and max_minutes is not None and max_minutes > ACX_MAX_FILE_MINUTES:
+            self.fail("output.max_file_minutes", f"the acx preset allows at most 120 minutes a file, got {max_minutes}")
+            max_minutes = ACX_MAX_FILE_MINUTES
         return OutputSpec(
             dir=out_dir,
             formats=tuple(dict.fromkeys(f for f in checked if f)),
