@@ -6,6 +6,7 @@ python bench/run.py local      # one section: local | openai
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import resource
@@ -306,19 +307,23 @@ def _long_book(hours: float, voice_sample: bytes, voice: str) -> None:
 
 
 def bench_subtitles(paragraphs: int = 40) -> None:
-    """Proportional cue timing against the real sentence starts the local voice reports."""
+    """Cue starts inside a take, as assembly places them (assemble.sentence_onsets), and as plain proportional
+    timing would, against the real sentence starts the local voice reports."""
     import asyncio
 
-    from narrator.audio import Audio
-    from narrator.chunker import sentences
+    import numpy as np
+
+    from narrator.assemble import quiet_frames, sentence_onsets, trim
+    from narrator.audio import Audio, frame_energy
+    from narrator.chunker import spoken_sentences
     from narrator.providers.local import LocalProvider
     from narrator.spec import VoiceSpec
 
-    print("\n== subtitle timing: proportional cues against the local voice's real sentence starts ==")
+    print("\n== subtitle timing: cue starts against the local voice's real sentence starts ==")
     rng = random.Random(5)
     provider = LocalProvider(VoiceSpec())
     asyncio.run(provider.start())
-    errors_ms: list[float] = []
+    errors: dict[tuple[str, str], list[float]] = {}
     for _ in range(paragraphs):
         text = " ".join(
             " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(5, 20))).capitalize() + "."
@@ -326,19 +331,31 @@ def bench_subtitles(paragraphs: int = 40) -> None:
         )
         starts: list[int] = []
         audio: Audio = provider._speak(text, starts)
-        parts = [s.strip() for s in sentences(text) if s.strip()]
+        parts = spoken_sentences(text)
         if len(parts) != len(starts):  # piper split the text differently: not comparable
             continue
-        total = sum(len(p) for p in parts)
-        estimate = 0.0
-        for part, start in zip(parts, starts, strict=True):
-            errors_ms.append(abs(estimate - start / audio.rate) * 1000)
-            estimate += audio.duration * len(part) / total
+        body = trim(audio, audio.rate)  # as assembly sees the take
+        lead = audio.pcm.find(body) // 2
+        energy = frame_energy(body, audio.rate // 100)
+        # the first sentence starts the take; the others where piper began them, and where their sound begins
+        # (piper opens each sentence with a little silence of its own)
+        blocks = [(start - lead) / audio.rate for start in starts[1:]]
+        heard = ~quiet_frames(energy)
+        sounds = [(round(t * 100) + int(np.argmax(heard[round(t * 100) :]))) * 0.01 for t in blocks]
+        lengths = [len(p) for p in parts]
+        duration = len(body) / 2 / audio.rate
+        proportional = [duration * done / sum(lengths) for done in itertools.accumulate(lengths[:-1])]
+        placed = sentence_onsets(lengths, energy, 0.01)
+        for method, found in (("placed at pauses", placed), ("proportional", proportional)):
+            for truth, reference in (("first sound", sounds), ("piper's start", blocks)):
+                errors.setdefault((method, truth), [])
+                errors[method, truth] += [abs(a - b) * 1000 for a, b in zip(found, reference, strict=True)]
     asyncio.run(provider.aclose())
-    errors_ms.sort()
-    n = len(errors_ms)
-    print(f"{n} sentence starts: mean error {sum(errors_ms) / n:.0f} ms, median {errors_ms[n // 2]:.0f} ms, "
-          f"95th percentile {errors_ms[int(n * 0.95)]:.0f} ms, worst {errors_ms[-1]:.0f} ms")  # fmt: skip
+    for (method, truth), values in errors.items():
+        ms = np.array(values)
+        print(f"{method:>16} vs {truth:<13}: {ms.size} sentence starts, mean error {ms.mean():.0f} ms, "
+              f"median {np.median(ms):.0f} ms, 95th percentile {np.percentile(ms, 95):.0f} ms, "
+              f"worst {ms.max():.0f} ms")  # fmt: skip
 
 
 SECTIONS = {"local": bench_local, "subtitles": bench_subtitles, "openai": bench_openai, "long": bench_long}

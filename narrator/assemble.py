@@ -3,6 +3,7 @@ pauses in one pass. One take is in memory at a time; each chapter becomes a WAV 
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import numpy as np
 
 from . import ffmpeg
 from .audio import SAMPLE_WIDTH, Audio, atomic_wav, frame_energy, silence
-from .chunker import Chunk
+from .chunker import Chunk, spoken_sentences
 from .spec import PauseSpec
 
 with warnings.catch_warnings():
@@ -25,6 +26,7 @@ SILENCE_THRESHOLD_DBFS = -50.0
 TRIM_MARGIN_MS = 30
 QA_RATIO = (0.6, 1.6)  # a take's duration against the estimate from its text
 QA_MAX_SILENCE = 2.0  # seconds of silence inside a take
+PAUSE_MIN = 0.12  # seconds: a quiet run at least this long may be the pause between two sentences
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Placement:
     offset: float  # seconds from the start of the chapter file
     duration: float  # seconds of the trimmed take
     flags: tuple[str, ...] = ()  # quality flags for a reviewer (see quality_flags)
+    onsets: tuple[float, ...] = ()  # seconds into the take where its second, third... sentence begins
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,8 @@ def gap_seconds(chunk: Chunk, pauses: PauseSpec) -> float:
     }[chunk.gap]
 
 
-def _quiet(energy: np.ndarray) -> np.ndarray:
+def quiet_frames(energy: np.ndarray) -> np.ndarray:
+    """Which frames (mean squares, as frame_energy gives them) are under SILENCE_THRESHOLD_DBFS."""
     return energy < (32768 * 10 ** (SILENCE_THRESHOLD_DBFS / 20)) ** 2
 
 
@@ -72,7 +76,7 @@ def trim(audio: Audio, rate: int) -> bytes:
         segment = AudioSegment(data=pcm, sample_width=SAMPLE_WIDTH, frame_rate=audio.rate, channels=1)
         pcm = segment.set_frame_rate(rate).raw_data
     frame = max(1, rate // 200)
-    loud = np.flatnonzero(~_quiet(frame_energy(pcm, frame)))
+    loud = np.flatnonzero(~quiet_frames(frame_energy(pcm, frame)))
     if not loud.size:  # all silence: keep nothing rather than a click
         return b""
     samples = len(pcm) // SAMPLE_WIDTH
@@ -82,9 +86,16 @@ def trim(audio: Audio, rate: int) -> bytes:
     return pcm[start * SAMPLE_WIDTH : end * SAMPLE_WIDTH]
 
 
-def quality_flags(pcm: bytes, rate: int, expected_seconds: float) -> tuple[str, ...]:
+def _quiet_runs(quiet: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) frame of each run of quiet frames."""
+    edges = np.diff(np.concatenate(([0], quiet.astype(np.int8), [0])))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+def quality_flags(pcm: bytes, rate: int, expected_seconds: float, energy: np.ndarray | None = None) -> tuple[str, ...]:
     """What a reviewer should listen to: a take far from its expected length (cut short, or runaway
-    generation), a long silence inside it, or clipping. Flags never stop a run."""
+    generation), a long silence inside it, or clipping. Flags never stop a run. ``energy``: the take's
+    10 ms frame energies, if already known."""
     samples = np.frombuffer(pcm, dtype="<i2")
     flags: list[str] = []
     duration = len(samples) / rate
@@ -92,10 +103,9 @@ def quality_flags(pcm: bytes, rate: int, expected_seconds: float) -> tuple[str, 
         flags.append(
             f"duration {duration:.1f}s is {duration / expected_seconds:.2f}x the {expected_seconds:.1f}s expected"
         )
-    quiet = _quiet(frame_energy(pcm, rate // 100))  # 10 ms frames
+    quiet = quiet_frames(frame_energy(pcm, rate // 100) if energy is None else energy)  # 10 ms frames
     if quiet.size:
-        edges = np.diff(np.concatenate(([0], quiet.astype(np.int8), [0])))
-        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        starts, ends = _quiet_runs(quiet)
         if starts.size:
             longest = int(np.argmax(ends - starts))
             seconds = (ends[longest] - starts[longest]) * 0.01
@@ -105,6 +115,31 @@ def quality_flags(pcm: bytes, rate: int, expected_seconds: float) -> tuple[str, 
     if clipped >= 2:
         flags.append(f"clipping: {clipped} samples at full scale")
     return tuple(flags)
+
+
+def sentence_onsets(lengths: Sequence[int], energy: np.ndarray, frame_seconds: float) -> tuple[float, ...]:
+    """Where each sentence after the first begins in a take (seconds), for subtitles. Sentences of ``lengths``
+    characters share the take in proportion; then each boundary moves to the end of the longest pause
+    (PAUSE_MIN or more, quiet against the take's own level) within half a sentence of it: a voice pauses longer
+    between sentences than between words. Where no pause is near, the proportional estimate stands."""
+    if len(lengths) < 2:
+        return ()
+    duration = energy.size * frame_seconds
+    total = sum(lengths) or 1
+    estimates = [duration * done / total for done in itertools.accumulate(lengths[:-1])]
+    # quiet: under -50 dBFS, or 30 dB under the take's loud frames (breaths and room noise are not speech)
+    loud = float(np.percentile(energy, 90)) if energy.size else 0.0
+    starts, ends = _quiet_runs((energy < loud * 10 ** (-30 / 10)) | quiet_frames(energy))
+    pauses = (ends - starts) * frame_seconds
+    inner = (starts > 0) & (ends < energy.size) & (pauses >= PAUSE_MIN)
+    resumes, pauses = ends[inner] * frame_seconds, pauses[inner]  # where speech resumes after each pause
+    onsets: list[float] = []
+    for k, estimate in enumerate(estimates):
+        reach = 0.5 * duration * min(lengths[k], lengths[k + 1]) / total
+        floor = onsets[-1] if onsets else 0.0
+        near = (resumes > floor) & (np.abs(resumes - estimate) <= reach)
+        onsets.append(float(resumes[np.argmax(np.where(near, pauses, -1.0))]) if near.any() else max(estimate, floor))
+    return tuple(onsets)
 
 
 def assemble_chapter(
@@ -133,8 +168,10 @@ def assemble_chapter(
             body = trim(load_take(chunk), rate)
             start = out.samples
             write(body)
-            flags = quality_flags(body, rate, estimate(chunk))
-            placements.append(Placement(chunk.id, start / rate, (out.samples - start) / rate, flags))
+            energy = frame_energy(body, rate // 100)  # 10 ms frames
+            flags = quality_flags(body, rate, estimate(chunk), energy)
+            onsets = sentence_onsets([len(s) for s in spoken_sentences(chunk.spoken)], energy, 0.01)
+            placements.append(Placement(chunk.id, start / rate, (out.samples - start) / rate, flags, onsets))
         write(silence(pauses.chapter_end, rate))
         samples = out.samples
     return ChapterAudio(index, title, wav_path, samples, rate, tuple(placements))

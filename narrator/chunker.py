@@ -68,6 +68,11 @@ def sentences(text: str) -> list[str]:
     return _units(text, _SENTENCE)
 
 
+def spoken_sentences(text: str) -> list[str]:
+    """The sentences a listener hears, one subtitle cue each: stripped, none empty."""
+    return [s.strip() for s in sentences(text) if s.strip()]
+
+
 def split_text(text: str, limits: Limits, count: Callable[[str], int] = count_tokens) -> list[str]:
     """Split one block's text into pieces within both limits; ``"".join(pieces) == text``."""
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from .spec import Job, PauseSpec
 
 FORMAT_VERSION = 1  # bump when the way files are made changes, so old outputs are rebuilt
+CUE_VERSION = 2  # the same for subtitles alone (2: sentences placed at pauses), so audio is not encoded again
 ENCODED = (".mp3", ".m4b", ".opus")
 
 
@@ -161,7 +162,7 @@ def plan_files(prepared: Prepared) -> list[PlannedFile]:
                 files.append(PlannedFile(path, index, _hash(sound, tags), part, (track, tracks)))
         for fmt in ("srt", "vtt"):
             if fmt in formats:
-                files.append(PlannedFile(stem.with_name(f"{stem.name}.{fmt}"), index, _hash(sound, fmt)))
+                files.append(PlannedFile(stem.with_name(f"{stem.name}.{fmt}"), index, _hash(sound, fmt, CUE_VERSION)))
     book_files: list[PlannedFile] = []  # listed first: the book is what a user looks for
     book = out_dir / safe_filename(doc.title)
     book_tags = [[c.title for c in prepared.chapters], doc.title, doc.author, job.narrator, job.year, job.description]
@@ -173,7 +174,9 @@ def plan_files(prepared: Prepared) -> list[PlannedFile]:
         book_files.append(PlannedFile(book.with_name(f"{book.name}.mp3"), None, fingerprint))
     for fmt in ("srt", "vtt"):
         if fmt in formats:
-            book_files.append(PlannedFile(book.with_name(f"{book.name}.{fmt}"), None, _hash(chapter_prints, fmt)))
+            book_files.append(
+                PlannedFile(book.with_name(f"{book.name}.{fmt}"), None, _hash(chapter_prints, fmt, CUE_VERSION))
+            )
     return book_files + files
 
 

@@ -1,8 +1,9 @@
 """SRT and VTT subtitles: one cue per sentence, timed from the takes.
 
-A take's place in its chapter is exact (assembly records it); inside a take, its duration is shared
-among its sentences in proportion to their characters. bench/run.py measures how far that lands from
-the real sentence starts of the local voice.
+A take's place in its chapter is exact (assembly records it). Inside a take, assembly places each sentence
+(assemble.sentence_onsets): its share of the take in proportion to its characters, then moved to the end
+of the nearest pause in the sound. bench/run.py measures how far that lands from the real sentence starts
+of the local voice.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from .assemble import ChapterAudio
 from .audio import atomic_write
-from .chunker import Chunk, sentences
+from .chunker import Chunk, spoken_sentences
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,11 @@ def chapter_cues(chapter: ChapterAudio, chunks: Sequence[Chunk], offset: float =
     by_id = {c.id: c for c in chunks}
     cues: list[Cue] = []
     for placed in chapter.placements:
-        parts = [s.strip() for s in sentences(by_id[placed.chunk_id].spoken) if s.strip()]
-        total = sum(len(p) for p in parts) or 1
-        start = offset + placed.offset
-        for part in parts:
-            length = placed.duration * len(part) / total
-            cues.append(Cue(start, start + length, part))
-            start += length
+        parts = spoken_sentences(by_id[placed.chunk_id].spoken)
+        starts = [0.0, *placed.onsets]  # where assembly heard each sentence begin
+        ends = [*placed.onsets, placed.duration]
+        base = offset + placed.offset
+        cues += [Cue(base + a, base + b, part) for part, a, b in zip(parts, starts, ends, strict=True)]
     return cues
 
 

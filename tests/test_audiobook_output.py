@@ -16,9 +16,10 @@ from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4
 
 from narrator import ffmpeg
-from narrator.assemble import quality_flags
+from narrator.assemble import quality_flags, sentence_onsets
+from narrator.audio import frame_energy
 from narrator.chunker import sentences
-from narrator.devtools.fake_openai import FakeSpeechServer, Faults
+from narrator.devtools.fake_openai import FakeSpeechServer, Faults, speech_like
 from narrator.devtools.picture import lighthouse_cover
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
@@ -214,3 +215,20 @@ def test_opus_per_chapter_and_one_mp3_with_id3_chapters(tmp_path):
     tags = ID3(book)
     assert len(tags.getall("CHAP")) == 3 and len(tags.getall("CTOC")) == 1
     assert [a.data for a in tags.getall("APIC")] == [(tmp_path / "cover.png").read_bytes()]
+
+
+def test_sentences_are_placed_at_the_pause_between_them_not_in_proportion():
+    # the first sentence is spoken slowly: in proportion to characters, the second would start far too early
+    first, second = "the keeper climbed the long stair.", "then she lit the lamp and waited for the boats to come home."
+    gap = b"\x00\x00" * int(0.4 * 24_000)
+    pcm = speech_like(first, speed=0.6) + gap + speech_like(second)
+    energy = frame_energy(pcm, 240)  # 10 ms frames
+    heard = len(speech_like(first, speed=0.6)) / 2 / 24_000 + 0.4  # where the second sentence's sound begins
+    proportional = energy.size * 0.01 * len(first) / (len(first) + len(second))
+    assert abs(proportional - heard) > 1.0
+    (onset,) = sentence_onsets([len(first), len(second)], energy, 0.01)
+    assert abs(onset - heard) <= 0.01
+    # word gaps (60 ms) are not pauses: with no pause near, the proportional estimate stands
+    energy = frame_energy(speech_like(f"{first} {second}"), 240)
+    (onset,) = sentence_onsets([len(first), len(second)], energy, 0.01)
+    assert onset == pytest.approx(energy.size * 0.01 * len(first) / (len(first) + len(second)))
