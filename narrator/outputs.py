@@ -59,6 +59,11 @@ class Part:
     first: int
     end: int
 
+    @property
+    def label(self) -> str:
+        """What follows the chapter's title in the part's file name and title tag."""
+        return f", part {self.number} of {self.of}"
+
 
 @dataclass(frozen=True)
 class PlannedFile:
@@ -155,7 +160,7 @@ def plan_files(prepared: Prepared) -> list[PlannedFile]:
         stem = out_dir / "chapters" / f"{index + 1:0{width}d} {safe_filename(chapter.title)}"
         for part in parts[index]:
             track += 1
-            name = stem.name if part is None else f"{stem.name}, part {part.number} of {part.of}"
+            name = stem.name + (part.label if part else "")
             for kind in kinds:
                 tags = [chapter.title, doc.title, doc.author, track, tracks, cover, _bitrate(job, kind), part]
                 path = stem.with_name(f"{name}.{kind}")
@@ -281,7 +286,7 @@ def _build(
 
     def encode_chapter(f: PlannedFile, chapter: ChapterAudio) -> None:
         kind = f.path.suffix[1:]
-        title = chapter.title if f.part is None else f"{chapter.title}, part {f.part.number} of {f.part.of}"
+        title = chapter.title + (f.part.label if f.part else "")
         filters = mastering_filters(preset, chapter.gain or 0.0, _part_prelude(chapter, f.part, job.pauses))
         with ffmpeg.background(), clock("encoding"):
             write_chapter(chapter.wav, f.path, filters=filters, kind=kind, title=title, album=doc.title,
@@ -350,11 +355,10 @@ def _build(
     for chapter in chapters:
         row = {"number": chapter.index + 1, "title": chapter.title, "start": round(start, 4),
                "duration": round(chapter.duration, 4)}  # fmt: skip
-        parts = {f.part: f.path for f in planned if f.chapter == chapter.index and f.part is not None}
-        if parts:  # where each file of a split chapter begins and ends on the chapter's timeline
-            row["parts"] = [
-                _part_row(chapter, part, path) for part, path in sorted(parts.items(), key=lambda p: p[0].number)
-            ]
+        # where each file of a split chapter begins and ends on the chapter's timeline (planned in order)
+        parts = {f.part: f.path.stem for f in planned if f.chapter == chapter.index and f.part is not None}
+        if parts:
+            row["parts"] = [_part_row(chapter, part, name) for part, name in parts.items()]
         rows.append(row)
         start += chapter.duration
     return BuildResult([f.path for f in planned], rows, placements, {}, qa, stage_seconds=clock.seconds)
@@ -425,9 +429,9 @@ def _part_span(chapter: ChapterAudio, part: Part) -> tuple[int, int]:
     return start, end
 
 
-def _part_row(chapter: ChapterAudio, part: Part, path: Path) -> dict[str, Any]:
+def _part_row(chapter: ChapterAudio, part: Part, name: str) -> dict[str, Any]:
     start, end = _part_span(chapter, part)
-    return {"name": path.stem, "first_chunk": chapter.placements[part.first].chunk_id,
+    return {"name": name, "first_chunk": chapter.placements[part.first].chunk_id,
             "start": round(start / chapter.rate, 4), "end": round(end / chapter.rate, 4)}  # fmt: skip
 
 
