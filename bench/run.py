@@ -195,7 +195,7 @@ def _recorded_voice(seconds: float = 240.0) -> bytes:
 
     rng = random.Random(11)
     provider = LocalProvider(VoiceSpec())
-    asyncio.run(provider.start())
+    provider._load()
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "voice.wav"
         with atomic_wav(wav, 22_050) as out:
@@ -322,7 +322,7 @@ def bench_subtitles(paragraphs: int = 40) -> None:
     print("\n== subtitle timing: cue starts against the local voice's real sentence starts ==")
     rng = random.Random(5)
     provider = LocalProvider(VoiceSpec())
-    asyncio.run(provider.start())
+    provider._load()
     errors: dict[tuple[str, str], list[float]] = {}
     for _ in range(paragraphs):
         text = " ".join(

@@ -5,7 +5,8 @@ result = run_job(load_job("pipelines/demo.yaml"))
 """
 
 from .errors import NarratorError
-from .pipeline import RunResult, prepare_job, run_job
+from .pipeline import RunResult, run_job
+from .script import Script, prepare_script
 from .spec import Job, load_job
 
-__all__ = ["Job", "NarratorError", "RunResult", "load_job", "prepare_job", "run_job"]
+__all__ = ["Job", "NarratorError", "RunResult", "Script", "load_job", "prepare_script", "run_job"]

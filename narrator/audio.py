@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import struct
 import tempfile
@@ -50,16 +49,6 @@ def frame_energy(pcm: bytes, frame: int) -> np.ndarray:
         block *= block
         energy[start // frame : start // frame + len(block) // frame] = block.reshape(-1, frame).mean(axis=1)
     return energy
-
-
-def wav_bytes(audio: Audio) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(SAMPLE_WIDTH)
-        w.setframerate(audio.rate)
-        w.writeframes(audio.pcm)
-    return buffer.getvalue()
 
 
 class PcmStream:
@@ -130,15 +119,6 @@ class PcmStream:
             raise ValueError("WAV body has no data chunk" if len(self._header) >= 12 else "not a RIFF/WAVE body")
         if self._carry and not self.wav:  # a WAV's stray last byte is padding; raw PCM's is half a sample
             raise ValueError("odd number of bytes: the stream was cut mid-sample")
-
-
-def parse_wav(data: bytes) -> Audio:
-    """Read a whole WAV body, including streamed ones whose sizes are 0xFFFFFFFF (see PcmStream)."""
-    stream = PcmStream(wav=True)
-    pcm = stream.feed(data)
-    stream.close()
-    assert stream.rate is not None
-    return Audio(pcm, stream.rate)
 
 
 class AtomicFile:

@@ -64,16 +64,6 @@ class TakeCache:
     def pending(self, key: str) -> PendingTake:
         return PendingTake(self.path(key))
 
-    def put(self, key: str, audio: Audio) -> Path:
-        take = self.pending(key)
-        try:
-            take.write(audio.pcm, audio.rate)
-        except BaseException:
-            take.discard()
-            raise
-        take.commit()
-        return take.path
-
 
 class PendingTake:
     """A take being received: PCM goes to a temporary file as it arrives (a 4096-character take is ~13 MB,

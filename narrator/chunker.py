@@ -151,16 +151,3 @@ def chunk_chapters(chapters: Sequence[Chapter], limits: Limits) -> list[Chunk]:
         chunk_id = f"c{digest}" if seen[digest] == 1 else f"c{digest}-{seen[digest]}"
         chunks.append(Chunk(chunk_id, c, b, p, kind, gap, piece, tokens))  # type: ignore[arg-type]
     return chunks
-
-
-def chapter_text(chapter: Chapter) -> str:
-    """A chapter's prepared text: its spoken blocks, separated by blank lines."""
-    return "\n\n".join(b.text for b in chapter.blocks if b.kind != "scene_break")
-
-
-def join_chunks(chunks: Sequence[Chunk]) -> str:
-    """The inverse of chunking for one chapter: pieces of a block joined, blocks separated by blank lines."""
-    blocks: dict[int, list[str]] = {}
-    for chunk in chunks:
-        blocks.setdefault(chunk.block, []).append(chunk.text)
-    return "\n\n".join("".join(pieces) for _, pieces in sorted(blocks.items()))

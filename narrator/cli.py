@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from . import errors
+from .providers import PROVIDERS, provider_kind
 from .spec import Job, load_job
 
 
@@ -62,11 +63,10 @@ def _stop_on_signals() -> None:
 
 def _load(job_file: str) -> Job:
     job = load_job(job_file)
-    from .providers import create_provider
+    from .script import provider_for
 
     try:
-        # voice, model and key problems surface here, before any work
-        create_provider(job.voice, concurrency=job.concurrency)
+        provider_for(job)  # voice, model and key problems surface here, before any work
     except errors.JobError as exc:
         raise errors.JobError([f"{job.path}: {problem}" for problem in exc.problems]) from None
     return job
@@ -127,24 +127,17 @@ def plan(job_file: str, as_json: bool) -> None:
     from .planning import make_plan, render_plan
 
     job = _load(job_file)
-    report = make_plan(job)
-    click.echo(json.dumps(report, indent=2) if as_json else render_plan(report))
+    plan = make_plan(job)
+    click.echo(json.dumps(plan.to_json(), indent=2) if as_json else render_plan(plan))
 
 
 @main.command()
-@click.option("--provider", type=click.Choice(["local", "openai"]), default=None)
+@click.option("--provider", type=click.Choice(list(PROVIDERS)), default=None)
 def voices(provider: str | None) -> None:
     """Providers and their voices."""
-    from .providers.local import bundled_voices
-    from .providers.openai import MODEL_VOICES
-
-    if provider in (None, "local"):
-        click.echo("local (offline, piper):")
-        for name in bundled_voices():
-            click.echo(f"  {name}")
-    if provider in (None, "openai"):
-        for model, names in MODEL_VOICES.items():
-            click.echo(f"openai {model}:")
+    for name in [provider] if provider else PROVIDERS:
+        for heading, names in provider_kind(name).voices().items():
+            click.echo(f"{heading}:")
             click.echo("  " + ", ".join(names))
 
 

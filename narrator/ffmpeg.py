@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import subprocess
 import threading
 import weakref
@@ -128,32 +127,3 @@ def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
 def decode(source: Path | bytes, rate: int, input_format: str | None = None) -> Audio:
     """The whole of ``source`` as PCM in memory (see stream_pcm)."""
     return Audio(b"".join(stream_pcm(source, rate, input_format)), rate)
-
-
-def read_metadata(path: Path) -> dict[str, object]:
-    """Global tags and chapters (start, end in seconds, title), as ffmpeg reads them from a file."""
-    text = run(["-i", str(path), "-f", "ffmetadata", "pipe:1"], "reading metadata").decode("utf-8")
-    tags: dict[str, str] = {}
-    chapters: list[dict[str, object]] = []
-    current: dict[str, str] | None = None
-    for line in text.splitlines():
-        if line == "[CHAPTER]":
-            current = {}
-            chapters.append(current)  # type: ignore[arg-type]
-            continue
-        if line.startswith((";", "[")) or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        value = re.sub(r"\\(.)", r"\1", value)
-        (current if current is not None else tags)[key.lower()] = value
-    parsed = []
-    for ch in chapters:
-        num, den = (int(x) for x in str(ch.get("timebase", "1/1000")).split("/"))
-        parsed.append(
-            {
-                "start": int(ch["start"]) * num / den,
-                "end": int(ch["end"]) * num / den,
-                "title": ch.get("title", ""),
-            }
-        )
-    return {"tags": tags, "chapters": parsed}

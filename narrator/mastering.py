@@ -25,6 +25,7 @@ import numpy as np
 from . import ffmpeg
 from .audio import frame_energy
 from .errors import ToolError
+from .records import QaFile
 from .spec import ACX_MAX_FILE_MINUTES
 
 
@@ -238,7 +239,7 @@ def master_chapter(source: Path, dest: Path, mastering: tuple[list[str], str]) -
     )
 
 
-def check_file(path: Path, preset: Preset) -> dict[str, Any]:
+def check_file(path: Path, preset: Preset) -> QaFile:
     """Measure an encoded output file and judge it against every rule of the preset."""
     result: dict[str, Any] = {"file": path.name}
     rules: dict[str, bool] = {}
@@ -271,9 +272,7 @@ def check_file(path: Path, preset: Preset) -> dict[str, Any]:
         rules["length"] = levels.duration <= ACX_MAX_FILE_MINUTES * 60
         if path.suffix == ".mp3":
             rules.update(_mp3_format_rules(path, preset, result))
-    result["rules"] = rules
-    result["pass"] = all(rules.values())
-    return result
+    return QaFile(**result, rules=rules, passed=all(rules.values()))
 
 
 def _header_duration(path: Path) -> float:
@@ -289,6 +288,8 @@ def _mp3_format_rules(path: Path, preset: Preset, result: dict[str, Any]) -> dic
     from mutagen.mp3 import MP3, BitrateMode
 
     info = MP3(path).info
+    if info is None:
+        raise ToolError(f"cannot read the MP3 header of {path.name}")
     result.update(sample_rate=info.sample_rate, bitrate_kbps=info.bitrate // 1000)
     wanted = int((preset.mp3_bitrate or "192k").rstrip("k")) * 1000
     # LAME writes no Xing/Info header mode for CBR that mutagen can always read: unknown counts as CBR

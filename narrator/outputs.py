@@ -1,94 +1,32 @@
-"""From takes to files: assemble each chapter, master it, encode it, write subtitles, check the result.
+"""Which files a build makes, and which of them are out of date.
 
-Incremental: every output file has a fingerprint of everything that shapes it (its takes, pauses,
-mastering, tags, cover). When every file is there with the fingerprint of the last run, nothing is
-assembled or encoded again; otherwise only the files whose fingerprint changed are encoded.
+Incremental: every output file has a fingerprint of everything that shapes it (its takes, pauses, mastering,
+tags, cover). When every file is there with the fingerprint of the last run, nothing is assembled or encoded
+again; otherwise only the files whose fingerprint changed are made again (build.py makes them).
 """
 
 from __future__ import annotations
 
 import bisect
-import contextlib
 import hashlib
 import itertools
 import json
 import math
 import os
-import shutil
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from . import errors, ffmpeg
-from .assemble import ChapterAudio, assemble_chapter, gap_seconds
-from .audio import Audio
+from . import errors
+from .assemble import gap_seconds
+from .build import BuildResult, Part, PlannedFile, bitrate_for, build_files
 from .chunker import Chunk
-from .mastering import PRESETS, LoudnessMeter, Preset, check_file, gain_for, master_chapter, mastering_filters
-from .subtitles import chapter_cues, write_subtitles
-from .writers import (
-    BOOK_CODECS,
-    CHAPTER_CODECS,
-    BookEncoder,
-    book_tags,
-    safe_filename,
-    write_chapter,
-    write_cover,
-)
-
-if TYPE_CHECKING:
-    from .pipeline import Prepared
-    from .spec import Job, PauseSpec
+from .outputkinds import OUTPUT_KINDS
+from .records import Manifest, Placement
+from .script import Script
+from .writers import safe_filename
 
 FORMAT_VERSION = 1  # bump when the way files are made changes, so old outputs are rebuilt
 CUE_VERSION = 2  # the same for subtitles alone (2: sentences placed at pauses), so audio is not encoded again
-ENCODED = (".mp3", ".m4b", ".opus")
-
-
-@dataclass(frozen=True)
-class Part:
-    """One file of a chapter too long for output.max_file_minutes: the chapter's chunks ``first`` to ``end``
-    (positions in the chapter, end excluded), cut at block boundaries, with the chapter's opening and closing
-    pauses at its edges."""
-
-    number: int  # from 1
-    of: int
-    first: int
-    end: int
-
-    @property
-    def label(self) -> str:
-        """What follows the chapter's title in the part's file name and title tag."""
-        return f", part {self.number} of {self.of}"
-
-
-@dataclass(frozen=True)
-class PlannedFile:
-    path: Path
-    chapter: int | None  # index, or None for a whole-book file
-    fingerprint: str
-    part: Part | None = None  # a chapter file that holds only part of its chapter
-    track: tuple[int, int] = (0, 0)  # chapter files: number and count among the files of their kind
-
-
-@dataclass
-class BuildResult:
-    outputs: list[Path]
-    chapters: list[dict[str, Any]]  # number, title, start, duration
-    placements: dict[str, dict[str, Any]]  # chunk id -> offset, duration, flags
-    fingerprints: dict[str, str]  # output path relative to the output folder -> fingerprint
-    qa: list[dict[str, Any]] = field(default_factory=list)
-    reused: bool = False
-    stage_seconds: dict[str, float] = field(default_factory=dict)  # busy time per stage, summed over threads
-
-
-def _bitrate(job: Job, kind: str) -> str:
-    """A preset may demand its own MP3 bitrate (ACX: 192k); everything else takes the job's."""
-    preset = PRESETS[job.output.mastering]
-    return (preset.mp3_bitrate if preset and kind == "mp3" else None) or job.output.bitrate
 
 
 def _hash(*parts: object) -> str:
@@ -118,16 +56,16 @@ def plan_parts(lengths: Sequence[float], gaps: Sequence[float], block_starts: Se
     return [*parts, (first, count)]
 
 
-def _chapter_parts(prepared: Prepared, chunks: list[Chunk]) -> list[Part | None]:
+def _chapter_parts(script: Script, chunks: list[Chunk]) -> list[Part | None]:
     """How the chapter's files are cut (output.max_file_minutes): [None] when one file holds it all. Take
     lengths come from their headers before any trimming, so no part can come out longer than the limit."""
-    limit = prepared.job.output.max_file_minutes
+    limit = script.job.output.max_file_minutes
     if limit is None:
         return [None]
-    pauses = prepared.job.pauses
+    pauses = script.job.pauses
     lengths = []
     for chunk in chunks:
-        layout = prepared.cache.layout(prepared.keys[chunk.id])
+        layout = script.cache.layout(script.keys[chunk.id])
         if layout is None:
             raise errors.ToolError(f"take for chunk {chunk.id} vanished from the cache during the run")
         lengths.append(layout.duration)
@@ -139,56 +77,49 @@ def _chapter_parts(prepared: Prepared, chunks: list[Chunk]) -> list[Part | None]
     return [Part(n, len(cuts), first, end) for n, (first, end) in enumerate(cuts, 1)]
 
 
-def plan_files(prepared: Prepared) -> list[PlannedFile]:
-    job, doc = prepared.job, prepared.document
-    out_dir = job.output.dir
-    formats = job.output.formats
+def plan_files(script: Script) -> list[PlannedFile]:
+    """Every file the job's formats ask for, with its fingerprint: the book's files first (the book is what a
+    user looks for), then each chapter's, in the order of the kinds table."""
+    job, doc = script.job, script.document
+    kinds = [kind for kind in OUTPUT_KINDS.values() if kind.name in job.output.formats]
     cover = hashlib.sha256(doc.cover.data).hexdigest()[:16] if doc.cover else None
-    by_chapter = _chunks_by_chapter(prepared)
-    width = max(2, len(str(len(prepared.chapters))))
-    kinds = [kind for kind in CHAPTER_CODECS if kind in formats]
-    parts = {i: _chapter_parts(prepared, by_chapter[i]) if kinds else [None] for i in by_chapter}
+    width = max(2, len(str(len(script.chapters))))
+    audio_kinds = [k for k in kinds if k.per_chapter and k.audio]
+    parts = {i: _chapter_parts(script, script.by_chapter[i]) if audio_kinds else [None] for i in script.by_chapter}
     tracks = sum(len(p) for p in parts.values())
     track = 0
     files: list[PlannedFile] = []
     chapter_prints = []
-    for index, chapter in enumerate(prepared.chapters):
-        keys = [prepared.keys[c.id] for c in by_chapter[index]]
-        sound = _hash(FORMAT_VERSION, keys, prepared.job.pauses.__dict__, job.output.mastering)
+    for index, chapter in enumerate(script.chapters):
+        keys = [script.keys[c.id] for c in script.by_chapter[index]]
+        sound = _hash(FORMAT_VERSION, keys, job.pauses.model_dump(), job.output.mastering)
         chapter_prints.append(sound)
         # "chapters/01 Title": a chapter's MP3 and subtitles share it (titles may hold dots: no with_suffix)
-        stem = out_dir / "chapters" / f"{index + 1:0{width}d} {safe_filename(chapter.title)}"
+        stem = job.output.dir / "chapters" / f"{index + 1:0{width}d} {safe_filename(chapter.title)}"
         for part in parts[index]:
             track += 1
             name = stem.name + (part.label if part else "")
-            for kind in kinds:
-                tags = [chapter.title, doc.title, doc.author, track, tracks, cover, _bitrate(job, kind), part]
-                path = stem.with_name(f"{name}.{kind}")
-                files.append(PlannedFile(path, index, _hash(sound, tags), part, (track, tracks)))
-        for fmt in ("srt", "vtt"):
-            if fmt in formats:
-                files.append(PlannedFile(stem.with_name(f"{stem.name}.{fmt}"), index, _hash(sound, fmt, CUE_VERSION)))
-    book_files: list[PlannedFile] = []  # listed first: the book is what a user looks for
-    book = out_dir / safe_filename(doc.title)
-    book_tags = [[c.title for c in prepared.chapters], doc.title, doc.author, job.narrator, job.year, job.description]
-    if "m4b" in formats:
-        fingerprint = _hash(chapter_prints, book_tags, cover, job.output.bitrate)
-        book_files.append(PlannedFile(book.with_name(f"{book.name}.m4b"), None, fingerprint))
-    if "mp3-book" in formats:
-        fingerprint = _hash(chapter_prints, book_tags, cover, _bitrate(job, "mp3"), "mp3-book")
-        book_files.append(PlannedFile(book.with_name(f"{book.name}.mp3"), None, fingerprint))
-    for fmt in ("srt", "vtt"):
-        if fmt in formats:
-            book_files.append(
-                PlannedFile(book.with_name(f"{book.name}.{fmt}"), None, _hash(chapter_prints, fmt, CUE_VERSION))
-            )
+            for kind in audio_kinds:
+                tags = [chapter.title, doc.title, doc.author, track, tracks, cover, bitrate_for(job, kind), part]
+                path = stem.with_name(name + kind.suffix)
+                files.append(PlannedFile(path, kind, index, _hash(sound, tags), part, (track, tracks)))
+        for kind in (k for k in kinds if k.per_chapter and not k.audio):
+            path = stem.with_name(stem.name + kind.suffix)
+            files.append(PlannedFile(path, kind, index, _hash(sound, kind.name, CUE_VERSION)))
+    book = job.output.dir / safe_filename(doc.title)
+    book_tags = [[c.title for c in script.chapters], doc.title, doc.author, job.narrator, job.year, job.description]
+    book_files = []
+    for kind in (k for k in kinds if k.per_book):
+        path = book.with_name(book.name + kind.suffix)
+        shape = [book_tags, cover, bitrate_for(job, kind)] if kind.audio else [CUE_VERSION]
+        book_files.append(PlannedFile(path, kind, None, _hash(chapter_prints, kind.name, *shape)))
     return book_files + files
 
 
-def build_outputs(prepared: Prepared, previous: dict[str, Any] | None, timings: dict[str, float]) -> BuildResult:
-    out_dir = prepared.job.output.dir
-    planned = plan_files(prepared)
-    before = (previous or {}).get("fingerprints", {})
+def build_outputs(script: Script, previous: Manifest | None, timings: dict[str, float]) -> BuildResult:
+    out_dir = script.job.output.dir
+    planned = plan_files(script)
+    before = previous.fingerprints if previous else {}
     fingerprints: dict[str, str] = {}
     stale: list[PlannedFile] = []
     for f in planned:
@@ -198,255 +129,30 @@ def build_outputs(prepared: Prepared, previous: dict[str, Any] | None, timings: 
             stale.append(f)
     if previous and not stale:
         return _reuse(previous, planned, fingerprints)
-    result = _build(prepared, planned, stale, timings)
+    result = build_files(script, planned, stale, timings)
     result.fingerprints = fingerprints
-    unchanged_qa = [q for q in (previous or {}).get("qa", []) if q["file"] not in {f.path.name for f in stale}]
-    result.qa = sorted(unchanged_qa + result.qa, key=lambda q: [f.path.name for f in planned].index(q["file"]))
+    # QA rows of the files not made again carry over; a file no longer planned takes its row with it
+    order = {f.path.name: i for i, f in enumerate(planned) if f.kind.audio}
+    remade = {f.path.name for f in stale}
+    kept = [q for q in (previous.qa if previous else []) if q.file in order and q.file not in remade]
+    result.qa = sorted(kept + result.qa, key=lambda q: order[q.file])
     return result
 
 
-def _reuse(previous: dict[str, Any], planned: list[PlannedFile], fingerprints: dict[str, str]) -> BuildResult:
+def _reuse(previous: Manifest, planned: list[PlannedFile], fingerprints: dict[str, str]) -> BuildResult:
     placements = {
-        c["id"]: {"offset": c["offset"], "duration": c["duration"], "flags": c.get("flags", [])}
-        for c in previous["chunks"]
-        if "offset" in c
+        c.id: Placement(offset=c.offset, duration=c.duration or 0.0, flags=c.flags or [])
+        for c in previous.chunks
+        if c.offset is not None
     }
     return BuildResult(
         outputs=[f.path for f in planned],
-        chapters=previous["chapters"],
+        chapters=previous.chapters,
         placements=placements,
         fingerprints=fingerprints,
-        qa=previous.get("qa", []),
+        qa=previous.qa,
         reused=True,
     )
-
-
-class StageClock:
-    """Busy seconds per stage, summed over the threads that ran it (stages overlap, so these add up to more
-    than the wall time)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            with self._lock:
-                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.monotonic() - start
-
-
-def _build(
-    prepared: Prepared, planned: list[PlannedFile], stale: list[PlannedFile], timings: dict[str, float]
-) -> BuildResult:
-    """One pipeline, on every core: each chapter is assembled and mastered as a task; a whole-book encoder is fed
-    each chapter as soon as it is ready (in order), and each chapter's own files are encoded as tasks queued
-    behind the chapters, so the book's single-threaded encoder never waits for long."""
-    job, doc = prepared.job, prepared.document
-    work_dir = job.output.dir / ".work"
-    shutil.rmtree(work_dir, ignore_errors=True)
-    work_dir.mkdir(parents=True)
-    started = time.monotonic()
-    clock = StageClock()
-    preset = PRESETS[job.output.mastering]
-    if not any(f.path.suffix in ENCODED for f in stale):
-        preset = None  # only subtitles to write: the takes' placements are all they need
-    first = prepared.cache.layout(prepared.keys[prepared.chunks[0].id])
-    if first is None:
-        raise errors.ToolError("the first take vanished from the cache during the run")
-    rate = (preset.sample_rate if preset else None) or first.rate
-    by_chapter = _chunks_by_chapter(prepared)
-    cover_file = write_cover(doc.cover, work_dir)
-
-    book_files = [f for f in stale if f.chapter is None and f.path.suffix[1:] in BOOK_CODECS]
-    chapter_files = [f for f in stale if f.chapter is not None and f.path.suffix[1:] in CHAPTER_CODECS]
-
-    def make_chapter(index: int) -> tuple[ChapterAudio, ChapterAudio]:
-        """(the chapter as assembled, carrying its mastering for the chapter files' encoders to apply; the
-        chapter as the book encoders read it, mastered). Chapter files do not wait for the mastered WAV."""
-        if preset is None:
-            with clock("assembly"):
-                chapter = _assemble(prepared, index, by_chapter[index], first.rate, work_dir)
-            return chapter, chapter
-        with clock("assembly"):  # the meter is not niced: the chapter is not ready until it has measured
-            meter = LoudnessMeter(preset, first.rate, f"chapter {index + 1}")
-            try:
-                chapter = _assemble(prepared, index, by_chapter[index], first.rate, work_dir, meter.write)
-            except BaseException:
-                meter.abort()
-                raise
-            chapter = replace(chapter, gain=gain_for(preset, meter.result()))
-        if not book_files:
-            return chapter, chapter
-        with ffmpeg.background(), clock("mastering"):
-            return chapter, _master(chapter, preset)
-
-    def encode_chapter(f: PlannedFile, chapter: ChapterAudio) -> None:
-        kind = f.path.suffix[1:]
-        title = chapter.title + (f.part.label if f.part else "")
-        filters = mastering_filters(preset, chapter.gain or 0.0, _part_prelude(chapter, f.part, job.pauses))
-        with ffmpeg.background(), clock("encoding"):
-            write_chapter(chapter.wav, f.path, filters=filters, kind=kind, title=title, album=doc.title,
-                          artist=doc.author, track=f.track[0], total=f.track[1], cover_file=cover_file,
-                          bitrate=_bitrate(job, kind))  # fmt: skip
-
-    books: list[BookEncoder] = []
-    with (
-        ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool,
-        ThreadPoolExecutor(len(book_files) or 1) as feeders,
-    ):
-        made = [pool.submit(make_chapter, i) for i in range(len(prepared.chapters))]
-        try:
-            for f in book_files:
-                kind = f.path.suffix[1:]
-                books.append(BookEncoder(f.path, kind=kind, rate=rate, bitrate=_bitrate(job, kind), work_dir=work_dir))
-
-            def feed(book: BookEncoder) -> None:
-                for future in made:
-                    wav = future.result()[1].wav
-                    with clock("encoding"):
-                        book.feed(wav)
-
-            feeding = [feeders.submit(feed, book) for book in books]
-            chapters: list[ChapterAudio] = []  # as assembled: placements, durations
-            in_book: list[ChapterAudio] = []  # as the book encoders read them: their lengths place the markers
-            encodes = []
-            for future in made:
-                chapter, mastered = future.result()
-                chapters.append(chapter)
-                in_book.append(mastered)
-                encodes += [
-                    pool.submit(encode_chapter, f, chapter) for f in chapter_files if f.chapter == chapter.index
-                ]
-            _write_all_subtitles(prepared, chapters, planned)
-            for book, fed in zip(books, feeding, strict=True):
-                fed.result()
-                tags = book_tags(book.kind, doc.title, doc.author, job.narrator, job.year, job.description)
-                with clock("encoding"):
-                    book.finish(in_book, tags, cover_file)
-            for encode in encodes:
-                encode.result()
-        except BaseException:
-            for future in made:
-                future.cancel()
-            for book in books:
-                book.abort()
-            raise
-    timings["outputs"] = time.monotonic() - started
-    shutil.rmtree(work_dir, ignore_errors=True)
-
-    qa: list[dict[str, Any]] = []
-    checked = [f.path for f in stale if f.path.suffix in ENCODED]
-    if preset is not None and checked:
-        t0 = time.monotonic()
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            qa = list(pool.map(lambda path: check_file(path, preset), checked))
-        timings["qa"] = time.monotonic() - t0
-
-    placements = {
-        p.chunk_id: {"offset": round(p.offset, 4), "duration": round(p.duration, 4), "flags": list(p.flags)}
-        for c in chapters
-        for p in c.placements
-    }
-    rows, start = [], 0.0
-    for chapter in chapters:
-        row = {"number": chapter.index + 1, "title": chapter.title, "start": round(start, 4),
-               "duration": round(chapter.duration, 4)}  # fmt: skip
-        # where each file of a split chapter begins and ends on the chapter's timeline (planned in order)
-        parts = {f.part: f.path.stem for f in planned if f.chapter == chapter.index and f.part is not None}
-        if parts:
-            row["parts"] = [_part_row(chapter, part, name) for part, name in parts.items()]
-        rows.append(row)
-        start += chapter.duration
-    return BuildResult([f.path for f in planned], rows, placements, {}, qa, stage_seconds=clock.seconds)
-
-
-def _write_all_subtitles(prepared: Prepared, chapters: list[ChapterAudio], planned: list[PlannedFile]) -> None:
-    """Cheap, so always written from this run's placements: per chapter, and for the book on the M4B's
-    timeline."""
-    formats = [fmt for fmt in ("srt", "vtt") if fmt in prepared.job.output.formats]
-    if not formats:
-        return
-    stems = {f.chapter: f.path.with_suffix("") for f in planned if f.path.suffix in (".srt", ".vtt")}
-    by_chapter = _chunks_by_chapter(prepared)
-    book_cues = []
-    offset = 0.0
-    for chapter in chapters:
-        write_subtitles(chapter_cues(chapter, by_chapter[chapter.index]), stems[chapter.index], formats)
-        book_cues += chapter_cues(chapter, by_chapter[chapter.index], offset)
-        offset += chapter.duration
-    write_subtitles(book_cues, stems[None], formats)
-
-
-def _chunks_by_chapter(prepared: Prepared) -> dict[int, list[Chunk]]:
-    by_chapter: dict[int, list[Chunk]] = {i: [] for i in range(len(prepared.chapters))}
-    for chunk in prepared.chunks:
-        by_chapter[chunk.chapter].append(chunk)
-    return by_chapter
-
-
-def _assemble(
-    prepared: Prepared,
-    index: int,
-    chunks: list[Chunk],
-    rate: int,
-    work_dir: Path,
-    tap: Callable[[bytes], None] | None = None,
-) -> ChapterAudio:
-    def load_take(chunk: Chunk) -> Audio:
-        audio = prepared.cache.get(prepared.keys[chunk.id])
-        if audio is None:
-            raise errors.ToolError(f"take for chunk {chunk.id} vanished from the cache during the run")
-        return audio
-
-    def estimate(chunk: Chunk) -> float:
-        return prepared.provider.estimate_seconds(chunk.spoken)
-
-    title = prepared.chapters[index].title
-    wav = work_dir / f"chapter-{index + 1:04d}.wav"
-    return assemble_chapter(index, title, chunks, load_take, prepared.job.pauses, rate, wav, estimate, tap)
-
-
-def _master(chapter: ChapterAudio, preset: Preset) -> ChapterAudio:
-    """The chapter at the preset's target, as a WAV of its own; its duration unchanged (resampled at most)."""
-    assert chapter.gain is not None
-    mastered = chapter.wav.with_name(f"{chapter.wav.stem}-mastered.wav")
-    master_chapter(chapter.wav, mastered, mastering_filters(preset, chapter.gain))
-    rate = preset.sample_rate or chapter.rate
-    return replace(chapter, wav=mastered, rate=rate, samples=round(chapter.samples * rate / chapter.rate), gain=None)
-
-
-def _part_span(chapter: ChapterAudio, part: Part) -> tuple[int, int]:
-    """Where a part's sound begins and ends in its chapter's WAV, in samples: from its first take's first
-    sound to its last take's last, or the chapter's own edges where the part has them."""
-    rate, placed = chapter.rate, chapter.placements
-    start = 0 if part.first == 0 else round(placed[part.first].offset * rate)
-    last = placed[part.end - 1]
-    end = chapter.samples if part.end == len(placed) else round((last.offset + last.duration) * rate)
-    return start, end
-
-
-def _part_row(chapter: ChapterAudio, part: Part, name: str) -> dict[str, Any]:
-    start, end = _part_span(chapter, part)
-    return {"name": name, "first_chunk": chapter.placements[part.first].chunk_id,
-            "start": round(start / chapter.rate, 4), "end": round(end / chapter.rate, 4)}  # fmt: skip
-
-
-def _part_prelude(chapter: ChapterAudio, part: Part | None, pauses: PauseSpec) -> str | None:
-    """ffmpeg filters that cut a part out of its chapter's WAV, sample-exact, and add the chapter's opening
-    and closing pauses where it was cut."""
-    if part is None:
-        return None
-    start, end = _part_span(chapter, part)
-    chain = [f"atrim=start_sample={start}:end_sample={end}", "asetpts=N/SR/TB"]
-    if part.first > 0:
-        chain.append(f"adelay=delays={round(pauses.chapter_start * chapter.rate)}S:all=1")
-    if part.end < len(chapter.placements):
-        chain.append(f"apad=pad_len={round(pauses.chapter_end * chapter.rate)}")
-    return ",".join(chain)
 
 
 def remove_stale_outputs(out_dir: Path, current: set[Path]) -> None:
@@ -454,5 +160,5 @@ def remove_stale_outputs(out_dir: Path, current: set[Path]) -> None:
     chapters_dir = out_dir / "chapters"
     if chapters_dir.is_dir():
         for path in chapters_dir.iterdir():
-            if path.suffix in (".mp3", ".opus", ".srt", ".vtt") and path not in current:
+            if path.suffix in {k.suffix for k in OUTPUT_KINDS.values() if k.per_chapter} and path not in current:
                 path.unlink()

@@ -50,6 +50,7 @@ class TakeResult:
 class SynthesisOutcome:
     results: dict[str, TakeResult] = field(default_factory=dict)
     retries: Counter[str] = field(default_factory=Counter)  # by cause
+    responses: Counter[str] = field(default_factory=Counter)  # by status, as the provider saw them
     requests: int = 0
     fatal: FatalProviderError | None = None
     seconds: float = 0.0
@@ -110,6 +111,25 @@ class Limiter:
             self.factor = min(1.0, self.factor + 0.05)
 
 
+class RunEvents:
+    """What the provider reports while it works, wired to the run: a slow-down pauses every worker, the first
+    acceptance releases the workers held behind the canary, responses are counted for the report."""
+
+    def __init__(self, limiter: Limiter, responses: Counter[str]):
+        self.limiter = limiter
+        self.responses = responses
+        self.first_accepted = asyncio.Event()
+
+    def accepted(self) -> None:
+        self.first_accepted.set()
+
+    def slow_down(self, seconds: float, cause: str) -> None:
+        self.limiter.pause(seconds)
+
+    def response(self, status: str) -> None:
+        self.responses[status] += 1
+
+
 def _wait(retry_state: RetryCallState) -> float:
     """Honour the server's Retry-After (any length: a batch job waits rather than fails), with a little
     jitter so the workers do not return in lockstep; otherwise exponential backoff with jitter."""
@@ -136,8 +156,7 @@ async def synthesize_all(
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     started = time.monotonic()
-
-    provider.on_backoff = lambda seconds, cause: limiter.pause(seconds)
+    events = RunEvents(limiter, outcome.responses)
 
     async def make(item: Work) -> TakeResult | None:
         """None once the take is on its way into the cache (see commit); otherwise why not."""
@@ -164,7 +183,7 @@ async def synthesize_all(
                     outcome.requests += 1
                     take = cache.pending(item.key)  # the body streams to disk: no take is held in memory
                     try:
-                        await provider.synthesize_into(item.text, take)
+                        await provider.synthesize(item.text, take, events)
                     except BaseException as exc:
                         take.discard()  # a failed or cut body is never cached
                         if isinstance(exc, RateLimited):
@@ -205,17 +224,13 @@ async def synthesize_all(
         # request, not one per worker. The others start as soon as it is accepted (its status line), or
         # done, whichever comes first: a long take streams for a minute after its 200.
         first = asyncio.create_task(handle(queue.pop()))
-        accepted = asyncio.Event()
-        provider.on_accepted = accepted.set
-        waiting = asyncio.create_task(accepted.wait())
+        waiting = asyncio.create_task(events.first_accepted.wait())
         await asyncio.wait({first, waiting}, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
-        provider.on_accepted = None
         return first
 
     if not work:  # everything cached: do not load a model or open a connection for nothing
         return outcome
-    await provider.start()
     try:
         first = await canary()
         await asyncio.gather(first, *(worker() for _ in range(max(1, min(concurrency, len(queue))))))

@@ -1,127 +1,178 @@
-"""Load and validate a YAML job spec into frozen dataclasses.
+"""Load and validate a YAML job spec into frozen pydantic models: every default is written once, below.
 
-Every problem is reported at once, one line each, as ``file:line: key.path: what is wrong``.
-Relative paths resolve against the job file's folder.
+Every problem is reported at once, one line each, as ``file:line: key.path: what is wrong``. Relative paths
+resolve against the job file's folder. ``voice:`` is checked against the settings the named provider declares
+(providers/), so a provider's own keys are known here without this module naming any provider.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic_core import PydanticCustomError
 
+from . import yamlfile
 from .errors import JobError
+from .fields import OneOf, Range, Text, kind_of
+from .outputkinds import OUTPUT_KINDS
+from .providers import PROVIDERS, provider_kind
+from .providers.base import Price, VoiceSpec
 
 SOURCE_FORMATS = ("epub", "markdown", "html", "text")
-OUTPUT_FORMATS = ("m4b", "mp3", "opus", "mp3-book", "srt", "vtt")
-PROVIDERS = ("local", "openai")
 MASTERING_PRESETS = ("none", "acx", "podcast", "ebu")
-RESPONSE_FORMATS = ("pcm", "wav", "mp3")
 ACX_MAX_FILE_MINUTES = 120.0  # ACX: at most 120 minutes per file
-TOP_LEVEL_KEYS = (
-    "title", "author", "narrator", "year", "description", "cover", "sources", "voice", "chunking", "pauses",
-    "retry", "lexicon", "concurrency", "requests_per_minute", "tokens_per_minute", "budget_usd", "prices",
-    "output", "cache",
-)  # fmt: skip
-_EXTENSIONS = {
-    ".epub": "epub",
-    ".md": "markdown",
-    ".markdown": "markdown",
-    ".html": "html",
-    ".htm": "html",
-    ".xhtml": "html",
-    ".txt": "text",
-    ".text": "text",
-}
+EXTENSIONS = {".epub": "epub", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
+              ".xhtml": "html", ".txt": "text", ".text": "text"}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class SourceSpec:
-    path: Path
-    format: str
-    title: str | None = None
+def ResolvedPath(must_exist: bool) -> BeforeValidator:
+    """A path resolved against the job's folder (the validation context's ``base``): ``Annotated[Path, ...]``."""
+
+    def resolve(value: Any, info: ValidationInfo) -> Path:
+        if not isinstance(value, (str, os.PathLike)):
+            raise PydanticCustomError("text", "must be a path, got {kind}", {"kind": kind_of(value)})
+        base = (info.context or {}).get("base", Path.cwd())  # a job file's folder; a caller's own folder
+        resolved = (base / os.path.expanduser(value)).resolve()
+        if must_exist and not resolved.exists():
+            raise PydanticCustomError("path", "file not found: {path}", {"path": str(resolved)})
+        if must_exist and (not resolved.is_file() or not os.access(resolved, os.R_OK)):
+            raise PydanticCustomError("path", "not a readable file: {path}", {"path": str(resolved)})
+        return resolved
+
+    return BeforeValidator(resolve)
 
 
-@dataclass(frozen=True)
-class VoiceSpec:
-    provider: str = "local"
-    voice: str | None = None  # None: the provider's default
-    model: str | None = None
-    instructions: str | None = None
-    speed: float = 1.0
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    response_format: str = "pcm"
-    timeout: float = 180.0  # seconds per request; a full 4096-character chunk takes up to a minute
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@dataclass(frozen=True)
-class ChunkingSpec:
-    max_tokens: int = 2000
-    max_chars: int = 4096
+class SourceSpec(_Spec):
+    path: Annotated[Path, ResolvedPath(must_exist=True)]
+    format: Annotated[Text, OneOf(SOURCE_FORMATS)]  # default: from the file's extension
+    title: Text | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        """``- book.epub`` is short for ``- path: book.epub``; a missing format comes from the extension."""
+        value = {"path": value} if isinstance(value, str) else value
+        if isinstance(value, dict) and "format" not in value and isinstance(value.get("path"), (str, os.PathLike)):
+            name = Path(value["path"]).name
+            fmt = EXTENSIONS.get(Path(name).suffix.lower())
+            if fmt is None:
+                raise PydanticCustomError(
+                    "format", "cannot tell the format of {name}; name it with format: ({formats})",
+                    {"name": name, "formats": ", ".join(SOURCE_FORMATS)},
+                )  # fmt: skip
+            value = {**value, "format": fmt}
+        return value
 
 
-@dataclass(frozen=True)
-class PauseSpec:
+class ChunkingSpec(_Spec):
+    max_tokens: Annotated[int, Range(16, 100_000, integer=True)] = 2000  # o200k_base, instructions included
+    max_chars: Annotated[int, Range(64, 1_000_000, integer=True)] = 4096  # the API reference's limit
+
+
+Seconds = Annotated[float, Range(0, 30)]
+
+
+class PauseSpec(_Spec):
     """Silence, in seconds, inserted by assembly from the document's structure."""
 
-    chapter_start: float = 0.5
-    after_heading: float = 1.0
-    paragraph: float = 0.6
-    chunk: float = 0.3  # between two chunks of one paragraph
-    scene_break: float = 1.5
-    chapter_end: float = 1.5
+    chapter_start: Seconds = 0.5
+    after_heading: Seconds = 1.0
+    paragraph: Seconds = 0.6
+    chunk: Seconds = 0.3  # between two chunks of one paragraph
+    scene_break: Seconds = 1.5
+    chapter_end: Seconds = 1.5
 
 
-@dataclass(frozen=True)
-class RetrySpec:
-    attempts: int = 8
-    max_seconds: float = 900.0  # the per-chunk budget: attempts and total time, whichever ends first
+class RetrySpec(_Spec):
+    attempts: Annotated[int, Range(1, 100, integer=True)] = 8
+    max_seconds: Annotated[float, Range(1, 86_400)] = 900.0  # per chunk: attempts or time, whichever ends first
 
 
-@dataclass(frozen=True)
-class OutputSpec:
-    dir: Path
-    formats: tuple[str, ...] = ("m4b", "mp3")
-    bitrate: str = "64k"
-    mastering: str = "none"  # none | acx | podcast | ebu
-    max_file_minutes: float | None = None  # chapter files longer than this are split into parts (acx: 120)
+def _bitrate(value: Any) -> Any:
+    if isinstance(value, str) and value[:-1].isdigit() and value[-1:] in ("k", "K"):
+        return value.lower()
+    raise PydanticCustomError("bitrate", "must look like 64k, got {value}", {"value": repr(value)})
 
 
-@dataclass(frozen=True)
-class Price:
-    """Dollars. A provider may charge by input tokens, by characters, by audio length, or a mix."""
-
-    per_million_input_tokens: float = 0.0
-    per_million_chars: float = 0.0
-    per_audio_hour: float = 0.0
+def _listed(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
 
 
-@dataclass(frozen=True)
-class Job:
+OutputFormat = Annotated[Text, OneOf(tuple(OUTPUT_KINDS))]
+
+
+class OutputSpec(_Spec):
+    dir: Annotated[Path, ResolvedPath(must_exist=False)] = Field(description="the folder for the audiobook")
+    formats: Annotated[tuple[OutputFormat, ...], BeforeValidator(_listed)] = ("m4b", "mp3")
+    bitrate: Annotated[str, BeforeValidator(_bitrate)] = "64k"
+    mastering: Annotated[Text, OneOf(MASTERING_PRESETS)] = "none"
+    max_file_minutes: Annotated[float, Range(0.05, 1e6)] | None = None  # acx: 120, and no more
+
+    @model_validator(mode="after")
+    def _settle(self) -> OutputSpec:
+        if not self.formats:
+            raise PydanticCustomError("formats", "formats: must name at least one of: {kinds}",
+                                      {"kinds": ", ".join(OUTPUT_KINDS)})  # fmt: skip
+        object.__setattr__(self, "formats", tuple(dict.fromkeys(self.formats)))
+        if self.mastering == "acx" and self.max_file_minutes is None:
+            object.__setattr__(self, "max_file_minutes", ACX_MAX_FILE_MINUTES)
+        return self
+
+
+def _price(value: Any) -> Any:
+    return {"per_audio_hour": value} if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def _lexicon(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise PydanticCustomError("lexicon", "must be a mapping of word: replacement, got {kind}",
+                                  {"kind": kind_of(value)})  # fmt: skip
+    return value
+
+
+def _some_sources(value: Any) -> Any:
+    if not isinstance(value, list) or not value:
+        raise PydanticCustomError("sources", "must be a non-empty list of paths or {{path, title, format}} mappings")
+    return value
+
+
+Word = Annotated[str, BeforeValidator(lambda w: w if isinstance(w, str) and w.strip() else _no_word())]
+
+
+def _no_word() -> Any:
+    raise PydanticCustomError("word", "a lexicon word must be non-empty text")
+
+
+class Job(_Spec):
     path: Path
-    sources: tuple[SourceSpec, ...]
-    output: OutputSpec
-    cache: Path
-    title: str | None = None
-    author: str | None = None
-    narrator: str | None = None
-    year: str | None = None
-    description: str | None = None
-    cover: Path | None = None
-    voice: VoiceSpec = field(default_factory=VoiceSpec)
-    chunking: ChunkingSpec = field(default_factory=ChunkingSpec)
-    pauses: PauseSpec = field(default_factory=PauseSpec)
-    retry: RetrySpec = field(default_factory=RetrySpec)
-    lexicon: tuple[tuple[str, str], ...] = ()
-    concurrency: int = 4
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-    prices: tuple[tuple[str, Price], ...] = ()  # per-model overrides of the built-in price table
-    budget_usd: float | None = None  # refuse to start a run whose estimated cost to finish is higher
+    sources: Annotated[tuple[SourceSpec, ...], BeforeValidator(_some_sources)] = Field(
+        description="a list of source documents"
+    )
+    output: OutputSpec = Field(description="at least output.dir")
+    cache: Annotated[Path, ResolvedPath(must_exist=False)] = Field(".narrator-cache", validate_default=True)
+    title: Text | None = None  # default: the first source's metadata
+    author: Text | None = None
+    narrator: Text | None = None  # the M4B's composer tag
+    year: Text | None = None
+    description: Text | None = None
+    cover: Annotated[Path, ResolvedPath(must_exist=True)] | None = None  # default: the EPUB's cover
+    voice: VoiceSpec = VoiceSpec()  # the named provider's own Settings (see load_job)
+    chunking: ChunkingSpec = ChunkingSpec()
+    pauses: PauseSpec = PauseSpec()
+    retry: RetrySpec = RetrySpec()
+    lexicon: Annotated[dict[Word, Text], BeforeValidator(_lexicon)] = Field(default_factory=dict)
+    concurrency: Annotated[int, Range(1, 256, integer=True)] = 4
+    requests_per_minute: Annotated[float, Range(0.1, 1e7)] | None = None
+    tokens_per_minute: Annotated[float, Range(1, 1e10)] | None = None
+    budget_usd: Annotated[float, Range(0, 1e9)] | None = None  # refuse a run that would cost more
+    prices: dict[Text, Annotated[Price, BeforeValidator(_price)]] = Field(default_factory=dict)  # per model
 
 
 def load_job(path: str | os.PathLike[str]) -> Job:
@@ -137,293 +188,157 @@ def load_job(path: str | os.PathLike[str]) -> Job:
 
 
 def parse_job(text: str, job_path: Path) -> Job:
+    raw, lines = yamlfile.load(text, job_path)
+    report = _Problems(job_path, lines)
+    if not isinstance(raw, dict):
+        raise JobError([f"{job_path}:1: a job must be a YAML mapping, got {kind_of(raw)}"])
+    context = {"base": job_path.resolve().parent}
+    if "path" in raw:  # the job's own path is not a key a user sets
+        report.add("path", f"unknown key; allowed: {', '.join(k for k in Job.model_fields if k != 'path')}")
+    data = {k: v for k, v in raw.items() if k not in ("voice", "path")}
+    voice = _voice(raw.get("voice"), context, report)
+    if voice is not None:
+        data["voice"] = voice
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{job_path}:{mark.line + 1}" if mark else str(job_path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise JobError([f"{where}: invalid YAML: {problem}"]) from None
-    checker = _Checker(job_path, _key_lines(node))
-    job = checker.job(raw)
-    if checker.problems:
-        raise JobError(checker.problems)
-    assert job is not None
+        job = Job.model_validate({**data, "path": job_path}, context=context)
+    except ValidationError as exc:
+        report.add_all(exc, data, Job)
+        raise JobError(report.problems) from None
+    report.extend(_cross_checks(job))
+    if report.problems:
+        raise JobError(report.problems)
     return job
 
 
-def _key_lines(node: yaml.Node | None, path: str = "", lines: dict[str, int] | None = None) -> dict[str, int]:
-    """Map every key path (``sources[1].path``) to its 1-based line in the YAML text."""
-    lines = {} if lines is None else lines
-    if node is None:
-        return lines
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            sub = f"{path}.{key_node.value}" if path else str(key_node.value)
-            lines[sub] = key_node.start_mark.line + 1
-            _key_lines(value_node, sub, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _key_lines(item, f"{path}[{i}]", lines)
-    return lines
+def _voice(raw: Any, context: dict[str, Any], report: _Problems) -> VoiceSpec | None:
+    """``voice:`` against the named provider's settings; None where it cannot be checked (already reported)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        report.add("voice", f"must be a mapping, got {kind_of(raw)}")
+        return None
+    name = raw.get("provider", VoiceSpec.model_fields["provider"].default)
+    settings: type[VoiceSpec] = VoiceSpec
+    if name in PROVIDERS:
+        settings = provider_kind(name).settings
+    else:  # still check the keys every provider reads
+        report.add("voice.provider", f"{name!r} is not one of: {', '.join(PROVIDERS)}")
+        raw = {k: v for k, v in raw.items() if k in VoiceSpec.model_fields and k != "provider"}
+    try:
+        voice = settings.model_validate(raw, context=context)
+    except ValidationError as exc:
+        report.add_all(exc, {"voice": raw}, settings, prefix=("voice",))
+        return None
+    return voice if name in PROVIDERS else None
 
 
-_MISSING = object()
+def _cross_checks(job: Job) -> list[tuple[str, str]]:
+    problems = []
+    if job.cache.exists() and not job.cache.is_dir():
+        problems.append(("cache", f"not a folder: {job.cache}"))
+    if job.output.mastering == "acx":
+        # ACX wants 0.5-1 s of room tone at the head of each file and 1-5 s at the tail
+        if not 0.45 <= job.pauses.chapter_start <= 0.95:
+            problems.append(("pauses.chapter_start", "the acx preset needs 0.45-0.95 s (ACX: 0.5-1 s of room tone)"))
+        if not 1.0 <= job.pauses.chapter_end <= 4.9:
+            problems.append(("pauses.chapter_end", "the acx preset needs 1-4.9 s (ACX: 1-5 s of room tone)"))
+        minutes = job.output.max_file_minutes
+        if minutes is not None and minutes > ACX_MAX_FILE_MINUTES:
+            problems.append(
+                ("output.max_file_minutes", f"the acx preset allows at most 120 minutes a file, got {minutes:g}")
+            )
+    return problems
 
 
-class _Checker:
-    """Walks the parsed YAML, collecting one problem line per mistake."""
+class _Problems:
+    """Problem lines, each ``file:line: key.path: message``, from pydantic's errors or our own checks."""
 
     def __init__(self, job_path: Path, lines: dict[str, int]):
         self.job_path = job_path
-        self.base = job_path.resolve().parent
         self.lines = lines
         self.problems: list[str] = []
 
-    def fail(self, key: str, message: str) -> None:
-        line = self.lines.get(key)
+    def add(self, key: str, message: str) -> None:
+        line = self.lines.get(key) or self.lines.get(key.rsplit(".", 1)[0].rsplit("[", 1)[0])
         where = f"{self.job_path}:{line}" if line else str(self.job_path)
-        self.problems.append(f"{where}: {key or '(top level)'}: {message}" if key else f"{where}: {message}")
+        self.problems.append(f"{where}: {key}: {message}" if key else f"{where}: {message}")
 
-    # -- primitive checks ---------------------------------------------------------------------
-    def mapping(self, value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.fail(key, f"must be a mapping, got {_kind(value)}")
-            return {}
-        for name in value:
-            if name not in allowed:
-                sub = f"{key}.{name}" if key else str(name)
-                self.fail(sub, f"unknown key; allowed: {', '.join(allowed)}")
-        return value
+    def extend(self, problems: list[tuple[str, str]]) -> None:
+        for key, message in problems:
+            self.add(key, message)
 
-    def string(self, value: Any, key: str, default: Any = None, choices: tuple[str, ...] = ()) -> Any:
-        if value is _MISSING or value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            self.fail(key, f"must be a string, got {_kind(value)}")
-            return default
-        value = str(value)
-        if choices and value not in choices:
-            self.fail(key, f"{value!r} is not one of: {', '.join(choices)}")
-            return default
-        return value
-
-    def number(self, value: Any, key: str, default: Any, lo: float, hi: float, integer: bool = False) -> Any:
-        if value is _MISSING or value is None:
-            return default
-        ok_type = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, ok_type):
-            self.fail(key, f"must be {'an integer' if integer else 'a number'}, got {_kind(value)}")
-            return default
-        if not lo <= value <= hi:
-            self.fail(key, f"must be between {lo:g} and {hi:g}, got {value}")
-            return default
-        return value
-
-    def path(self, value: Any, key: str, must_exist: bool) -> Path | None:
-        text = self.string(value, key)
-        if text is None:
-            return None
-        resolved = (self.base / os.path.expanduser(text)).resolve()
-        if must_exist:
-            if not resolved.exists():
-                self.fail(key, f"file not found: {resolved}")
-                return None
-            if not resolved.is_file() or not os.access(resolved, os.R_OK):
-                self.fail(key, f"not a readable file: {resolved}")
-                return None
-        return resolved
-
-    # -- sections -----------------------------------------------------------------------------
-    def job(self, raw: Any) -> Job | None:
-        if not isinstance(raw, dict):
-            self.fail("", f"a job must be a YAML mapping, got {_kind(raw)}")
-            return None
-        top = self.mapping(raw, "", TOP_LEVEL_KEYS)
-        sources = self.sources(top.get("sources", _MISSING))
-        output = self.output(top.get("output"))
-        cache = self.path(top.get("cache", ".narrator-cache"), "cache", must_exist=False)
-        if cache is not None and cache.exists() and not cache.is_dir():
-            self.fail("cache", f"not a folder: {cache}")
-        job = Job(
-            path=self.job_path,
-            title=self.string(top.get("title"), "title"),
-            author=self.string(top.get("author"), "author"),
-            narrator=self.string(top.get("narrator"), "narrator"),
-            year=self.string(top.get("year"), "year"),
-            description=self.string(top.get("description"), "description"),
-            cover=self.path(top.get("cover"), "cover", must_exist=True),
-            sources=sources,
-            voice=self.voice(top.get("voice")),
-            chunking=self.chunking(top.get("chunking")),
-            pauses=self.pauses(top.get("pauses")),
-            retry=self.retry(top.get("retry")),
-            lexicon=self.lexicon(top.get("lexicon")),
-            concurrency=self.number(top.get("concurrency"), "concurrency", 4, 1, 256, integer=True),
-            requests_per_minute=self.number(top.get("requests_per_minute"), "requests_per_minute", None, 0.1, 1e7),
-            tokens_per_minute=self.number(top.get("tokens_per_minute"), "tokens_per_minute", None, 1, 1e10),
-            output=output,
-            cache=cache or self.base / ".narrator-cache",
-            prices=self.prices(top.get("prices")),
-            budget_usd=self.number(top.get("budget_usd"), "budget_usd", None, 0, 1e9),
-        )
-        if job.output.mastering == "acx":
-            # ACX wants 0.5-1 s of room tone at the head of each file and 1-5 s at the tail
-            if not 0.45 <= job.pauses.chapter_start <= 0.95:
-                self.fail("pauses.chapter_start", "the acx preset needs 0.45-0.95 s (ACX: 0.5-1 s of room tone)")
-            if not 1.0 <= job.pauses.chapter_end <= 4.9:
-                self.fail("pauses.chapter_end", "the acx preset needs 1-4.9 s (ACX: 1-5 s of room tone)")
-        return job
-
-    def sources(self, value: Any) -> tuple[SourceSpec, ...]:
-        if value is _MISSING:
-            self.fail("sources", "required: a list of source documents")
-            return ()
-        if not isinstance(value, list) or not value:
-            self.fail("sources", "must be a non-empty list of paths or {path, title, format} mappings")
-            return ()
-        specs = []
-        for i, item in enumerate(value):
-            key = f"sources[{i}]"
-            if isinstance(item, dict):
-                entry = self.mapping(item, key, ("path", "title", "format"))
-                if "path" not in entry:
-                    self.fail(f"{key}.path", "required")
-                    continue
-                path = self.path(entry["path"], f"{key}.path", must_exist=True)
-                title = self.string(entry.get("title"), f"{key}.title")
-                fmt = self.string(entry.get("format"), f"{key}.format", choices=SOURCE_FORMATS)
-                path_key = f"{key}.path"
-            else:
-                path = self.path(item, key, must_exist=True)
-                title, fmt, path_key = None, None, key
-            if path is None:
-                continue
-            fmt = fmt or _EXTENSIONS.get(path.suffix.lower())
-            if fmt is None:
-                self.fail(
-                    path_key,
-                    f"cannot tell the format of {path.name}; name it with format: ({', '.join(SOURCE_FORMATS)})",
-                )
-                continue
-            specs.append(SourceSpec(path=path, format=fmt, title=title))
-        return tuple(specs)
-
-    def voice(self, value: Any) -> VoiceSpec:
-        v = self.mapping(
-            value,
-            "voice",
-            ("provider", "voice", "model", "instructions", "speed", "base_url", "api_key_env",
-             "response_format", "timeout"),
-        )  # fmt: skip
-        provider = self.string(v.get("provider"), "voice.provider", "local", PROVIDERS)
-        return VoiceSpec(
-            provider=provider,
-            voice=self.string(v.get("voice"), "voice.voice"),
-            model=self.string(v.get("model"), "voice.model"),
-            instructions=self.string(v.get("instructions"), "voice.instructions"),
-            speed=self.number(v.get("speed"), "voice.speed", 1.0, 0.25, 4.0),
-            base_url=self.string(v.get("base_url"), "voice.base_url"),
-            api_key_env=self.string(v.get("api_key_env"), "voice.api_key_env", "OPENAI_API_KEY"),
-            response_format=self.string(v.get("response_format"), "voice.response_format", "pcm", RESPONSE_FORMATS),
-            timeout=self.number(v.get("timeout"), "voice.timeout", 180.0, 1, 3600),
-        )
-
-    def chunking(self, value: Any) -> ChunkingSpec:
-        c = self.mapping(value, "chunking", ("max_tokens", "max_chars"))
-        return ChunkingSpec(
-            max_tokens=self.number(c.get("max_tokens"), "chunking.max_tokens", 2000, 16, 100_000, True),
-            max_chars=self.number(c.get("max_chars"), "chunking.max_chars", 4096, 64, 1_000_000, True),
-        )
-
-    def pauses(self, value: Any) -> PauseSpec:
-        names = tuple(PauseSpec.__dataclass_fields__)
-        p = self.mapping(value, "pauses", names)
-        defaults = PauseSpec()
-        return PauseSpec(**{n: self.number(p.get(n), f"pauses.{n}", getattr(defaults, n), 0, 30) for n in names})
-
-    def retry(self, value: Any) -> RetrySpec:
-        r = self.mapping(value, "retry", ("attempts", "max_seconds"))
-        return RetrySpec(
-            attempts=self.number(r.get("attempts"), "retry.attempts", 8, 1, 100, integer=True),
-            max_seconds=self.number(r.get("max_seconds"), "retry.max_seconds", 900.0, 1, 86_400),
-        )
-
-    def lexicon(self, value: Any) -> tuple[tuple[str, str], ...]:
-        if value is None:
-            return ()
-        if not isinstance(value, dict):
-            self.fail("lexicon", f"must be a mapping of word: replacement, got {_kind(value)}")
-            return ()
-        pairs = []
-        for word, replacement in value.items():
-            key = f"lexicon.{word}"
-            if not isinstance(word, str) or not word.strip():
-                self.fail(key, "a lexicon word must be non-empty text")
-                continue
-            text = self.string(replacement, key)
-            if text is not None:
-                pairs.append((word, text))
-        return tuple(pairs)
-
-    def output(self, value: Any) -> OutputSpec:
-        if value is None:
-            self.fail("output", "required: at least output.dir")
-            return OutputSpec(dir=self.base / "out")
-        o = self.mapping(value, "output", ("dir", "formats", "bitrate", "mastering", "max_file_minutes"))
-        if "dir" not in o:
-            self.fail("output.dir", "required: the folder for the audiobook")
-        out_dir = self.path(o.get("dir"), "output.dir", must_exist=False) or self.base / "out"
-        formats = o.get("formats", ["m4b", "mp3"])
-        if isinstance(formats, str):
-            formats = [formats]
-        if not isinstance(formats, list) or not formats:
-            self.fail("output.formats", f"must be a non-empty list of: {', '.join(OUTPUT_FORMATS)}")
-            formats = ["m4b", "mp3"]
-        checked = [self.string(f, f"output.formats[{i}]", choices=OUTPUT_FORMATS) for i, f in enumerate(formats)]
-        bitrate = self.string(o.get("bitrate"), "output.bitrate", "64k")
-        if not (bitrate[:-1].isdigit() and bitrate[-1] in "kK"):
-            self.fail("output.bitrate", f"must look like 64k, got {bitrate!r}")
-            bitrate = "64k"
-        mastering = self.string(o.get("mastering"), "output.mastering", "none", MASTERING_PRESETS)
-        default = ACX_MAX_FILE_MINUTES if mastering == "acx" else None
-        max_minutes = self.number(o.get("max_file_minutes"), "output.max_file_minutes", default, 0.05, 1e6)
-        if mastering == "acx" and max_minutes is not None and max_minutes > ACX_MAX_FILE_MINUTES:
-            self.fail("output.max_file_minutes", f"the acx preset allows at most 120 minutes a file, got {max_minutes}")
-            max_minutes = ACX_MAX_FILE_MINUTES
-        return OutputSpec(
-            dir=out_dir,
-            formats=tuple(dict.fromkeys(f for f in checked if f)),
-            bitrate=bitrate.lower(),
-            mastering=mastering,
-            max_file_minutes=max_minutes,
-        )
-
-    def prices(self, value: Any) -> tuple[tuple[str, Price], ...]:
-        if value is None:
-            return ()
-        if not isinstance(value, dict):
-            self.fail("prices", "must map a model name to dollars per audio hour, or to {per_audio_hour, "
-                      "per_million_chars, per_million_input_tokens}")  # fmt: skip
-            return ()
-        fields = tuple(Price.__dataclass_fields__)
-        table = []
-        for model, price in value.items():
-            key = f"prices.{model}"
-            if isinstance(price, dict):
-                entry = self.mapping(price, key, fields)
-                table.append((str(model), Price(**{f: self.number(entry.get(f), f"{key}.{f}", 0.0, 0, 1e6)
-                                                   for f in fields})))  # fmt: skip
-            else:
-                table.append((str(model), Price(per_audio_hour=self.number(price, key, 0.0, 0, 1e6))))
-        return tuple(table)
+    def add_all(self, exc: ValidationError, raw: Any, model: type[BaseModel], prefix: tuple[str, ...] = ()) -> None:
+        for error in exc.errors(include_url=False):
+            loc = (*prefix, *error["loc"])
+            loc = _as_written(loc, raw)
+            key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+            self.add(key, _message(error, loc[len(prefix) :], model, raw))
 
 
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", type(None): "nothing"}.get(
-        type(value), type(value).__name__
-    )
+def _as_written(loc: tuple[Any, ...], raw: Any) -> tuple[Any, ...]:
+    """Cut a key path where the YAML had a plain value that a model expanded (``- book.epub`` is read as
+    ``{path: book.epub}``): the user wrote ``sources[0]``, not ``sources[0].path``."""
+    for depth, part in enumerate(loc):
+        if (isinstance(raw, dict) and part in raw) or (
+            isinstance(raw, list) and isinstance(part, int) and part < len(raw)
+        ):
+            raw = raw[part]
+        else:
+            return loc if isinstance(raw, (dict, list)) else loc[:depth]
+    return loc
+
+
+def _message(error: Any, loc: tuple[Any, ...], model: type[BaseModel], raw: Any) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        field = _field_of(model, loc)
+        return f"required: {field.description}" if field is not None and field.description else "required"
+    if kind == "extra_forbidden":
+        allowed = _model_at(model, loc[:-1])
+        return "unknown key" + (f"; allowed: {', '.join(allowed.model_fields)}" if allowed else "")
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"must be a mapping, got {kind_of(error['input'])}"
+    if kind in ("tuple_type", "list_type"):
+        return f"must be a list, got {kind_of(error['input'])}"
+    if kind == "too_short":
+        return "must not be empty"
+    if kind in _TYPE_NAMES:
+        return f"must be {_TYPE_NAMES[kind]}, got {kind_of(error['input'])}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "float_type": "a number",
+    "int_type": "an integer",
+    "bool_type": "true or false",
+}
+
+
+def _model_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that validates the value at ``loc`` (for the keys it allows)."""
+    for part in loc:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        model = _model_in(field.annotation) if field is not None else None
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _field_of(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
+    parent = _model_at(model, loc[:-1])
+    return parent.model_fields.get(str(loc[-1])) if parent is not None and loc else None
+
+
+__all__ = ["ChunkingSpec", "Job", "OutputSpec", "PauseSpec", "Price", "RetrySpec", "SourceSpec", "VoiceSpec",
+           "load_job"]  # fmt: skip

@@ -22,6 +22,7 @@ from .assemble import ChapterAudio
 from .audio import PcmStream, atomic_write
 from .document import Cover
 from .errors import ToolError
+from .outputkinds import OutputKind
 
 _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 _RESERVED = {
@@ -91,20 +92,12 @@ def write_cover(cover: Cover | None, work_dir: Path) -> Path | None:
     return path
 
 
-# Per-chapter encodings: ffmpeg codec arguments, muxer, and whether ffmpeg can attach the cover. Opus wants
-# 48 kHz; ffmpeg's Ogg muxer takes no picture stream, so mutagen adds the cover to Opus files afterwards.
-CHAPTER_CODECS: dict[str, tuple[list[str], str, bool]] = {
-    "mp3": (["-c:a", "libmp3lame", "-id3v2_version", "3"], "mp3", True),
-    "opus": (["-c:a", "libopus", "-ar", "48000", "-application", "voip"], "ogg", False),
-}
-
-
 def write_chapter(
     wav: Path,
     dest: Path,
     *,
     filters: tuple[list[str], str],
-    kind: str,
+    kind: OutputKind,
     title: str,
     album: str,
     artist: str | None,
@@ -115,15 +108,14 @@ def write_chapter(
 ) -> None:
     """One chapter file (or one part of a chapter) from the chapter's WAV, through ``filters`` (mastering.py's
     mastering_filters: the ffmpeg arguments and the stream to map)."""
-    codec, muxer, takes_cover = CHAPTER_CODECS[kind]
-    cover_in, cover_map = _cover_args(cover_file if takes_cover else None, 1)
+    cover_in, cover_map = _cover_args(cover_file if kind.cover == "stream" else None, 1)
     tags = {"title": title, "album": album, "artist": artist, "album_artist": artist,
             "track": f"{track}/{total}", "genre": "Audiobook"}  # fmt: skip
     filter_args, audio = filters
-    args = ["-i", str(wav), *cover_in, *filter_args, "-map", audio, *cover_map, *codec, "-b:a", bitrate,
+    args = ["-i", str(wav), *cover_in, *filter_args, "-map", audio, *cover_map, *kind.codec, "-b:a", bitrate,
             *_metadata_args(tags)]  # fmt: skip
-    finish = partial(_vorbis_cover, cover_file) if cover_file is not None and not takes_cover else None
-    _encode_atomically(dest, muxer, args, f"encoding {dest.name}", finish)
+    finish = partial(_vorbis_cover, cover_file) if cover_file is not None and kind.cover == "vorbis" else None
+    _encode_atomically(dest, kind.muxer, args, f"encoding {dest.name}", finish)
 
 
 def _vorbis_cover(cover_file: Path, path: Path) -> None:
@@ -162,17 +154,9 @@ def _ffmetadata(chapters: Sequence[ChapterAudio], tags: dict[str, str | None]) -
     return "\n".join(lines) + "\n"
 
 
-# Whole-book files, with one chapter marker per chapter: M4B (AAC, brand M4B, the audiobook media type) and one
-# MP3 with ID3 CHAP/CTOC frames (ffmpeg writes them in order; mutagen would reorder them by size). Each is made in
-# two steps: the audio is encoded while the chapters are still being made, then remuxed without re-encoding
-# into the final file with markers, tags and cover (the markers need every chapter's length first).
-# AAC's "fast" coder: a third of "twoloop"'s time on speech (17 against 55 s per hour here), and the coder
-# its authors made ffmpeg's default in 2018 for all but the lowest bitrates.
-BOOK_CODECS: dict[str, tuple[list[str], str, list[str], str]] = {
-    # kind: (encoder arguments, intermediate muxer, remux arguments, final muxer)
-    "m4b": (["-c:a", "aac", "-aac_coder", "fast"], "mp4", ["-movflags", "+faststart", "-brand", "M4B "], "ipod"),
-    "mp3": (["-c:a", "libmp3lame"], "mp3", ["-id3v2_version", "3"], "mp3"),
-}
+# Whole-book files (outputkinds.py) are made in two steps: the audio is encoded while the chapters are still being
+# made, then remuxed without re-encoding into the final file with markers, tags and cover (the markers need every
+# chapter's length first).
 
 
 class BookEncoder:
@@ -180,15 +164,14 @@ class BookEncoder:
     one continuous stream (compressed audio is never joined byte-wise); ``finish`` remuxes that stream with
     the chapter markers, tags and cover. Only the encoder's own buffers are in memory."""
 
-    def __init__(self, dest: Path, *, kind: str, rate: int, bitrate: str, work_dir: Path):
-        encoder, muxer, _, _ = BOOK_CODECS[kind]
+    def __init__(self, dest: Path, *, kind: OutputKind, rate: int, bitrate: str, work_dir: Path):
         self.dest = dest
         self.kind = kind
         self._work_dir = work_dir
-        self._audio = work_dir / f"book-audio.{kind}"
+        self._audio = work_dir / f"book-audio.{kind.name}"
         command = [ffmpeg.executable(), "-hide_banner", "-loglevel", "error", "-y",
                    "-f", "s16le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0",
-                   *encoder, "-b:a", bitrate, "-f", muxer, str(self._audio)]  # fmt: skip
+                   *kind.codec, "-b:a", bitrate, "-f", kind.muxer, str(self._audio)]  # fmt: skip
         self._proc = ffmpeg.popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         self._errors: list[bytes] = []
         self._stderr = threading.Thread(target=lambda: self._errors.append(self._proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
@@ -212,13 +195,12 @@ class BookEncoder:
         if self._proc.wait() != 0:
             self._fail()
         self._stderr.join()
-        _, _, remux, muxer = BOOK_CODECS[self.kind]
-        metadata = self._work_dir / f"{self.kind}-metadata.txt"
+        metadata = self._work_dir / f"{self.kind.name}-metadata.txt"
         atomic_write(metadata, _ffmetadata(chapters, tags).encode("utf-8"))
         cover_in, cover_map = _cover_args(cover_file, 2)
         args = ["-i", str(self._audio), "-i", str(metadata), *cover_in, "-map", "0:a", *cover_map,
-                "-map_metadata", "1", "-map_chapters", "1", "-c:a", "copy", *remux]  # fmt: skip
-        _encode_atomically(self.dest, muxer, args, f"writing {self.dest.name}")
+                "-map_metadata", "1", "-map_chapters", "1", "-c:a", "copy", *self.kind.remux]  # fmt: skip
+        _encode_atomically(self.dest, self.kind.final_muxer, args, f"writing {self.dest.name}")
         self._audio.unlink()
 
     def abort(self) -> None:
@@ -236,9 +218,9 @@ class BookEncoder:
         raise ToolError(f"ffmpeg failed while encoding {self.dest.name}: {lines[-1] if lines else 'no message'}")
 
 
-def book_tags(kind: str, title: str, author: str | None, narrator: str | None, year: str | None,
+def book_tags(kind: OutputKind, title: str, author: str | None, narrator: str | None, year: str | None,
               description: str | None) -> dict[str, str | None]:  # fmt: skip
     # media_type 2 is the iTunes "stik" for an audiobook; players that show a narrator read the composer tag
     return {"title": title, "album": title, "artist": author, "album_artist": author, "composer": narrator,
             "date": year, "description": description, "comment": description, "genre": "Audiobook",
-            "media_type": "2" if kind == "m4b" else None}  # fmt: skip
+            "media_type": "2" if kind.tags == "mp4" else None}  # fmt: skip

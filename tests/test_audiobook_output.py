@@ -23,6 +23,7 @@ from narrator.devtools.fake_openai import FakeSpeechServer, Faults, speech_like
 from narrator.devtools.picture import lighthouse_cover
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
+from tests.helpers import read_metadata
 
 KEY = "sk-test-audiobook"
 
@@ -111,7 +112,7 @@ def test_subtitles_cover_every_sentence_in_order_on_the_book_timeline(tmp_path):
               + int(ms2) / 1000) for h, m, s, ms, h2, m2, s2, ms2, _ in cues]  # fmt: skip
     assert all(a <= b for a, b in times)
     assert all(b1 <= a2 + 0.001 for (_, b1), (a2, _) in itertools.pairwise(times))
-    m4b = ffmpeg.read_metadata(out / "Measured Book.m4b")
+    m4b = read_metadata(out / "Measured Book.m4b")
     total = ffmpeg.decode(out / "Measured Book.m4b", 24_000).duration
     assert times[-1][1] <= total + 0.05
     # each chapter's first cue (its spoken title) starts at that chapter's marker plus the opening pause
@@ -208,7 +209,7 @@ def test_opus_per_chapter_and_one_mp3_with_id3_chapters(tmp_path):
         picture = Picture(base64.b64decode(tags["metadata_block_picture"][0]))
         assert picture.type == 3 and picture.data == (tmp_path / "cover.png").read_bytes()
     book = out / "Measured Book.mp3"
-    markers = ffmpeg.read_metadata(book)["chapters"]
+    markers = read_metadata(book)["chapters"]
     assert [m["title"] for m in markers] == ["Chapter 1", "Chapter 2", "Chapter 3"]
     for marker, chapter in zip(markers, manifest["chapters"], strict=True):
         assert abs(marker["start"] - chapter["start"]) < 0.05

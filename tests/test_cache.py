@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from narrator.audio import Audio, PcmStream, parse_wav, read_wav, wav_bytes
+from narrator.audio import Audio, PcmStream, read_wav
 from narrator.cache import TakeCache, take_key
 from narrator.devtools.fake_openai import streamed_wav
+from tests.helpers import parse_wav, put_take, wav_bytes
 
 
 def test_key_depends_on_everything_that_shapes_the_sound():
@@ -23,7 +24,7 @@ def test_key_depends_on_everything_that_shapes_the_sound():
 def test_put_get_and_sweep_of_killed_writes(tmp_path):
     cache = TakeCache(tmp_path)
     audio = Audio(b"\x01\x00\x02\x00" * 100, 22050)
-    path = cache.put("ab" * 32, audio)
+    path = put_take(cache, "ab" * 32, audio)
     assert cache.get("ab" * 32) == audio and path.stat().st_mode & 0o044  # readable like any file
     stale = path.parent / ".x.wav.123.tmp"
     fresh = path.parent / ".y.wav.456.tmp"

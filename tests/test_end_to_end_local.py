@@ -14,6 +14,7 @@ from narrator.audio import read_wav
 from narrator.spec import PauseSpec
 from tests.books import nested_epub3, paragraph
 from tests.conftest import run_cli, write_job
+from tests.helpers import read_metadata
 
 RATE = 22050  # piper's rate; decoding at the source rate keeps durations exact
 
@@ -68,13 +69,13 @@ def test_chapters_titles_and_order(book_run):
     titles = ["First Light", "Second Tide", "Third Bell", "Fourth Wind", "Afterword"]
     assert [c["title"] for c in manifest["chapters"]] == titles
     m4b = out / "Test Book Three.m4b"
-    meta = ffmpeg.read_metadata(m4b)
+    meta = read_metadata(m4b)
     assert [c["title"] for c in meta["chapters"]] == titles
     assert meta["tags"]["title"] == "Test Book Three" and meta["tags"]["artist"] == "Job Author"
     mp3s = sorted((out / "chapters").glob("*.mp3"))
     assert [p.name for p in mp3s] == [f"{i:02d} {t}.mp3" for i, t in enumerate(titles, 1)]
     for i, path in enumerate(mp3s, 1):
-        tags = ffmpeg.read_metadata(path)["tags"]
+        tags = read_metadata(path)["tags"]
         assert tags["title"] == titles[i - 1] and tags["track"] == f"{i}/5" and tags["album"] == "Test Book Three"
     # stdout lists exactly the files written
     assert result.stdout.split("\n")[0] == str(m4b)
@@ -93,7 +94,7 @@ def test_each_chapter_is_its_takes_and_pauses(book_run):
         starts.append(position)
         position += expected
     # the M4B's markers sit where the chapter files' cumulative durations say, and its length is the sum
-    meta = ffmpeg.read_metadata(out / "Test Book Three.m4b")
+    meta = read_metadata(out / "Test Book Three.m4b")
     for marker, start in zip(meta["chapters"], starts, strict=False):
         assert abs(marker["start"] - start) < 0.05
     assert abs(ffmpeg.decode(out / "Test Book Three.m4b", RATE).duration - position) < 0.1

@@ -2,9 +2,10 @@ import subprocess
 
 import pytest
 
-from narrator.audio import Audio, atomic_wav, wav_bytes
+from narrator.audio import Audio, atomic_wav
 from narrator.devtools.fake_openai import speech_like
 from narrator.mastering import PRESETS, LoudnessMeter, ebur128_command, measure_levels, measure_loudness
+from tests.helpers import wav_bytes
 
 
 @pytest.mark.parametrize("preset", ["podcast", "acx"])

@@ -10,6 +10,7 @@ from mutagen.id3 import ID3
 
 from narrator import ffmpeg
 from narrator.outputs import plan_parts
+from tests.helpers import read_metadata
 from tests.test_audiobook_output import build
 
 chunk = st.tuples(st.floats(0.1, 50.0), st.sampled_from([0.3, 0.6, 1.5]), st.booleans())
@@ -66,5 +67,5 @@ def test_acx_chapters_over_the_limit_are_cut_into_parts_that_pass_every_rule(tmp
         f"{i}/{len(names)}" for i in range(1, len(names) + 1)
     ]
     # the book keeps one marker per chapter, not per part
-    markers = ffmpeg.read_metadata(out / "Measured Book.m4b")["chapters"]
+    markers = read_metadata(out / "Measured Book.m4b")["chapters"]
     assert [m["title"] for m in markers] == [c["title"] for c in manifest["chapters"]]

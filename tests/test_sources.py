@@ -131,7 +131,10 @@ def test_load_document_joins_sources_and_speaks_titles(tmp_path):
     md = tmp_path / "a.md"
     md.write_text("Just text, no heading.\n", encoding="utf-8")
     epub = nested_epub3(tmp_path / "b.epub")
-    doc = load_document([SourceSpec(epub, "epub"), SourceSpec(md, "markdown", title="Afterword")], author="Override")
+    doc = load_document(
+        [SourceSpec(path=epub, format="epub"), SourceSpec(path=md, format="markdown", title="Afterword")],
+        author="Override",
+    )
     assert doc.title == "Test Book Three" and doc.author == "Override"
     assert doc.chapters[-1].title == "Afterword"
     # a chapter that does not open with a heading gets its title spoken

@@ -3,9 +3,11 @@ from mutagen.id3 import ID3
 
 from narrator import ffmpeg
 from narrator.assemble import ChapterAudio
-from narrator.audio import Audio, wav_bytes
+from narrator.audio import Audio
 from narrator.errors import ToolError
+from narrator.outputkinds import OUTPUT_KINDS
 from narrator.writers import BookEncoder, safe_filename
+from tests.helpers import read_metadata, wav_bytes
 
 
 @pytest.mark.parametrize(
@@ -34,7 +36,7 @@ def test_a_failing_book_encoder_says_why_and_leaves_no_file(tmp_path):
     wav = tmp_path / "chapter.wav"
     wav.write_bytes(wav_bytes(Audio(b"\x00\x10" * 24_000, 24_000)))
     dest = tmp_path / "Book.m4b"
-    encoder = BookEncoder(dest, kind="m4b", rate=24_000, bitrate="-5k", work_dir=tmp_path)
+    encoder = BookEncoder(dest, kind=OUTPUT_KINDS["m4b"], rate=24_000, bitrate="-5k", work_dir=tmp_path)
     with pytest.raises(ToolError, match=r"encoding Book\.m4b: .+"):
         encoder.feed(wav)
         encoder.finish([], {"title": "Book"}, None)
@@ -49,13 +51,13 @@ def test_a_book_encoder_makes_one_stream_of_its_chapters(tmp_path):
         wav.write_bytes(wav_bytes(Audio(b"\x00\x10\x00\xf0" * (samples // 2), 24_000)))
         chapters.append(ChapterAudio(i, f"Part {i + 1}", wav, samples, 24_000, ()))
     dest = tmp_path / "Book.mp3"
-    encoder = BookEncoder(dest, kind="mp3", rate=24_000, bitrate="64k", work_dir=tmp_path)
+    encoder = BookEncoder(dest, kind=OUTPUT_KINDS["mp3-book"], rate=24_000, bitrate="64k", work_dir=tmp_path)
     for chapter in chapters:
         encoder.feed(chapter.wav)
     encoder.finish(chapters, {"title": "Book", "artist": "Someone"}, None)
     frames = ID3(dest).getall("CHAP")  # ffmpeg would report times less the encoder's delay
     assert [(c.start_time, c.end_time) for c in frames] == [(0, 1500), (1500, 3750)]
     assert [c.sub_frames["TIT2"].text[0] for c in frames] == ["Part 1", "Part 2"]
-    meta = ffmpeg.read_metadata(dest)
+    meta = read_metadata(dest)
     assert meta["tags"]["title"] == "Book" and meta["tags"]["artist"] == "Someone"
     assert ffmpeg.decode(dest, 24_000).duration == pytest.approx(3.75, abs=0.05)

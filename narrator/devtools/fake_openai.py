@@ -165,9 +165,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "runaway":
             pcm = pcm + b"\x00\x00" * (3 * RATE) + pcm
         fmt = payload.get("response_format", "mp3")
-        body = self._encode(pcm, fmt)
+        audio = self._encode(pcm, fmt)
         if fault == "cut":
-            body = body[: len(body) // 2]
+            audio = audio[: len(audio) // 2]
         with state.lock:
             if fault not in ("cut", "runaway"):
                 state.successes += 1
@@ -182,7 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         # Like the real endpoint, the status line comes at once and the audio streams as it is "made":
         # the pieces are spread over the configured latency, which is the time to the last byte.
-        pieces = [body[i : i + 16384] for i in range(0, len(body), 16384)] or [b""]
+        pieces = [audio[i : i + 16384] for i in range(0, len(audio), 16384)] or [b""]
         for n, piece in enumerate(pieces, start=1):
             due = started + state.faults.latency * n / len(pieces)
             if (wait := due - time.monotonic()) > 0:
@@ -319,7 +319,7 @@ class FakeSpeechServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host!s}:{port}/v1"
 
     @property
     def records(self) -> list[Record]:

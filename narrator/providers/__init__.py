@@ -1,21 +1,28 @@
-"""Speech providers, chosen by name in the job's ``voice.provider``."""
+"""Speech providers, by the name a job gives in ``voice.provider``: one line each. A provider's module defines
+``KIND`` (see base.ProviderKind); spec, plan, costs, the pipeline and the CLI ask this registry, and nothing
+else in narrator names a provider."""
 
 from __future__ import annotations
 
-from ..spec import VoiceSpec
-from .base import Provider, ProviderLimits
+import importlib
+
+from .base import Provider, ProviderContext, ProviderKind, VoiceSpec
+
+PROVIDERS: dict[str, str] = {
+    "local": "narrator.providers.local",  # piper, offline: the default
+    "openai": "narrator.providers.openai",  # any OpenAI-compatible /audio/speech endpoint
+}
 
 
-def create_provider(spec: VoiceSpec, *, concurrency: int = 4) -> Provider:
-    if spec.provider == "local":
-        from .local import LocalProvider
-
-        return LocalProvider(spec)
-    if spec.provider == "openai":
-        from .openai import OpenAIProvider
-
-        return OpenAIProvider(spec, concurrency=concurrency)
-    raise ValueError(f"unknown provider {spec.provider!r}")
+def provider_kind(name: str) -> ProviderKind[VoiceSpec]:
+    """The registry entry for ``name`` (one of PROVIDERS); imports only that provider's module."""
+    kind: ProviderKind[VoiceSpec] = importlib.import_module(PROVIDERS[name]).KIND
+    return kind
 
 
-__all__ = ["Provider", "ProviderLimits", "create_provider"]
+def create_provider(settings: VoiceSpec, context: ProviderContext | None = None) -> Provider:
+    """The provider the settings name, configured; raises JobError for settings it cannot work with."""
+    return provider_kind(settings.provider).create(settings, context or ProviderContext())
+
+
+__all__ = ["PROVIDERS", "Provider", "ProviderContext", "ProviderKind", "VoiceSpec", "create_provider", "provider_kind"]

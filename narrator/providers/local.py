@@ -16,13 +16,23 @@ from typing import Any
 
 from ..audio import Audio, silence
 from ..errors import JobError
-from ..spec import VoiceSpec
-from .base import Provider, ProviderLimits
+from .base import (
+    Events,
+    Profile,
+    Provider,
+    ProviderKind,
+    ProviderLimits,
+    TakeSink,
+    VoiceSpec,
+    words_at,
+)
 
 DEFAULT_VOICE = "en_US-joe-medium"
 # piper's default pace (length_scale 1.0) is about 219 words per minute, fast for a book; 1.26 gives
 # about 165 at speed 1.0 (measured with the sentence pauses below). speed divides the length scale.
 BASE_LENGTH_SCALE = 1.26
+WORDS_PER_MINUTE = 165.0
+REALTIME_PER_THREAD = 12.0  # piper: measured ~24x real time on 2 cores, 2 threads
 SENTENCE_PAUSE = 0.28  # seconds between the sentences of one take
 VOLUME = 0.5  # piper peak-normalises each sentence; this leaves 6 dB of headroom
 
@@ -51,16 +61,22 @@ def resolve_voice(name: str | None) -> tuple[Path, Path]:
 
 
 class LocalProvider(Provider):
-    name = "local"
-
     def __init__(self, spec: VoiceSpec, threads: int | None = None):
         self.spec = spec
         self.model_path, self.config_path = resolve_voice(spec.voice)
         self.voice_name = spec.voice or DEFAULT_VOICE
         self.threads = threads or max(1, min(os.cpu_count() or 1, 8))
+        speech = words_at(WORDS_PER_MINUTE, spec.speed)
+        self.profile = Profile(
+            limits=ProviderLimits(),
+            speech_seconds=speech,
+            request_seconds=lambda text: speech(text) / REALTIME_PER_THREAD,
+            parallelism=self.threads,
+        )
         self._voice: Any = None
         self._executor: ThreadPoolExecutor | None = None
         self._phonemize_lock = threading.Lock()
+        self._start_lock = asyncio.Lock()
 
     def fingerprint(self) -> dict[str, Any]:
         return {
@@ -73,20 +89,12 @@ class LocalProvider(Provider):
             "volume": VOLUME,
         }
 
-    def limits(self) -> ProviderLimits:
-        return ProviderLimits(max_chars=None, max_tokens=None)
-
-    def voices(self) -> list[str]:
-        return list(bundled_voices())
-
-    def estimate_seconds(self, text: str) -> float:
-        return len(text.split()) / 165.0 * 60.0 / self.spec.speed
-
-    async def start(self) -> None:
-        if self._voice is None:
-            await asyncio.get_running_loop().run_in_executor(None, self._load)
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="piper")
+    async def _start(self) -> None:
+        async with self._start_lock:  # the first takes arrive together: load the model once
+            if self._voice is None:
+                await asyncio.get_running_loop().run_in_executor(None, self._load)
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="piper")
 
     def _load(self) -> None:
         import onnxruntime
@@ -105,9 +113,10 @@ class LocalProvider(Provider):
         self._voice = voice
         self._speak("Ready.")  # the first inference in a process is slow: warm up once
 
-    async def synthesize(self, text: str) -> Audio:
-        await self.start()
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._speak, text)
+    async def synthesize(self, text: str, sink: TakeSink, events: Events) -> None:
+        await self._start()
+        audio = await asyncio.get_running_loop().run_in_executor(self._executor, self._speak, text)
+        sink.write(audio.pcm, audio.rate)
 
     def _speak(self, text: str, sentence_starts: list[int] | None = None) -> Audio:
         """Speak ``text``; when given a list, fill it with the sample where each sentence begins."""
@@ -139,3 +148,11 @@ class LocalProvider(Provider):
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+
+
+KIND = ProviderKind(
+    name="local",
+    settings=VoiceSpec,
+    create=lambda settings, context: LocalProvider(settings),
+    voices=lambda: {"local (offline, piper)": tuple(bundled_voices())},
+)

@@ -13,14 +13,24 @@ import logging
 import os
 import re
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 
 from .. import errors
-from ..audio import Audio, PcmStream
-from ..spec import VoiceSpec
-from .base import PcmBuffer, Provider, ProviderLimits, RequestStats, TakeSink
+from ..audio import PcmStream
+from ..fields import OneOf, Range, Text
+from .base import (
+    Events,
+    Price,
+    Profile,
+    Provider,
+    ProviderKind,
+    ProviderLimits,
+    TakeSink,
+    VoiceSpec,
+    characters_at,
+)
 
 log = logging.getLogger("narrator.openai")
 
@@ -30,6 +40,16 @@ VOICES_13 = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx",
 VOICES_9 = ("alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer")
 MODEL_VOICES: dict[str, tuple[str, ...]] = {"gpt-4o-mini-tts": VOICES_13, "tts-1": VOICES_9, "tts-1-hd": VOICES_9}
 DEFAULT_MODEL = "gpt-4o-mini-tts"
+# List prices (../shared/api-contract.md). gpt-4o-mini-tts bills audio output tokens: $12 per million,
+# about 20.5 tokens per second of speech, so about $0.886 per hour of audio, plus $0.60 per million input tokens.
+PRICES: dict[str, Price] = {
+    "gpt-4o-mini-tts": Price(per_million_input_tokens=0.60, per_audio_hour=12.0 * 20.5 * 3600 / 1e6),
+    "tts-1": Price(per_million_chars=15.0),
+    "tts-1-hd": Price(per_million_chars=30.0),
+}
+# Seconds per request, for the plan's time bound: a full 4096-character chunk took 44-62 s on the real endpoint.
+REQUEST_OVERHEAD = 0.5
+SECONDS_PER_CHAR = 0.013
 PCM_RATE = 24_000  # what the endpoint sends unless Content-Type says otherwise
 QUOTA_CODES = {
     "insufficient_quota", "credit_balance_exhausted", "organization_spend_limit_exceeded",
@@ -128,18 +148,35 @@ def classify(status: int, headers: httpx.Headers, body: bytes) -> errors.Provide
     return errors.ChunkRejected(text, status=status)
 
 
-class OpenAIProvider(Provider):
-    name = "openai"
+class Settings(VoiceSpec):
+    """``voice:`` keys of the OpenAI-compatible provider, beyond the common ones."""
 
-    def __init__(self, spec: VoiceSpec, *, concurrency: int = 8):
+    model: Text = DEFAULT_MODEL  # or a relay's name
+    base_url: Text | None = None  # default: $OPENAI_BASE_URL, else OpenAI's
+    api_key_env: Text = "OPENAI_API_KEY"  # the variable that holds the key (never written anywhere)
+    response_format: Annotated[Text, OneOf(("pcm", "wav", "mp3"))] = "pcm"
+    timeout: Annotated[float, Range(1, 3600)] = 180.0  # a full 4096-character take: up to a minute
+
+
+class OpenAIProvider(Provider):
+    def __init__(self, spec: Settings, *, concurrency: int = 8):
         self.spec = spec
-        self.model = spec.model or DEFAULT_MODEL
+        self.model = spec.model
         self.base_url = (spec.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
         self.custom = self.base_url != OPENAI_BASE_URL
         self.voice = spec.voice or ("marin" if takes_instructions(self.model) else "alloy")
         self.format = spec.response_format
         self.concurrency = concurrency
-        self.stats = RequestStats()
+        self.profile = Profile(
+            limits=ProviderLimits(
+                max_chars=4096, max_tokens=2000 if self.model.startswith("gpt-4o") else None, count_instructions=True
+            ),
+            speech_seconds=characters_at(15.0, spec.speed),
+            request_seconds=lambda text: REQUEST_OVERHEAD + SECONDS_PER_CHAR * len(text),
+            price=PRICES.get(self.model, Price()),
+            model=self.model,
+            key_env=spec.api_key_env,
+        )
         self._client: httpx.AsyncClient | None = None
         self._check()
         key = os.environ.get(spec.api_key_env, "").strip()
@@ -177,17 +214,7 @@ class OpenAIProvider(Provider):
             "format": self.format,
         }
 
-    def limits(self) -> ProviderLimits:
-        tokens = 2000 if self.model.startswith("gpt-4o") else None
-        return ProviderLimits(max_chars=4096, max_tokens=tokens, count_instructions=True)
-
-    def voices(self) -> list[str]:
-        return list(MODEL_VOICES.get(self.model, ()))
-
-    def estimate_seconds(self, text: str) -> float:
-        return len(text) / 15.0 / self.spec.speed
-
-    async def start(self) -> None:
+    def _open(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
                 base_url=self.base_url,
@@ -195,6 +222,7 @@ class OpenAIProvider(Provider):
                 timeout=httpx.Timeout(self.spec.timeout, connect=15.0),
                 limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
             )
+        return self._client
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -212,33 +240,25 @@ class OpenAIProvider(Provider):
             body["instructions"] = self.spec.instructions
         return body
 
-    async def synthesize(self, text: str) -> Audio:
-        buffer = PcmBuffer()
-        await self.synthesize_into(text, buffer)
-        return buffer.audio()
-
-    async def synthesize_into(self, text: str, sink: TakeSink) -> None:
+    async def synthesize(self, text: str, sink: TakeSink, events: Events) -> None:
         """Stream the take into ``sink`` as it arrives: a 4096-character take is ~13 MB of PCM, and eight
         of them in flight must not mean eight in memory."""
-        await self.start()
-        assert self._client is not None
-        self.stats.requests += 1
+        client = self._open()
         try:
-            async with self._client.stream("POST", "/audio/speech", json=self.payload(text)) as response:
-                self._count(str(response.status_code))
-                self._watch_rate_headers(response.headers)
+            async with client.stream("POST", "/audio/speech", json=self.payload(text)) as response:
+                events.response(str(response.status_code))
+                self._watch_rate_headers(response.headers, events)
                 if response.status_code != 200:
                     error = classify(response.status_code, response.headers, await response.aread())
                     error.args = (self.redact(str(error)),)
                     raise error
-                if self.on_accepted is not None:
-                    self.on_accepted()  # the audio streams as it is made: accepted long before it is complete
+                events.accepted()  # the audio streams as it is made: accepted long before it is complete
                 await self._receive(response, sink)
         except httpx.TimeoutException as exc:
-            self._count("timeout")
+            events.response("timeout")
             raise errors.NetworkError(f"timed out: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
-            self._count("network")
+            events.response("network")
             raise errors.NetworkError(self.redact(f"connection failed: {type(exc).__name__}: {exc}")) from None
         self.check_duration(text, sink)
 
@@ -274,22 +294,19 @@ class OpenAIProvider(Provider):
         except (ValueError, errors.ToolError) as exc:
             raise errors.BadAudio(f"undecodable {self.format} body: {exc}") from None
 
-    def _count(self, what: str) -> None:
-        self.stats.statuses[what] = self.stats.statuses.get(what, 0) + 1
-
-    def _watch_rate_headers(self, headers: httpx.Headers) -> None:
+    def _watch_rate_headers(self, headers: httpx.Headers, events: Events) -> None:
         """A server that says none are left until a reset: everyone waits for it, before the 429s."""
         for kind in ("requests", "tokens"):
             if headers.get(f"x-ratelimit-remaining-{kind}") == "0":
                 reset = parse_reset(headers.get(f"x-ratelimit-reset-{kind}"))
-                if reset and self.on_backoff is not None:
-                    self.on_backoff(reset, f"{kind} exhausted")
+                if reset:
+                    events.slow_down(reset, f"{kind} exhausted")
 
     def check_duration(self, text: str, take: TakeSink) -> None:
         """A body cut short mid-stream looks like a normal end: catch it by its length. Speech at speed 1
         runs 13.5-16 characters a second; under 0.6x of the estimate (25 a second) no voice speaks, so
         the body was cut. Short texts vary too much to judge."""
-        expected = self.estimate_seconds(text)
+        expected = self.profile.speech_seconds(text)
         if take.samples == 0 or not take.rate:
             raise errors.BadAudio("empty audio body")
         seconds = take.samples / take.rate
@@ -297,3 +314,11 @@ class OpenAIProvider(Provider):
             raise errors.BadAudio(
                 f"audio too short for its text: {seconds:.1f} s, about {expected:.1f} s expected (truncated?)"
             )
+
+
+KIND = ProviderKind(
+    name="openai",
+    settings=Settings,
+    create=lambda settings, context: OpenAIProvider(settings, concurrency=context.concurrency),
+    voices=lambda: {f"openai {model}": names for model, names in MODEL_VOICES.items()},
+)

@@ -34,6 +34,7 @@ def read_source(spec: SourceSpec) -> Document:
 
 def _retitle(doc: Document, title: str) -> Document:
     """A one-chapter source takes the title; a several-chapter source prefixes its chapters with it."""
+    chapters: tuple[Chapter, ...]
     if len(doc.chapters) == 1:
         chapters = (Chapter(title, doc.chapters[0].blocks),)
     else:

@@ -123,9 +123,9 @@ def read_epub(path: Path) -> Document:
         raise SourceError(f"{path}: the package document has no spine")
     spine: list[ManifestItem] = []
     for ref in spine_el.iterfind("opf:itemref", NS):
-        item = manifest.get(ref.get("idref", ""))
-        if item is not None and ref.get("linear", "yes") != "no":
-            spine.append(item)
+        entry = manifest.get(ref.get("idref", ""))
+        if entry is not None and ref.get("linear", "yes") != "no":
+            spine.append(entry)
 
     nav_item = next((m for m in manifest.values() if "nav" in m.properties), None)
     toc: list[TocEntry] = []

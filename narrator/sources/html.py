@@ -12,7 +12,8 @@ from .text import decode_text
 def split_chapters(blocks: list[Block], max_level: int, fallback_title: str) -> list[Chapter]:
     """Start a chapter at every heading of level <= max_level; text before the first one is its own."""
     chapters: list[Chapter] = []
-    title, current = fallback_title, []
+    title = fallback_title
+    current: list[Block] = []
 
     def close() -> None:
         if any(b.kind != "scene_break" for b in current):

@@ -1,0 +1,308 @@
+"""From takes to files: assemble each chapter, master it, encode it, write subtitles, check the result.
+
+One pipeline, on every core: each chapter is assembled and mastered as a task; each whole-book encoder is fed
+each chapter as soon as it is ready (in order), and each chapter's own files are encoded as tasks queued behind
+the chapters, so the book's single-threaded encoder never waits for long. outputs.py decides what to make.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from . import errors, ffmpeg
+from .assemble import ChapterAudio, assemble_chapter
+from .audio import Audio
+from .chunker import Chunk
+from .mastering import PRESETS, LoudnessMeter, Preset, check_file, gain_for, master_chapter, mastering_filters
+from .outputkinds import OutputKind
+from .records import ChapterRow, PartRow, Placement, QaFile
+from .script import Script
+from .spec import Job, PauseSpec
+from .subtitles import chapter_cues, write_subtitles
+from .writers import BookEncoder, book_tags, write_chapter, write_cover
+
+
+@dataclass(frozen=True)
+class Part:
+    """One file of a chapter too long for output.max_file_minutes: the chapter's chunks ``first`` to ``end``
+    (positions in the chapter, end excluded), cut at block boundaries, with the chapter's opening and closing
+    pauses at its edges."""
+
+    number: int  # from 1
+    of: int
+    first: int
+    end: int
+
+    @property
+    def label(self) -> str:
+        """What follows the chapter's title in the part's file name and title tag."""
+        return f", part {self.number} of {self.of}"
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    path: Path
+    kind: OutputKind
+    chapter: int | None  # index, or None for a whole-book file
+    fingerprint: str
+    part: Part | None = None  # a chapter file that holds only part of its chapter
+    track: tuple[int, int] = (0, 0)  # chapter files: number and count among the files of their kind
+
+
+@dataclass
+class BuildResult:
+    outputs: list[Path]
+    chapters: list[ChapterRow]
+    placements: dict[str, Placement]  # chunk id -> where its take sits in its chapter
+    fingerprints: dict[str, str]  # output path relative to the output folder -> fingerprint
+    qa: list[QaFile] = field(default_factory=list)
+    reused: bool = False
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # busy time per stage, summed over threads
+
+
+class StageClock:
+    """Busy seconds per stage, summed over the threads that ran it (stages overlap, so these add up to more
+    than the wall time)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.monotonic() - start
+
+
+def build_files(
+    script: Script, planned: list[PlannedFile], stale: list[PlannedFile], timings: dict[str, float]
+) -> BuildResult:
+    """Make the ``stale`` files of ``planned`` (subtitles are always written: they are cheap)."""
+    work_dir = script.job.output.dir / ".work"
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True)
+    started = time.monotonic()
+    build = _Build(script, planned, stale, work_dir)
+    chapters = build.run()
+    timings["outputs"] = time.monotonic() - started
+    shutil.rmtree(work_dir, ignore_errors=True)
+    qa = build.check(timings)
+    placements = {
+        p.chunk_id: Placement(offset=round(p.offset, 4), duration=round(p.duration, 4), flags=list(p.flags))
+        for c in chapters
+        for p in c.placements
+    }
+    rows, start = [], 0.0
+    for chapter in chapters:
+        # where each file of a split chapter begins and ends on the chapter's timeline (planned in order; one row
+        # a part, whatever the number of kinds)
+        parts = {f.part: f.path.stem for f in planned if f.chapter == chapter.index and f.part is not None}
+        part_rows = [_part_row(chapter, part, name) for part, name in parts.items()] or None
+        rows.append(ChapterRow(number=chapter.index + 1, title=chapter.title, start=round(start, 4),
+                               duration=round(chapter.duration, 4), parts=part_rows))  # fmt: skip
+        start += chapter.duration
+    return BuildResult([f.path for f in planned], rows, placements, {}, qa, stage_seconds=build.clock.seconds)
+
+
+class _Build:
+    def __init__(self, script: Script, planned: list[PlannedFile], stale: list[PlannedFile], work_dir: Path):
+        self.script = script
+        self.planned = planned
+        self.stale = stale
+        self.work_dir = work_dir
+        self.clock = StageClock()
+        self.preset: Preset | None = PRESETS[script.job.output.mastering]
+        if not any(f.kind.audio for f in stale):
+            self.preset = None  # only subtitles to write: the takes' placements are all they need
+        first = script.cache.layout(script.keys[script.chunks[0].id])
+        if first is None:
+            raise errors.ToolError("the first take vanished from the cache during the run")
+        self.take_rate = first.rate
+        self.rate = (self.preset.sample_rate if self.preset else None) or first.rate
+        self.cover_file = write_cover(script.document.cover, work_dir)
+        self.book_files = [f for f in stale if f.chapter is None and f.kind.audio]
+        self.chapter_files = [f for f in stale if f.chapter is not None and f.kind.audio]
+
+    def run(self) -> list[ChapterAudio]:
+        books: list[BookEncoder] = []
+        with (
+            ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool,
+            ThreadPoolExecutor(len(self.book_files) or 1) as feeders,
+        ):
+            made = [pool.submit(self.make_chapter, i) for i in range(len(self.script.chapters))]
+            try:
+                for f in self.book_files:
+                    books.append(BookEncoder(f.path, kind=f.kind, rate=self.rate, bitrate=_bitrate(self.script, f.kind),
+                                             work_dir=self.work_dir))  # fmt: skip
+                feeding = [feeders.submit(self.feed, book, made) for book in books]
+                chapters: list[ChapterAudio] = []  # as assembled: placements, durations
+                in_book: list[ChapterAudio] = []  # as the book encoders read them: their lengths place the markers
+                encodes = []
+                for future in made:
+                    chapter, mastered = future.result()
+                    chapters.append(chapter)
+                    in_book.append(mastered)
+                    mine = (f for f in self.chapter_files if f.chapter == chapter.index)
+                    encodes += [pool.submit(self.encode_chapter, f, chapter) for f in mine]
+                write_all_subtitles(self.script, chapters, self.planned)
+                for book, fed in zip(books, feeding, strict=True):
+                    fed.result()
+                    self.finish_book(book, in_book)
+                for encode in encodes:
+                    encode.result()
+            except BaseException:
+                for future in made:
+                    future.cancel()
+                for book in books:
+                    book.abort()
+                raise
+        return chapters
+
+    def make_chapter(self, index: int) -> tuple[ChapterAudio, ChapterAudio]:
+        """(the chapter as assembled, carrying its mastering for the chapter files' encoders to apply; the
+        chapter as the book encoders read it, mastered). Chapter files do not wait for the mastered WAV."""
+        preset = self.preset
+        if preset is None:
+            with self.clock("assembly"):
+                chapter = self.assemble(index)
+            return chapter, chapter
+        with self.clock("assembly"):  # the meter is not niced: the chapter is not ready until it has measured
+            meter = LoudnessMeter(preset, self.take_rate, f"chapter {index + 1}")
+            try:
+                chapter = self.assemble(index, meter.write)
+            except BaseException:
+                meter.abort()
+                raise
+            chapter = replace(chapter, gain=gain_for(preset, meter.result()))
+        if not self.book_files:
+            return chapter, chapter
+        with ffmpeg.background(), self.clock("mastering"):
+            return chapter, _master(chapter, preset)
+
+    def assemble(self, index: int, tap: Callable[[bytes], None] | None = None) -> ChapterAudio:
+        script = self.script
+
+        def load_take(chunk: Chunk) -> Audio:
+            audio = script.cache.get(script.keys[chunk.id])
+            if audio is None:
+                raise errors.ToolError(f"take for chunk {chunk.id} vanished from the cache during the run")
+            return audio
+
+        def estimate(chunk: Chunk) -> float:
+            return script.provider.profile.speech_seconds(chunk.spoken)
+
+        wav = self.work_dir / f"chapter-{index + 1:04d}.wav"
+        title, chunks = script.chapters[index].title, script.by_chapter[index]
+        return assemble_chapter(index, title, chunks, load_take, script.job.pauses, self.take_rate, wav, estimate, tap)
+
+    def feed(self, book: BookEncoder, made: list[Future[tuple[ChapterAudio, ChapterAudio]]]) -> None:
+        for future in made:
+            wav = future.result()[1].wav
+            with self.clock("encoding"):
+                book.feed(wav)
+
+    def finish_book(self, book: BookEncoder, in_book: list[ChapterAudio]) -> None:
+        job, doc = self.script.job, self.script.document
+        tags = book_tags(book.kind, doc.title, doc.author, job.narrator, job.year, job.description)
+        with self.clock("encoding"):
+            book.finish(in_book, tags, self.cover_file)
+
+    def encode_chapter(self, f: PlannedFile, chapter: ChapterAudio) -> None:
+        doc = self.script.document
+        title = chapter.title + (f.part.label if f.part else "")
+        prelude = _part_prelude(chapter, f.part, self.script.job.pauses)
+        filters = mastering_filters(self.preset, chapter.gain or 0.0, prelude)
+        with ffmpeg.background(), self.clock("encoding"):
+            write_chapter(chapter.wav, f.path, filters=filters, kind=f.kind, title=title, album=doc.title,
+                          artist=doc.author, track=f.track[0], total=f.track[1], cover_file=self.cover_file,
+                          bitrate=_bitrate(self.script, f.kind))  # fmt: skip
+
+    def check(self, timings: dict[str, float]) -> list[QaFile]:
+        """Every encoded file measured against the preset, after encoding."""
+        preset = self.preset
+        checked = [f.path for f in self.stale if f.kind.audio]
+        if preset is None or not checked:
+            return []
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            qa = list(pool.map(lambda path: check_file(path, preset), checked))
+        timings["qa"] = time.monotonic() - started
+        return qa
+
+
+def bitrate_for(job: Job, kind: OutputKind) -> str:
+    """A preset may demand its own MP3 bitrate (ACX: 192k); everything else takes the job's."""
+    preset = PRESETS[job.output.mastering]
+    return (preset.mp3_bitrate if preset and kind.preset_bitrate else None) or job.output.bitrate
+
+
+def _bitrate(script: Script, kind: OutputKind) -> str:
+    return bitrate_for(script.job, kind)
+
+
+def write_all_subtitles(script: Script, chapters: list[ChapterAudio], planned: list[PlannedFile]) -> None:
+    """Cheap, so always written from this run's placements: per chapter, and for the book on the M4B's
+    timeline."""
+    kinds = [k.name for k in {f.kind.name: f.kind for f in planned if not f.kind.audio}.values()]
+    if not kinds:
+        return
+    stems = {f.chapter: f.path.with_suffix("") for f in planned if not f.kind.audio}
+    book_cues = []
+    offset = 0.0
+    for chapter in chapters:
+        chunks = script.by_chapter[chapter.index]
+        write_subtitles(chapter_cues(chapter, chunks), stems[chapter.index], kinds)
+        book_cues += chapter_cues(chapter, chunks, offset)
+        offset += chapter.duration
+    write_subtitles(book_cues, stems[None], kinds)
+
+
+def _master(chapter: ChapterAudio, preset: Preset) -> ChapterAudio:
+    """The chapter at the preset's target, as a WAV of its own; its duration unchanged (resampled at most)."""
+    assert chapter.gain is not None
+    mastered = chapter.wav.with_name(f"{chapter.wav.stem}-mastered.wav")
+    master_chapter(chapter.wav, mastered, mastering_filters(preset, chapter.gain))
+    rate = preset.sample_rate or chapter.rate
+    return replace(chapter, wav=mastered, rate=rate, samples=round(chapter.samples * rate / chapter.rate), gain=None)
+
+
+def _part_span(chapter: ChapterAudio, part: Part) -> tuple[int, int]:
+    """Where a part's sound begins and ends in its chapter's WAV, in samples: from its first take's first
+    sound to its last take's last, or the chapter's own edges where the part has them."""
+    rate, placed = chapter.rate, chapter.placements
+    start = 0 if part.first == 0 else round(placed[part.first].offset * rate)
+    last = placed[part.end - 1]
+    end = chapter.samples if part.end == len(placed) else round((last.offset + last.duration) * rate)
+    return start, end
+
+
+def _part_row(chapter: ChapterAudio, part: Part, name: str) -> PartRow:
+    start, end = _part_span(chapter, part)
+    return PartRow(name=name, first_chunk=chapter.placements[part.first].chunk_id,
+                   start=round(start / chapter.rate, 4), end=round(end / chapter.rate, 4))  # fmt: skip
+
+
+def _part_prelude(chapter: ChapterAudio, part: Part | None, pauses: PauseSpec) -> str | None:
+    """ffmpeg filters that cut a part out of its chapter's WAV, sample-exact, and add the chapter's opening
+    and closing pauses where it was cut."""
+    if part is None:
+        return None
+    start, end = _part_span(chapter, part)
+    chain = [f"atrim=start_sample={start}:end_sample={end}", "asetpts=N/SR/TB"]
+    if part.first > 0:
+        chain.append(f"adelay=delays={round(pauses.chapter_start * chapter.rate)}S:all=1")
+    if part.end < len(chapter.placements):
+        chain.append(f"apad=pad_len={round(pauses.chapter_end * chapter.rate)}")
+    return ",".join(chain)

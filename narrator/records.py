@@ -1,0 +1,192 @@
+"""What a run writes down, typed: the manifest, the report, the plan and QA rows. One schema version for all;
+later versions only add keys. The previous manifest is read back by ``read_manifest`` alone, which takes every
+earlier version and turns anything damaged into "no previous build", never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .audio import atomic_write
+
+SCHEMA = 2  # 1: before records carried a schema number (same keys)
+
+
+def _omitted() -> Any:
+    """A key written only when it has a value (as the records always did)."""
+    return Field(None, exclude_if=lambda value: value is None)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+    def write(self, path: Path) -> None:
+        atomic_write(path, (json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+class QaFile(Record):
+    """One output file measured after encoding and judged against the mastering preset's rules."""
+
+    file: str
+    duration_seconds: float
+    integrated_lufs: float | None = _omitted()
+    true_peak_dbtp: float | None = _omitted()
+    rms_db: float | None = _omitted()
+    peak_dbfs: float | None = _omitted()
+    noise_floor_db: float | None = _omitted()
+    head_silence_seconds: float | None = _omitted()
+    tail_silence_seconds: float | None = _omitted()
+    sample_rate: int | None = _omitted()
+    bitrate_kbps: int | None = _omitted()
+    rules: dict[str, bool]
+    passed: bool = Field(alias="pass")
+
+
+class Placement(Record):
+    """Where a chunk's take sits in its chapter file, and what a reviewer should listen for."""
+
+    offset: float
+    duration: float
+    flags: list[str] = Field(default_factory=list)
+
+
+class ManifestChunk(Record):
+    id: str
+    chapter: int  # from 1
+    block: int
+    piece: int
+    kind: str
+    text: str  # as spoken
+    tokens: int
+    characters: int
+    cache_key: str
+    audio: str  # the take's file, relative to the output folder
+    status: str  # cached | synthesized | failed | pending
+    attempts: int = 0
+    error: str | None = _omitted()
+    offset: float | None = _omitted()
+    duration: float | None = _omitted()
+    flags: list[str] | None = _omitted()
+
+
+class PartRow(Record):
+    name: str
+    first_chunk: str
+    start: float  # on the chapter's timeline
+    end: float
+
+
+class ChapterRow(Record):
+    number: int  # from 1
+    title: str
+    start: float | None = _omitted()  # on the book's timeline, once built
+    duration: float | None = _omitted()
+    parts: list[PartRow] | None = _omitted()  # a chapter cut into several files
+
+
+class Manifest(Record):
+    """Deterministic (no timestamps): the same job and cache give the same manifest."""
+
+    schema_version: int = Field(SCHEMA, alias="schema")
+    title: str
+    author: str | None = None
+    provider: dict[str, Any]
+    limits: dict[str, int]
+    pauses: dict[str, float]
+    chapters: list[ChapterRow]
+    outputs: list[str] = Field(default_factory=list)
+    fingerprints: dict[str, str] = Field(default_factory=dict)  # output path (relative) -> what shaped it
+    qa: list[QaFile] = Field(default_factory=list)
+    chunks: list[ManifestChunk]
+
+
+def read_manifest(path: Path) -> Manifest | None:
+    """The manifest a previous run left, or None: missing, unreadable, damaged or from a newer narrator."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        manifest = Manifest.model_validate(data)
+    except (OSError, ValueError, ValidationError, RecursionError):
+        return None
+    return manifest if manifest.schema_version <= SCHEMA else None
+
+
+class ChunkCounts(Record):
+    total: int
+    synthesized: int
+    reused: int
+    failed: int
+    pending: int
+
+
+class Costs(Record):
+    this_run: float
+    book: float
+
+
+class QaSection(Record):
+    preset: str
+    passed: bool = Field(alias="pass")
+    files: list[QaFile]
+
+
+class Report(Record):
+    """What a run did, for people and for CI. No key, no headers: nothing secret."""
+
+    schema_version: int = Field(SCHEMA, alias="schema")
+    exit_code: int
+    message: str
+    provider: dict[str, Any]
+    chunks: ChunkCounts
+    requests: int
+    responses_by_status: dict[str, int]
+    retries: dict[str, int]
+    rate_limited: int
+    failed_chunks: list[str]
+    flagged_chunks: dict[str, list[str]]
+    estimated_cost_usd: Costs
+    timings_seconds: dict[str, float]
+    # assembly, mastering and encoding overlap (timings_seconds.outputs is their wall time): the time each kept
+    # a core busy, summed over threads
+    stage_seconds: dict[str, float]
+    outputs: list[str]
+    outputs_reused: bool
+    qa: QaSection | None = _omitted()  # with a mastering preset
+
+
+class PlanRow(Record):
+    """One chapter of a plan, or (with its extra keys) the total."""
+
+    number: int | None = _omitted()
+    title: str | None = _omitted()
+    chunks: int = 0
+    characters: int = 0
+    tokens: int = 0
+    cached: int = 0
+    audio_seconds: float = 0.0
+    cost_usd: float = 0.0
+    cost_to_finish_usd: float = 0.0
+    requests_to_send: int | None = _omitted()
+    time_seconds: float | None = _omitted()
+    time_bound_by: str | None = _omitted()
+
+
+class Plan(Record):
+    schema_version: int = Field(SCHEMA, alias="schema")
+    job: str
+    title: str
+    provider: dict[str, Any]
+    price: dict[str, float]
+    limits: dict[str, int]
+    concurrency: int
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
+    budget_usd: float | None
+    chapters: list[PlanRow]
+    total: PlanRow

@@ -1,0 +1,73 @@
+"""The book as it will be read, before any audio exists: prepared chapters, their chunks, and the cache key of
+each chunk's take. What plan, run and the output build all start from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+from . import errors
+from .cache import TakeCache, take_key
+from .chunker import Chunk, Limits, chunk_chapters
+from .document import Chapter, Document
+from .prepare import Preparer
+from .providers import Provider, ProviderContext, create_provider
+from .sources import load_document
+from .spec import Job
+from .tokens import count_tokens
+
+
+@dataclass(frozen=True)
+class Script:
+    job: Job
+    document: Document
+    chapters: tuple[Chapter, ...]  # prepared text
+    chunks: tuple[Chunk, ...]
+    keys: Mapping[str, str]  # chunk id -> cache key of its take
+    limits: Limits
+    provider: Provider
+    cache: TakeCache
+
+    def cached_keys(self) -> set[str]:
+        return {k for k in set(self.keys.values()) if self.cache.has(k)}
+
+    @cached_property
+    def by_chapter(self) -> dict[int, list[Chunk]]:
+        """Each chapter's chunks, in reading order; every chapter has an entry."""
+        grouped: dict[int, list[Chunk]] = {i: [] for i in range(len(self.chapters))}
+        for chunk in self.chunks:
+            grouped[chunk.chapter].append(chunk)
+        return grouped
+
+
+def effective_limits(job: Job, provider: Provider) -> Limits:
+    """The job's chunking limits within the provider's, less what the instructions take where they count."""
+    limits = provider.profile.limits
+    max_chars = min(job.chunking.max_chars, limits.max_chars or job.chunking.max_chars)
+    max_tokens = min(job.chunking.max_tokens, limits.max_tokens or job.chunking.max_tokens)
+    if job.voice.instructions and limits.count_instructions:
+        used = count_tokens(job.voice.instructions)
+        if used >= max_tokens - 16:
+            raise errors.JobError(
+                [f"{job.path}: voice.instructions: {used} tokens leave no room under max_tokens {max_tokens}"]
+            )
+        max_tokens -= used
+    return Limits(max_chars=max_chars, max_tokens=max_tokens)
+
+
+def provider_for(job: Job) -> Provider:
+    """The job's provider, configured (no network, no model loaded): voice, model and key problems show here."""
+    return create_provider(job.voice, ProviderContext(concurrency=job.concurrency, scratch=job.output.dir / ".work"))
+
+
+def prepare_script(job: Job) -> Script:
+    provider = provider_for(job)
+    document = load_document(job.sources, title=job.title, author=job.author, cover_path=job.cover)
+    preparer = Preparer(job.lexicon.items())
+    chapters = tuple(preparer.chapter(c) for c in document.chapters)
+    limits = effective_limits(job, provider)
+    chunks = tuple(chunk_chapters(chapters, limits))
+    fingerprint = provider.fingerprint()
+    keys = {c.id: take_key(fingerprint, c.spoken) for c in chunks}
+    return Script(job, document, chapters, chunks, keys, limits, provider, TakeCache(job.cache))
