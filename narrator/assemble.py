@@ -11,16 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ffmpeg
 from .audio import SAMPLE_WIDTH, Audio, atomic_wav, frame_energy, silence
 from .chunker import Chunk, spoken_sentences
 from .spec import PauseSpec
-
-with warnings.catch_warnings():
-    # pydub looks for ffmpeg on PATH when imported; there is none, and we hand it ours below
-    warnings.simplefilter("ignore", RuntimeWarning)
-    from pydub import AudioSegment
-AudioSegment.converter = ffmpeg.executable()
 
 SILENCE_THRESHOLD_DBFS = -50.0
 TRIM_MARGIN_MS = 30
@@ -73,6 +66,9 @@ def trim(audio: Audio, rate: int) -> bytes:
     detect_leading_silence judges them), at the book's rate."""
     pcm = audio.pcm
     if audio.rate != rate:
+        with warnings.catch_warnings():  # pydub looks for ffmpeg on PATH when imported; resampling needs none
+            warnings.simplefilter("ignore", RuntimeWarning)
+            from pydub import AudioSegment
         segment = AudioSegment(data=pcm, sample_width=SAMPLE_WIDTH, frame_rate=audio.rate, channels=1)
         pcm = segment.set_frame_rate(rate).raw_data
     frame = max(1, rate // 200)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import struct
 import tempfile
@@ -15,8 +16,18 @@ from typing import BinaryIO
 import numpy as np
 
 SAMPLE_WIDTH = 2  # bytes: s16le
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+
+
+@functools.cache
+def _umask() -> int:
+    """The process's umask, read once on first use. Linux shows it in /proc; elsewhere reading it means
+    setting it for a moment, which must not happen at import time or while other threads create files."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @dataclass(frozen=True)
@@ -136,7 +147,7 @@ class AtomicFile:
             self.file.flush()
             os.fsync(self.file.fileno())
             self.file.close()
-            os.chmod(self._tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode open() would
+            os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode open() would
             os.replace(self._tmp, self.path)
         except BaseException:
             self.discard()

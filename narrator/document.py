@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 BlockKind = Literal["heading", "paragraph", "scene_break"]
@@ -38,7 +38,6 @@ class Document:
     author: str | None = None
     language: str | None = None
     cover: Cover | None = None
-    sources: tuple[str, ...] = field(default=())
 
 
 def sniff_image_type(data: bytes) -> str | None:

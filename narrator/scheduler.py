@@ -149,96 +149,112 @@ async def synthesize_all(
     retry: RetrySpec,
     on_take: Callable[[str, TakeResult], None] | None = None,
 ) -> SynthesisOutcome:
-    outcome = SynthesisOutcome()
-    queue = list(reversed(work))  # pop() from the end keeps reading order
-    commits: list[asyncio.Task[None]] = []
-    committer = ThreadPoolExecutor(1, thread_name_prefix="cache-commit")
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    started = time.monotonic()
-    events = RunEvents(limiter, outcome.responses)
+    """Make every take of ``work`` (in reading order) that the run gets to; each result is in the outcome, and
+    ``on_take`` hears of each as it is stored, fails or is skipped."""
+    run = _Synthesis(work, provider, cache, limiter, retry, on_take)
+    if work:  # everything cached: do not load a model or open a connection for nothing
+        await run.run(concurrency)
+    return run.outcome
 
-    async def make(item: Work) -> TakeResult | None:
-        """None once the take is on its way into the cache (see commit); otherwise why not."""
-        result = TakeResult("failed")
 
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            outcome.retries[getattr(exc, "cause", "error")] += 1
+class _Synthesis:
+    def __init__(self, work: Sequence[Work], provider: Provider, cache: TakeCache, limiter: Limiter,
+                 retry: RetrySpec, on_take: Callable[[str, TakeResult], None] | None) -> None:  # fmt: skip
+        self.queue = list(reversed(work))  # pop() from the end keeps reading order
+        self.provider, self.cache, self.limiter, self.retry, self.on_take = provider, cache, limiter, retry, on_take
+        self.outcome = SynthesisOutcome()
+        self.events = RunEvents(limiter, self.outcome.responses)
+        self.commits: list[asyncio.Task[None]] = []
+        self.committer = ThreadPoolExecutor(1, thread_name_prefix="cache-commit")
+        self.stop = asyncio.Event()
 
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
-            stop=stop_after_attempt(retry.attempts) | stop_after_delay(retry.max_seconds),
-            wait=_wait,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
+    async def run(self, concurrency: int) -> None:
+        started = time.monotonic()
         try:
-            async for attempt in retrying:
-                with attempt:
-                    if stop.is_set():
-                        return TakeResult("skipped", result.attempts)
-                    await limiter.acquire(item.tokens)
-                    result.attempts += 1
-                    outcome.requests += 1
-                    take = cache.pending(item.key)  # the body streams to disk: no take is held in memory
-                    try:
-                        await provider.synthesize(item.text, take, events)
-                    except BaseException as exc:
-                        take.discard()  # a failed or cut body is never cached
-                        if isinstance(exc, RateLimited):
-                            limiter.rate_limited(exc.retry_after)
-                        raise
-                    limiter.succeeded()
-        except FatalProviderError as exc:
-            if outcome.fatal is None:
-                outcome.fatal = exc
-            stop.set()
-            return TakeResult("failed", result.attempts, error=str(exc))
-        except ProviderError as exc:
-            return TakeResult("failed", result.attempts, error=str(exc))
-        # made visible in the cache off the worker's path: fsync must not delay its next request
-        commits.append(asyncio.create_task(commit(item.key, take, result.attempts)))
-        return None
+            first = await self.canary()
+            workers = max(1, min(concurrency, len(self.queue)))
+            await asyncio.gather(first, *(self.worker() for _ in range(workers)))
+        finally:
+            await asyncio.gather(*self.commits)  # every finished take reaches the cache, whatever stopped the run
+            self.committer.shutdown()
+            await self.provider.aclose()
+        for item in self.queue:  # never started because the run stopped
+            self.outcome.results[item.key] = TakeResult("skipped")
+        self.outcome.seconds = time.monotonic() - started
 
-    def record(key: str, taken: TakeResult) -> None:
-        outcome.results[key] = taken
-        if on_take is not None:
-            on_take(key, taken)
-
-    async def commit(key: str, take: PendingTake, attempts: int) -> None:
-        await loop.run_in_executor(committer, take.commit)  # a take counts as done once it is on disk
-        record(key, TakeResult("synthesized", attempts, take.duration))
-
-    async def handle(item: Work) -> None:
-        taken = await make(item)
-        if taken is not None:
-            record(item.key, taken)
-
-    async def worker() -> None:
-        while queue and not stop.is_set():
-            await handle(queue.pop())
-
-    async def canary() -> asyncio.Task[None]:
-        # The first request goes alone: a bad key, an unknown model or an empty balance then costs one
-        # request, not one per worker. The others start as soon as it is accepted (its status line), or
-        # done, whichever comes first: a long take streams for a minute after its 200.
-        first = asyncio.create_task(handle(queue.pop()))
-        waiting = asyncio.create_task(events.first_accepted.wait())
+    async def canary(self) -> asyncio.Task[None]:
+        """The first request goes alone: a bad key, an unknown model or an empty balance then costs one request,
+        not one per worker. The others start as soon as it is accepted (its status line), or done, whichever
+        comes first: a long take streams for a minute after its 200."""
+        first = asyncio.create_task(self.handle(self.queue.pop()))
+        waiting = asyncio.create_task(self.events.first_accepted.wait())
         await asyncio.wait({first, waiting}, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
         return first
 
-    if not work:  # everything cached: do not load a model or open a connection for nothing
-        return outcome
-    try:
-        first = await canary()
-        await asyncio.gather(first, *(worker() for _ in range(max(1, min(concurrency, len(queue))))))
-    finally:
-        await asyncio.gather(*commits)  # every finished take reaches the cache, whatever stopped the run
-        committer.shutdown()
-        await provider.aclose()
-    for item in queue:  # never started because the run stopped
-        outcome.results[item.key] = TakeResult("skipped")
-    outcome.seconds = time.monotonic() - started
-    return outcome
+    async def worker(self) -> None:
+        while self.queue and not self.stop.is_set():
+            await self.handle(self.queue.pop())
+
+    async def handle(self, item: Work) -> None:
+        taken = await self.make(item)
+        if taken is not None:
+            self.record(item.key, taken)
+
+    async def make(self, item: Work) -> TakeResult | None:
+        """None once the take is on its way into the cache (see commit); otherwise why not."""
+        attempts = 0
+        try:
+            async for attempt in self.retrying():
+                with attempt:
+                    if self.stop.is_set():
+                        return TakeResult("skipped", attempts)
+                    await self.limiter.acquire(item.tokens)
+                    attempts += 1
+                    self.outcome.requests += 1
+                    take = await self.attempt(item)
+        except FatalProviderError as exc:
+            if self.outcome.fatal is None:
+                self.outcome.fatal = exc
+            self.stop.set()
+            return TakeResult("failed", attempts, error=str(exc))
+        except ProviderError as exc:
+            return TakeResult("failed", attempts, error=str(exc))
+        # made visible in the cache off the worker's path: fsync must not delay its next request
+        self.commits.append(asyncio.create_task(self.commit(item.key, take, attempts)))
+        return None
+
+    def retrying(self) -> AsyncRetrying:
+        def count(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            self.outcome.retries[getattr(exc, "cause", "error")] += 1
+
+        return AsyncRetrying(
+            retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
+            stop=stop_after_attempt(self.retry.attempts) | stop_after_delay(self.retry.max_seconds),
+            wait=_wait,
+            before_sleep=count,
+            reraise=True,
+        )
+
+    async def attempt(self, item: Work) -> PendingTake:
+        take = self.cache.pending(item.key)  # the body streams to disk: no take is held in memory
+        try:
+            await self.provider.synthesize(item.text, take, self.events)
+        except BaseException as exc:
+            take.discard()  # a failed or cut body is never cached
+            if isinstance(exc, RateLimited):
+                self.limiter.rate_limited(exc.retry_after)
+            raise
+        self.limiter.succeeded()
+        return take
+
+    async def commit(self, key: str, take: PendingTake, attempts: int) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.committer, take.commit)  # a take counts as done once it is on disk
+        self.record(key, TakeResult("synthesized", attempts, take.duration))
+
+    def record(self, key: str, taken: TakeResult) -> None:
+        self.outcome.results[key] = taken
+        if self.on_take is not None:
+            self.on_take(key, taken)

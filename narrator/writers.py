@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
 import re
 import subprocess
@@ -15,7 +14,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from . import ffmpeg
 from .assemble import ChapterAudio
@@ -45,10 +44,6 @@ def safe_filename(name: str, max_length: int = 100) -> str:
     if len(name.encode("utf-8")) > max_length:
         name = name.encode("utf-8")[:max_length].decode("utf-8", errors="ignore").rstrip(". ")
     return name or "untitled"
-
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def _cover_args(cover_file: Path | None, input_index: int) -> tuple[list[str], list[str]]:

@@ -91,29 +91,7 @@ def build_epub(
         props = ' properties="cover-image"' if version == 3 else ""
         manifest.append(f'<item id="cover-img" href="images/cover.{ext}" media-type="{media}"{props}/>')
         cover_meta = '<meta name="cover" content="cover-img"/>'
-    landmarks = landmarks or {}
-    guide = ""
-    if version == 3:
-        marks = "".join(f'<li><a epub:type="{t}" href="{escape(h)}">{t}</a></li>' for t, h in landmarks.items())
-        nav_body = f'<nav epub:type="toc" id="toc"><h1>Contents</h1>{_nav_ol(toc)}</nav>'
-        if marks:
-            nav_body += f'<nav epub:type="landmarks"><ol>{marks}</ol></nav>'
-        files["OEBPS/nav.xhtml"] = _xhtml(Page("nav.xhtml", nav_body, "Contents")).encode("utf-8")
-        manifest.append('<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>')
-        package_version, spine_attr = "3.0", ""
-    else:
-        ncx = (
-            '<?xml version="1.0" encoding="utf-8"?>\n'
-            '<ncx xmlns="http://www.daisy.org/z3986/2005/ncx/" version="2005-1">'
-            f'<head><meta name="dtb:uid" content="{identifier}"/></head>'
-            f"<docTitle><text>{escape(title)}</text></docTitle>"
-            f"<navMap>{_ncx_points(toc, [0])}</navMap></ncx>\n"
-        )
-        files["OEBPS/toc.ncx"] = ncx.encode("utf-8")
-        manifest.append('<item id="ncx" href="toc.ncx" media-type="application/x-dtbncx+xml"/>')
-        package_version, spine_attr = "2.0", ' toc="ncx"'
-        refs = "".join(f'<reference type="{t}" title="{t}" href="{escape(h)}"/>' for t, h in landmarks.items())
-        guide = f"<guide>{refs}</guide>" if refs else ""
+    package_version, spine_attr, guide = _navigation(files, manifest, version, title, identifier, toc, landmarks or {})
     opf = (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<package xmlns="http://www.idpf.org/2007/opf" version="{package_version}" unique-identifier="uid">'
@@ -130,6 +108,35 @@ def build_epub(
         "</rootfiles></container>\n"
     )
     files["META-INF/container.xml"] = container.encode("utf-8")
+    return _write_zip(path, files)
+
+
+def _navigation(files: dict[str, bytes], manifest: list[str], version: int, title: str, identifier: str,
+                toc: Sequence[NavPoint], landmarks: dict[str, str]) -> tuple[str, str, str]:  # fmt: skip
+    """The navigation document (EPUB 3 nav, or EPUB 2 NCX and guide), added to ``files`` and ``manifest``:
+    (package version, spine attributes, guide element)."""
+    if version == 3:
+        marks = "".join(f'<li><a epub:type="{t}" href="{escape(h)}">{t}</a></li>' for t, h in landmarks.items())
+        nav_body = f'<nav epub:type="toc" id="toc"><h1>Contents</h1>{_nav_ol(toc)}</nav>'
+        if marks:
+            nav_body += f'<nav epub:type="landmarks"><ol>{marks}</ol></nav>'
+        files["OEBPS/nav.xhtml"] = _xhtml(Page("nav.xhtml", nav_body, "Contents")).encode("utf-8")
+        manifest.append('<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>')
+        return "3.0", "", ""
+    ncx = (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<ncx xmlns="http://www.daisy.org/z3986/2005/ncx/" version="2005-1">'
+        f'<head><meta name="dtb:uid" content="{identifier}"/></head>'
+        f"<docTitle><text>{escape(title)}</text></docTitle>"
+        f"<navMap>{_ncx_points(toc, [0])}</navMap></ncx>\n"
+    )
+    files["OEBPS/toc.ncx"] = ncx.encode("utf-8")
+    manifest.append('<item id="ncx" href="toc.ncx" media-type="application/x-dtbncx+xml"/>')
+    refs = "".join(f'<reference type="{t}" title="{t}" href="{escape(h)}"/>' for t, h in landmarks.items())
+    return "2.0", ' toc="ncx"', f"<guide>{refs}</guide>" if refs else ""
+
+
+def _write_zip(path: Path, files: dict[str, bytes]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as z:
         # the mimetype entry comes first and uncompressed, as OCF requires

@@ -133,33 +133,49 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             payload = None
         text = payload.get("input", "") if isinstance(payload, dict) else ""
+        self.fault: str | None = None
+        if not self._refused(state, payload, text):
+            assert isinstance(payload, dict)
+            self._speak(state, payload, text, self.fault, started)
+
+    def _refused(self, state: State, payload: Any, text: str) -> bool:
+        """Answer with an error where the request or a fault calls for one; the fault drawn is kept in
+        ``self.fault``."""
         if not self.path.rstrip("/").endswith("/audio/speech"):
-            return self._json(404, _error(f"Invalid URL (POST {self.path})", "invalid_request_error", None), text)
+            self._json(404, _error(f"Invalid URL (POST {self.path})", "invalid_request_error", None), text)
+            return True
         if self.headers.get("authorization") != f"Bearer {state.key}":
             shown = (self.headers.get("authorization", "") or "none")[-4:]
-            return self._json(
-                401,
-                _error(f"Incorrect API key provided: sk-...{shown}.", "invalid_request_error", "invalid_api_key"),
-                text,
-            )
-        fault = self._fault(state)
+            error = _error(f"Incorrect API key provided: sk-...{shown}.", "invalid_request_error", "invalid_api_key")
+            self._json(401, error, text)
+            return True
+        fault = self.fault = self._fault(state)
         if fault == "reset":
-            return self._reset(text)
+            self._reset(text)
+            return True
         if fault == "quota":
             message = "You exceeded your current quota, please check your plan and billing details."
-            return self._json(429, _error(message, "insufficient_quota", "insufficient_quota"), text, fault)
+            self._json(429, _error(message, "insufficient_quota", "insufficient_quota"), text, fault)
+            return True
         if fault and fault.startswith("rate_limit:"):
             wait = float(fault.split(":")[1])
             headers = {"retry-after": f"{wait:g}", "x-ratelimit-remaining-requests": "0"}
             body = _error("Rate limit reached for requests per min.", "requests", "rate_limit_exceeded")
-            return self._json(429, body, text, "rate_limit", headers)
+            self._json(429, body, text, "rate_limit", headers)
+            return True
         if fault == "server":
             status = state.rng.choice((500, 502, 503))
             body = _error("The server had an error while processing your request.", "server_error", None)
-            return self._json(status, body, text, fault)
+            self._json(status, body, text, fault)
+            return True
         problem = self._validate(payload)
         if problem is not None:
-            return self._json(problem[0], problem[1], text)
+            self._json(problem[0], problem[1], text)
+            return True
+        return False
+
+    def _speak(self, state: State, payload: dict[str, Any], text: str, fault: str | None, started: float) -> None:
+        """A 200 whose audio streams over the configured latency, as the real endpoint's does."""
         speed = float(payload.get("speed", 1.0))
         pcm = recorded(state.sample, text, speed) if state.sample else speech_like(text, speed)
         if fault == "runaway":

@@ -98,19 +98,6 @@ class Events(Protocol):
         """One response, by status ("200", "429", "timeout", ...), for the report."""
 
 
-class NoEvents:
-    """Events nobody listens to."""
-
-    def accepted(self) -> None:
-        pass
-
-    def slow_down(self, seconds: float, cause: str) -> None:
-        pass
-
-    def response(self, status: str) -> None:
-        pass
-
-
 @dataclass(frozen=True)
 class ProviderContext:
     """What a run offers a provider besides its settings."""

@@ -39,7 +39,7 @@ def _retitle(doc: Document, title: str) -> Document:
         chapters = (Chapter(title, doc.chapters[0].blocks),)
     else:
         chapters = tuple(Chapter(f"{title}: {c.title}", c.blocks) for c in doc.chapters)
-    return Document(doc.title, chapters, doc.author, doc.language, doc.cover, doc.sources)
+    return Document(doc.title, chapters, doc.author, doc.language, doc.cover)
 
 
 def load_document(
@@ -68,7 +68,6 @@ def load_document(
         author=author or first.author,
         language=first.language,
         cover=cover,
-        sources=tuple(str(s.path) for s in sources),
     )
 
 
