@@ -155,10 +155,13 @@ def _reuse(previous: Manifest, planned: list[PlannedFile], fingerprints: dict[st
     )
 
 
-def remove_stale_outputs(out_dir: Path, current: set[Path]) -> None:
-    """Chapter files from an earlier run whose chapter was renamed or removed."""
-    chapters_dir = out_dir / "chapters"
-    if chapters_dir.is_dir():
-        for path in chapters_dir.iterdir():
-            if path.suffix in {k.suffix for k in OUTPUT_KINDS.values() if k.per_chapter} and path not in current:
-                path.unlink()
+def remove_stale_outputs(out_dir: Path, previous: Manifest | None, current: set[Path]) -> list[Path]:
+    """Files an earlier build wrote (its manifest says so) that this build no longer makes: a renamed or removed
+    chapter, a format no longer asked for. Nothing else in the folder is narrator's to delete."""
+    removed = []
+    for name in previous.outputs if previous else []:
+        path = (out_dir / name).resolve()
+        if path not in current and path.is_relative_to(out_dir.resolve()) and path.is_file():
+            path.unlink()
+            removed.append(path)
+    return removed

@@ -73,7 +73,7 @@ async def run_job_async(job: Job, *, progress: bool | None = None) -> RunResult:
     complete = counts["failed"] == 0 and counts["pending"] == 0
     if complete:
         built = await asyncio.to_thread(build_outputs, script, previous, timings)
-        remove_stale_outputs(out_dir, set(built.outputs))
+        remove_stale_outputs(out_dir, previous, {p.resolve() for p in built.outputs})
     _manifest(script, statuses, built).write(out_dir / MANIFEST)
     timings["total"] = time.monotonic() - started
 

@@ -1,0 +1,142 @@
+"""The package's shape: no import cycles, no module over 400 lines, no function over 60, no work at import."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from narrator.providers import PROVIDERS
+
+PACKAGE = Path(__file__).resolve().parent.parent / "narrator"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _in_type_checking(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            return True
+    return False
+
+
+def imports_of(path: Path, modules: set[str]) -> set[str]:
+    """The package modules ``path`` imports, wherever the import stands (inside functions too), except under
+    ``if TYPE_CHECKING:``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    me = module_name(path)
+    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if _in_type_checking(node, parents):
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            if node.module:  # `from . import x` names submodules; `from .x import y` imports x itself
+                found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+    # the packages a module lives in are imported before it, whatever it says: not edges of its own
+    ancestors = {me.rsplit(".", depth)[0] for depth in range(1, me.count(".") + 1)}
+    return {m for m in found if m in modules and m != me and m not in ancestors}
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {name: imports_of(path, set(files)) for name, path in files.items()}
+    graph["narrator.providers"] |= set(PROVIDERS.values())  # the registry imports its entries by name
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_package_has_no_import_cycle():
+    graph = import_graph()
+    assert graph["narrator.pipeline"] >= {"narrator.outputs", "narrator.planning", "narrator.script"}
+    assert "narrator.providers.openai" in graph["narrator.providers"]
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_the_cycle_finder_finds_function_level_imports(tmp_path):
+    # the checker itself must see an import inside a function as an edge, and TYPE_CHECKING ones as none
+    pkg = tmp_path / "narrator"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .b import x\n")
+    (pkg / "b.py").write_text("def f():\n    from . import a\n")
+    (pkg / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import y\n")
+    modules = {"narrator", "narrator.a", "narrator.b", "narrator.c"}
+    global PACKAGE
+    saved, PACKAGE = PACKAGE, pkg
+    try:
+        graph = {module_name(p): imports_of(p, modules) for p in pkg.glob("*.py")}
+    finally:
+        PACKAGE = saved
+    assert graph["narrator.b"] == {"narrator.a"} and graph["narrator.c"] == set()
+    assert find_cycle(graph) in (["narrator.a", "narrator.b", "narrator.a"], ["narrator.b", "narrator.a", "narrator.b"])
+
+
+def test_no_module_over_400_lines_and_no_function_over_60():
+    too_long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > 400:
+            too_long.append(f"{path.name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > 60:
+                    too_long.append(f"{path.name}:{node.lineno} {node.name}: {length} lines")
+    assert not too_long, too_long
+
+
+def test_importing_every_module_changes_nothing_in_the_process():
+    # umask, warnings filters and pydub's globals are process state a library must not touch on import
+    probe = """
+import importlib, os, pkgutil, warnings
+import numpy  # numpy adds warning filters of its own when imported: that is numpy's business
+mask = os.umask(0o027); os.umask(mask)
+filters = list(warnings.filters)
+import narrator
+names = [m.name for m in pkgutil.walk_packages(narrator.__path__, "narrator.") if not m.name.endswith("__main__")]
+for name in names:
+    importlib.import_module(name)
+after = os.umask(0o027)
+assert after == mask, (oct(after), oct(mask))
+assert warnings.filters == filters
+assert "pydub" not in __import__("sys").modules, "pydub imported at import time"
+print(len(names))
+"""
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) >= 30
