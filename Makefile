@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint samples clean
+.PHONY: demo test bench lint typecheck check samples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check narrator tests bench samples
 	$(BIN)/ruff format --check narrator tests bench samples
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# What CI runs (.ci/run): lint, types, then the tests.
+check: lint typecheck test
 
 # Rebuild the sample EPUB and cover from their script (the built files are committed).
 samples: $(STAMP)

@@ -136,7 +136,7 @@ def _wait(retry_state: RetryCallState) -> float:
     exc = retry_state.outcome.exception() if retry_state.outcome else None
     if isinstance(exc, ProviderError) and exc.retry_after is not None:
         return exc.retry_after + random.uniform(0, 0.1 + 0.1 * exc.retry_after)
-    return wait_exponential_jitter(initial=0.5, max=30.0, jitter=1.0)(retry_state)
+    return wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=1.0)(retry_state)
 
 
 async def synthesize_all(
