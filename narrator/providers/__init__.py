@@ -11,6 +11,7 @@ from .base import Provider, ProviderContext, ProviderKind, VoiceSpec
 PROVIDERS: dict[str, str] = {
     "local": "narrator.providers.local",  # piper, offline: the default
     "openai": "narrator.providers.openai",  # any OpenAI-compatible /audio/speech endpoint
+    "command": "narrator.providers.command",  # any local program that writes a WAV
 }
 
 
