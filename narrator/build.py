@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import errors, ffmpeg
+from . import errors, ffmpeg, workspace
 from .assemble import ChapterAudio, assemble_chapter
 from .audio import Audio
 from .chunker import Chunk
@@ -90,7 +90,7 @@ def build_files(
     script: Script, planned: list[PlannedFile], stale: list[PlannedFile], timings: dict[str, float]
 ) -> BuildResult:
     """Make the ``stale`` files of ``planned`` (subtitles are always written: they are cheap)."""
-    work_dir = script.job.output.dir / ".work"
+    work_dir = workspace.work_dir(script.job.output.dir)
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     started = time.monotonic()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -13,13 +14,14 @@ from typing import Any
 import click
 
 from . import errors
+from .prepare import plain
 from .providers import PROVIDERS, provider_kind
 from .spec import Job, load_job
 
 
 def _fail(exc: errors.NarratorError) -> None:
     for line in str(exc).splitlines() or [type(exc).__name__]:
-        click.echo(f"error: {line}", err=True)
+        click.echo(f"error: {plain(line)}", err=True)
     sys.exit(exc.exit_code)
 
 
@@ -51,7 +53,14 @@ def _stop_on_signals() -> None:
     narrator alone does not reach them), then unwind as for Ctrl-C. Finished chunks and files stay; every file
     being written is a temporary one."""
 
+    stopping = False
+
     def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        if stopping:  # a second Ctrl-C: the user means it, and the first is already unwinding
+            os._exit(128 + signum)
+        stopping = True
+        click.echo("stopping... (finished chunks are kept)", err=True)
         from . import ffmpeg
 
         ffmpeg.stop_all()
@@ -93,16 +102,18 @@ def validate(job_file: str) -> None:
 @main.command()
 @click.argument("job_file", type=click.Path(dir_okay=False))
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
+@click.option("--strict", is_flag=True, help="Exit 5 when a file fails the mastering preset's QA.")
 @handles_errors
-def run(job_file: str, progress: bool | None) -> None:
+def run(job_file: str, progress: bool | None, strict: bool) -> None:
     """Do everything not already done; print where the results are.
 
-    Exit codes: 0 all done, 1 some chunks failed, 2 invalid job or usage, 3 fatal provider error."""
+    Exit codes: 0 all done, 1 some chunks failed, 2 invalid job or usage, 3 fatal provider error, 4 over the
+    budget, 5 --strict and QA failed, 130/143 stopped by a signal."""
     from .pipeline import MANIFEST, REPORT, run_job
 
     job = _load(job_file)
     _stop_on_signals()
-    result = run_job(job, progress=progress)
+    result = run_job(job, progress=progress, strict=strict)
     c = result.counts
     click.echo(
         f"{sum(c.values())} chunks: {c['synthesized']} synthesized, {c['cached']} reused from the cache, "
@@ -110,11 +121,11 @@ def run(job_file: str, progress: bool | None) -> None:
         err=True,
     )
     for path in result.outputs:
-        click.echo(str(path))
+        click.echo(plain(str(path)))
     click.echo(f"manifest: {result.output_dir / MANIFEST}", err=True)
     click.echo(f"report:   {result.output_dir / REPORT}", err=True)
     if result.exit_code != errors.EXIT_OK:
-        click.echo(f"error: {result.message}", err=True)
+        click.echo(f"error: {plain(result.message)}", err=True)
     sys.exit(result.exit_code)
 
 
@@ -128,7 +139,7 @@ def plan(job_file: str, as_json: bool) -> None:
 
     job = _load(job_file)
     plan = make_plan(job)
-    click.echo(json.dumps(plan.to_json(), indent=2) if as_json else render_plan(plan))
+    click.echo(json.dumps(plan.to_json(), indent=2) if as_json else plain(render_plan(plan)))
 
 
 @main.command()

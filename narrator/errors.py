@@ -8,6 +8,8 @@ EXIT_OK = 0
 EXIT_CHUNKS_FAILED = 1
 EXIT_INVALID = 2
 EXIT_FATAL_PROVIDER = 3
+EXIT_BUDGET = 4
+EXIT_STRICT = 5
 
 
 class NarratorError(Exception):
@@ -77,18 +79,49 @@ class FatalProviderError(ProviderError):
     """Nothing else can succeed (bad key, unknown model, quota): stop the run, keep what is done."""
 
     cause = "fatal"
+    what = "stopped by the provider"
+    advice = "fix the cause"  # what the user should do before rerunning
 
 
 class AuthError(FatalProviderError):
     cause = "auth"
+    what = "the provider refused the API key"
+    advice = "check the key's environment variable and voice.base_url"
 
 
 class ModelNotFound(FatalProviderError):
     cause = "model_not_found"
+    what = "the provider does not offer this model"
+    advice = "fix voice.model"
 
 
 class QuotaExceeded(FatalProviderError):
     cause = "quota"
+    what = "the account is out of quota or credit"
+    advice = "add credit or raise the limit"
+
+
+class Unreachable(FatalProviderError):
+    """Nothing answers at the base URL (refused, no such host) and nothing ever has in this run."""
+
+    cause = "unreachable"
+    what = "the speech endpoint cannot be reached"
+    advice = "check voice.base_url and that the service is running"
+
+
+class NotSpeech(FatalProviderError):
+    """The endpoint answers, but not with audio (a captive portal, a proxy login, a redirect, the wrong URL),
+    and no request of this run has had audio from it."""
+
+    cause = "not_speech"
+    what = "the endpoint does not answer with speech"
+    advice = "check voice.base_url (it must be the API itself, ending in /v1 for most services)"
+
+
+class BudgetExceeded(NarratorError):
+    """Finishing the job would cost more than ``budget_usd``: nothing was sent."""
+
+    exit_code = EXIT_BUDGET
 
 
 class ToolError(NarratorError):

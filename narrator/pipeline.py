@@ -5,7 +5,9 @@ the CLI is a thin layer over ``run_job`` here and ``make_plan`` in planning.py."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -19,10 +21,21 @@ from .build import BuildResult
 from .costs import chunk_cost, price_for
 from .outputs import build_outputs, remove_stale_outputs
 from .planning import make_plan
-from .records import ChapterRow, ChunkCounts, Costs, Manifest, ManifestChunk, QaSection, Report, read_manifest
+from .records import (
+    ChapterRow,
+    ChunkCounts,
+    Costs,
+    Manifest,
+    ManifestChunk,
+    Placement,
+    QaSection,
+    Report,
+    read_manifest,
+)
 from .scheduler import Limiter, SynthesisOutcome, TakeResult, Work, synthesize_all
 from .script import Script, prepare_script
 from .spec import Job
+from .workspace import Workspace
 
 MANIFEST = "manifest.json"
 REPORT = "report.json"
@@ -44,50 +57,117 @@ class _ChunkStatus:
     error: str | None = None
 
 
-def run_job(job: Job, *, progress: bool | None = None) -> RunResult:
-    return asyncio.run(run_job_async(job, progress=progress))
+def run_job(job: Job, *, progress: bool | None = None, strict: bool = False) -> RunResult:
+    """``strict``: a build whose files fail the mastering preset's QA ends with exit 5, not 0."""
+    run = _Run(job, strict)
+    try:  # outside asyncio.run: a signal's exception may leave from the event loop rather than the coroutine
+        return asyncio.run(run.go(progress))
+    except BaseException as exc:
+        run.interrupted(exc)
+        raise
 
 
-async def run_job_async(job: Job, *, progress: bool | None = None) -> RunResult:
-    timings: dict[str, float] = {}
-    started = time.monotonic()
-    script = await asyncio.to_thread(prepare_script, job)
-    timings["prepare"] = time.monotonic() - started
-    out_dir = job.output.dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    script.cache.sweep()
-    cached = script.cached_keys()
-    reused = {c.id for c in script.chunks if script.keys[c.id] in cached}
-    if job.budget_usd is not None:
-        _check_budget(script)
-    limiter = Limiter(job.requests_per_minute, job.tokens_per_minute)
-    outcome = await _synthesize(script, cached, len(reused), limiter, progress)
-    timings["synthesis"] = outcome.seconds
+async def run_job_async(job: Job, *, progress: bool | None = None, strict: bool = False) -> RunResult:
+    """Do everything the job asks that is not already done. Whatever ends the run (done, failed chunks, a fatal
+    provider error, a budget refusal, a signal), report.json says so, with its exit code."""
+    run = _Run(job, strict)
+    try:
+        return await run.go(progress)
+    except BaseException as exc:
+        run.interrupted(exc)
+        raise
 
-    statuses = _chunk_statuses(script, reused, outcome)
-    counts = Counter(s.status for s in statuses.values())
-    previous = read_manifest(out_dir / MANIFEST)
-    _manifest(script, statuses, None).write(out_dir / MANIFEST)  # the record of what is done survives what follows
 
-    built: BuildResult | None = None
-    complete = counts["failed"] == 0 and counts["pending"] == 0
-    if complete:
-        built = await asyncio.to_thread(build_outputs, script, previous, timings)
-        remove_stale_outputs(out_dir, previous, {p.resolve() for p in built.outputs})
-    _manifest(script, statuses, built).write(out_dir / MANIFEST)
-    timings["total"] = time.monotonic() - started
+class _Run:
+    def __init__(self, job: Job, strict: bool = False):
+        self.job = job
+        self.strict = strict
+        self.out_dir = job.output.dir
+        self.started = time.monotonic()
+        self.timings: dict[str, float] = {}
+        self.limiter = Limiter(job.requests_per_minute, job.tokens_per_minute)
+        self.script: Script | None = None
+        self.outcome = SynthesisOutcome()
+        self.previous: Manifest | None = None
 
-    if outcome.fatal is not None:
-        exit_code, message = errors.EXIT_FATAL_PROVIDER, fatal_message(outcome.fatal, script, counts)
-    elif not complete:
-        exit_code = errors.EXIT_CHUNKS_FAILED
-        message = f"{counts['failed']} chunk(s) failed; no audiobook written. Rerun to retry only those."
-    else:
-        exit_code, message = errors.EXIT_OK, "done"
-    report = _report(script, outcome, counts, timings, built, limiter)
-    report.exit_code, report.message = exit_code, message
-    report.write(out_dir / REPORT)
-    return RunResult(exit_code, out_dir, built.outputs if built else [], counts, message)
+    async def go(self, progress: bool | None) -> RunResult:
+        script = self.script = await asyncio.to_thread(prepare_script, self.job)
+        self.timings["prepare"] = time.monotonic() - self.started
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        for name in (MANIFEST, REPORT):  # found now, not after an hour of synthesis
+            if (self.out_dir / name).exists() and not (self.out_dir / name).is_file():
+                raise errors.JobError([f"{self.job.path}: output.dir: {self.out_dir / name} is not a file"])
+        with Workspace(self.out_dir, self.job.path):
+            return await self.run(script, progress)
+
+    async def run(self, script: Script, progress: bool | None) -> RunResult:
+        job = self.job
+        self.previous = read_manifest(self.out_dir / MANIFEST)
+        script.cache.sweep()
+        cached = script.cached_keys()
+        reused = {c.id for c in script.chunks if script.keys[c.id] in cached}
+        if job.budget_usd is not None:
+            _check_budget(script)
+        self.outcome = await _synthesize(script, cached, len(reused), self.limiter, progress)
+        self.timings["synthesis"] = self.outcome.seconds
+        statuses = _chunk_statuses(script, reused, self.outcome)
+        counts = Counter(s.status for s in statuses.values())
+        # the record of what is done survives whatever follows; the last build's record with it
+        _manifest(script, statuses, None, self.previous).write(self.out_dir / MANIFEST)
+        built: BuildResult | None = None
+        if counts["failed"] == 0 and counts["pending"] == 0:
+            built = await asyncio.to_thread(build_outputs, script, self.previous, self.timings)
+            remove_stale_outputs(self.out_dir, self.previous, {p.resolve() for p in built.outputs})
+            _manifest(script, statuses, built, self.previous).write(self.out_dir / MANIFEST)
+        exit_code, message = self.verdict(counts, statuses, built)
+        self.write_report(exit_code, message, counts, built)
+        return RunResult(exit_code, self.out_dir, built.outputs if built else [], counts, message)
+
+    def verdict(
+        self, counts: Counter[str], statuses: dict[str, _ChunkStatus], built: BuildResult | None
+    ) -> tuple[int, str]:
+        if self.outcome.fatal is not None:
+            assert self.script is not None
+            return errors.EXIT_FATAL_PROVIDER, fatal_message(self.outcome.fatal, self.script, counts)
+        if counts["failed"] or counts["pending"]:
+            first = next((s.error for s in statuses.values() if s.error), "not started")
+            return errors.EXIT_CHUNKS_FAILED, (
+                f"{counts['failed']} chunk(s) failed: {first}; no audiobook written, rerun to retry only those"
+            )
+        failing = [q.file for q in (built.qa if built else []) if not q.passed]
+        if self.strict and failing:
+            return errors.EXIT_STRICT, f"{len(failing)} file(s) fail the {self.job.output.mastering} preset: " + (
+                f"{', '.join(failing[:3])}{' ...' if len(failing) > 3 else ''} (see report.json qa)"
+            )
+        return errors.EXIT_OK, "done"
+
+    def write_report(self, exit_code: int, message: str, counts: Counter[str], built: BuildResult | None) -> None:
+        assert self.script is not None
+        self.timings["total"] = time.monotonic() - self.started
+        report = _report(self.script, self.outcome, counts, self.timings, built, self.limiter)
+        report.exit_code, report.message = exit_code, message
+        if built is None and self.previous is not None:  # what is on disk is the last build, not this job's
+            report.outputs = [o for o in self.previous.outputs if (self.out_dir / o).is_file()]
+        report.outputs_current = exit_code == errors.EXIT_OK
+        report.write(self.out_dir / REPORT)
+
+    def interrupted(self, exc: BaseException) -> None:
+        """The run ended by an exception: a budget refusal, a tool's failure, a signal. Its report still tells
+        CI what happened and what is done (takes in the cache stay done)."""
+        if self.script is None or not self.out_dir.is_dir():
+            return  # nothing was prepared: there is nothing to report on, and no folder of ours to write in
+        if isinstance(exc, errors.NarratorError):
+            exit_code, message = exc.exit_code, str(exc).splitlines()[0]
+        elif isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
+            signum = getattr(exc, "signum", signal.SIGINT)
+            exit_code, message = 128 + signum, f"stopped by {signal.Signals(signum).name}; rerun to resume"
+        else:
+            return
+        cached = self.script.cached_keys()
+        done = sum(1 for c in self.script.chunks if self.script.keys[c.id] in cached)
+        counts = Counter({"cached": done, "pending": len(self.script.chunks) - done})
+        with contextlib.suppress(OSError):
+            self.write_report(exit_code, message, counts, None)
 
 
 async def _synthesize(
@@ -125,24 +205,20 @@ def _check_budget(script: Script) -> None:
     job = script.job
     to_finish = make_plan(job, script).total.cost_to_finish_usd
     if job.budget_usd is not None and to_finish > job.budget_usd:
-        raise errors.JobError(
-            [f"{job.path}: budget_usd: finishing would cost about ${to_finish:.2f}, over the budget of "
-             f"${job.budget_usd:.2f}; nothing was sent (see `narrator plan`)"]
-        )  # fmt: skip
+        raise errors.BudgetExceeded(
+            f"{job.path}: budget_usd: finishing would cost about ${to_finish:.2f}, over the budget of "
+            f"${job.budget_usd:.2f}; nothing was sent (see `narrator plan`)"
+        )
 
 
 def fatal_message(exc: errors.FatalProviderError, script: Script, counts: Counter[str]) -> str:
-    """One line: what happened, and what to do about it."""
+    """One line: what happened, and what to do about it (each error class knows its own advice)."""
     kept = counts["cached"] + counts["synthesized"]
-    rerun = f"then rerun: the {kept} finished chunk(s) are kept and will not be requested again"
-    if isinstance(exc, errors.AuthError):
-        key = script.provider.profile.key_env
-        return f"the provider refused the API key ({exc}); check ${key} and voice.base_url, {rerun}"
-    if isinstance(exc, errors.ModelNotFound):
-        return f"the provider does not offer this model ({exc}); fix voice.model, {rerun}"
-    if isinstance(exc, errors.QuotaExceeded):
-        return f"the account is out of quota or credit ({exc}); add credit or raise the limit, {rerun}"
-    return f"stopped by the provider ({exc}); {rerun}"
+    advice = exc.advice
+    if isinstance(exc, errors.AuthError) and script.provider.profile.key_env:
+        advice = f"check ${script.provider.profile.key_env} and voice.base_url"
+    kept_line = f"the {kept} finished chunk(s) are kept and will not be requested again"
+    return f"{exc.what} ({exc}); {advice}, then rerun: {kept_line}"
 
 
 def _chunk_statuses(script: Script, reused: set[str], outcome: SynthesisOutcome) -> dict[str, _ChunkStatus]:
@@ -157,12 +233,19 @@ def _chunk_statuses(script: Script, reused: set[str], outcome: SynthesisOutcome)
     return statuses
 
 
-def _manifest(script: Script, statuses: dict[str, _ChunkStatus], built: BuildResult | None) -> Manifest:
+def _manifest(
+    script: Script, statuses: dict[str, _ChunkStatus], built: BuildResult | None, previous: Manifest | None
+) -> Manifest:
+    """This run's chunks; the files, fingerprints and placements of this build, or, until there is one, of the
+    last (a failed run must not make the next one encode everything again)."""
     out_dir = script.job.output.dir
+    last = previous if built is None else None
+    carried = {c.id: Placement(offset=c.offset, duration=c.duration or 0.0, flags=c.flags or [])
+               for c in (last.chunks if last else []) if c.offset is not None}  # fmt: skip
     chunks = []
     for chunk in script.chunks:
         key = script.keys[chunk.id]
-        placed = built.placements.get(chunk.id) if built else None
+        placed = built.placements.get(chunk.id) if built else carried.get(chunk.id)
         status = statuses[chunk.id]
         chunks.append(ManifestChunk(
             id=chunk.id, chapter=chunk.chapter + 1, block=chunk.block, piece=chunk.piece, kind=chunk.kind,
@@ -177,7 +260,7 @@ def _manifest(script: Script, statuses: dict[str, _ChunkStatus], built: BuildRes
         title=script.document.title,
         author=script.document.author,
         provider=script.provider.fingerprint(),
-        limits={"max_chars": script.limits.max_chars, "max_tokens": script.limits.max_tokens},
+        limits=_limits(script),
         pauses=script.job.pauses.model_dump(),
         chapters=chapters,
         outputs=[os.path.relpath(p, out_dir) for p in built.outputs] if built else [],
@@ -185,6 +268,10 @@ def _manifest(script: Script, statuses: dict[str, _ChunkStatus], built: BuildRes
         qa=built.qa if built else [],
         chunks=chunks,
     )
+
+
+def _limits(script: Script) -> dict[str, int]:
+    return {"max_chars": script.limits.max_chars, "max_tokens": script.limits.max_tokens}
 
 
 def _report(script: Script, outcome: SynthesisOutcome, counts: Counter[str], timings: dict[str, float],

@@ -22,6 +22,17 @@ _ABBREVIATIONS = {
     "i.e.": "that is", "vs.": "versus", "approx.": "approximately",
 }  # fmt: skip
 _WS = re.compile(r"\s+")
+# Control characters (NUL, escape sequences' ESC, C1 controls) never reach a voice: piper raises on NUL, and an
+# API would be paid to read them
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Terminal escape sequences whole (CSI such as colours, OSC such as window titles), so no "[31m" is left to say
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
+
+
+def plain(text: str) -> str:
+    """``text`` without escape sequences and control characters (each becomes a space); tabs and newlines stay.
+    For speech, and for everything narrator prints: a chapter title must not drive a user's terminal."""
+    return _CONTROL.sub(" ", _ESCAPES.sub("", text))
 
 
 def _word_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
@@ -43,7 +54,7 @@ class Preparer:
         self.lexicon_re = _word_pattern(self.lexicon)
 
     def text(self, text: str) -> str:
-        text = unicodedata.normalize("NFC", text).translate(_INVISIBLE).translate(_CHARACTERS)
+        text = unicodedata.normalize("NFC", plain(text)).translate(_INVISIBLE).translate(_CHARACTERS)
         text = _WS.sub(" ", text).strip()
         if _ABBREVIATION_RE is not None:
             text = _ABBREVIATION_RE.sub(lambda m: _ABBREVIATIONS[m.group(0)], text)

@@ -155,9 +155,10 @@ class Report(Record):
     # assembly, mastering and encoding overlap (timings_seconds.outputs is their wall time): the time each kept
     # a core busy, summed over threads
     stage_seconds: dict[str, float]
-    outputs: list[str]
+    outputs: list[str]  # the book's files on disk (after a failed run: the last build's)
     outputs_reused: bool
     qa: QaSection | None = _omitted()  # with a mastering preset
+    outputs_current: bool = True  # do the files on disk hold this job as it stands? (false after any failure)
 
 
 class PlanRow(Record):

@@ -16,6 +16,7 @@ from .providers import Provider, ProviderContext, create_provider
 from .sources import load_document
 from .spec import Job
 from .tokens import count_tokens
+from .workspace import work_dir
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def effective_limits(job: Job, provider: Provider) -> Limits:
 
 def provider_for(job: Job) -> Provider:
     """The job's provider, configured (no network, no model loaded): voice, model and key problems show here."""
-    return create_provider(job.voice, ProviderContext(concurrency=job.concurrency, scratch=job.output.dir / ".work"))
+    return create_provider(job.voice, ProviderContext(concurrency=job.concurrency, scratch=work_dir(job.output.dir)))
 
 
 def prepare_script(job: Job) -> Script:

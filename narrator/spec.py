@@ -35,10 +35,18 @@ def ResolvedPath(must_exist: bool) -> BeforeValidator:
         if not isinstance(value, (str, os.PathLike)):
             raise PydanticCustomError("text", "must be a path, got {kind}", {"kind": kind_of(value)})
         base = (info.context or {}).get("base", Path.cwd())  # a job file's folder; a caller's own folder
-        resolved = (base / os.path.expanduser(value)).resolve()
-        if must_exist and not resolved.exists():
+        try:
+            resolved = (base / os.path.expanduser(value)).resolve()
+            exists, is_file = resolved.exists(), resolved.is_file()
+        except (OSError, ValueError) as exc:  # NUL bytes, lone surrogates, names too long for the file system
+            shown = ascii(os.fspath(value))[:80]
+            reason = str(exc)[:80]
+            raise PydanticCustomError(
+                "path", "not a usable path: {value} ({reason})", {"value": shown, "reason": reason}
+            ) from None
+        if must_exist and not exists:
             raise PydanticCustomError("path", "file not found: {path}", {"path": str(resolved)})
-        if must_exist and (not resolved.is_file() or not os.access(resolved, os.R_OK)):
+        if must_exist and (not is_file or not os.access(resolved, os.R_OK)):
             raise PydanticCustomError("path", "not a readable file: {path}", {"path": str(resolved)})
         return resolved
 
@@ -151,7 +159,7 @@ def _no_word() -> Any:
 
 
 class Job(_Spec):
-    path: Path
+    path: Path = Field(exclude=True)  # the job file itself: set by load_job, not a key of it
     sources: Annotated[tuple[SourceSpec, ...], BeforeValidator(_some_sources)] = Field(
         description="a list of source documents"
     )
@@ -194,7 +202,8 @@ def parse_job(text: str, job_path: Path) -> Job:
         raise JobError([f"{job_path}:1: a job must be a YAML mapping, got {kind_of(raw)}"])
     context = {"base": job_path.resolve().parent}
     if "path" in raw:  # the job's own path is not a key a user sets
-        report.add("path", f"unknown key; allowed: {', '.join(k for k in Job.model_fields if k != 'path')}")
+        keys = ", ".join(k for k, f in Job.model_fields.items() if not f.exclude)
+        report.add("path", f"unknown key; allowed: {keys}")
     data = {k: v for k, v in raw.items() if k not in ("voice", "path")}
     voice = _voice(raw.get("voice"), context, report)
     if voice is not None:
@@ -232,10 +241,35 @@ def _voice(raw: Any, context: dict[str, Any], report: _Problems) -> VoiceSpec | 
     return voice if name in PROVIDERS else None
 
 
+def _folder_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be (or become) a folder of ours: it is a file, or one of its parents is."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return None if folder.is_dir() else f"not a folder: {folder}" + ("" if folder == path else f" (in {path})")
+    return None
+
+
+def _output_problem(job: Job) -> str | None:
+    """An output folder narrator would make a mess of, or whose files it might take for its own."""
+    out = job.output.dir
+    home = Path.home().resolve()
+    own = "give the book a folder of its own"
+    if out == Path(out.anchor) or out == home:
+        return f"{out} is {'the root' if out == Path(out.anchor) else 'your home'} folder; {own}"
+    if out == job.path.resolve().parent:
+        return f"{out} is the job's own folder; {own} (e.g. out/)"
+    for source in job.sources:
+        if out == source.path.parent:
+            return f"{out} is the folder of source {source.path.name}; {own}"
+    return _folder_problem(out)
+
+
 def _cross_checks(job: Job) -> list[tuple[str, str]]:
     problems = []
-    if job.cache.exists() and not job.cache.is_dir():
-        problems.append(("cache", f"not a folder: {job.cache}"))
+    if (problem := _folder_problem(job.cache)) is not None:
+        problems.append(("cache", problem))
+    if (problem := _output_problem(job)) is not None:
+        problems.append(("output.dir", problem))
     if job.output.mastering == "acx":
         # ACX wants 0.5-1 s of room tone at the head of each file and 1-5 s at the tail
         if not 0.45 <= job.pauses.chapter_start <= 0.95:
@@ -295,7 +329,8 @@ def _message(error: Any, loc: tuple[Any, ...], model: type[BaseModel], raw: Any)
         return f"required: {field.description}" if field is not None and field.description else "required"
     if kind == "extra_forbidden":
         allowed = _model_at(model, loc[:-1])
-        return "unknown key" + (f"; allowed: {', '.join(allowed.model_fields)}" if allowed else "")
+        keys = [name for name, f in allowed.model_fields.items() if not f.exclude] if allowed else []
+        return "unknown key" + (f"; allowed: {', '.join(keys)}" if keys else "")
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return f"must be a mapping, got {kind_of(error['input'])}"
     if kind in ("tuple_type", "list_type"):

@@ -207,7 +207,10 @@ def test_budget_cap_refuses_to_start(tmp_path):
     with FakeSpeechServer(KEY) as server:
         result = run(openai_job(tmp_path, server, budget_usd=0.0001))
         assert server.records == []
-    assert result.returncode == 2 and "over the budget" in result.stderr
+    assert result.returncode == 4 and "over the budget" in result.stderr  # 4: a budget refusal, not a typo
+    refused = report(tmp_path)  # CI reads why: the report is written on this exit too
+    assert refused["exit_code"] == 4 and "over the budget" in refused["message"] and not refused["outputs_current"]
+    assert refused["requests"] == 0 and refused["chunks"]["pending"] == 11
 
 
 def _encoders(pid: int, folder: Path) -> list[int]:

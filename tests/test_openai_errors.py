@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from narrator import errors
-from narrator.providers.openai import classify, error_details, parse_reset, parse_retry_after
+from narrator.providers.http import classify, error_details, parse_reset, parse_retry_after
 
 
 def body(message, err_type=None, code=None):

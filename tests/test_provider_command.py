@@ -47,7 +47,7 @@ def test_a_chapter_spoken_through_pipers_own_command_line(tmp_path, cli):
     for chunk in manifest["chunks"]:
         take = read_wav(tmp_path / "out" / chunk["audio"])
         assert take.rate == 22_050 and 0.3 < take.duration < 1.2 * len(chunk["text"].split())
-    assert not (tmp_path / "out" / ".work").exists()  # no text or WAV left behind
+    assert not list((tmp_path / "out" / ".narrator").rglob("take-*"))  # no text or WAV left behind
 
 
 def test_text_goes_through_a_file_never_a_shell(tmp_path, cli):

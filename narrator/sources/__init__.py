@@ -25,6 +25,8 @@ def read_source(spec: SourceSpec) -> Document:
         raise
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise SourceError(f"{spec.path}: cannot read {spec.format} source: {exc}") from None
+    except RecursionError:  # a document nested thousands of levels deep (XML, HTML, a table of contents)
+        raise SourceError(f"{spec.path}: nested too deeply to read") from None
     if not doc.chapters:
         raise SourceError(f"{spec.path}: no readable text found")
     if spec.title:

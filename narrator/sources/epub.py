@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -71,7 +72,21 @@ class _Epub:
             raise SourceError(f"{self.path}: {name} is named by the book but missing from it") from None
         if info.file_size > MAX_MEMBER_BYTES:
             raise SourceError(f"{self.path}: {name} is implausibly large ({info.file_size} bytes)")
-        return self.zip.read(info)
+        # the header's size may lie (a zip bomb): count what actually comes out, and stop at the cap
+        try:
+            with self.zip.open(info) as member:
+                data = member.read(MAX_MEMBER_BYTES + 1)
+        except RuntimeError as exc:  # zipfile's word for an encrypted member
+            raise SourceError(f"{self.path}: {name}: cannot be read ({exc}); DRM or a password?") from None
+        except NotImplementedError as exc:
+            raise SourceError(f"{self.path}: {name}: {exc}") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise SourceError(f"{self.path}: {name}: damaged in the zip ({exc})") from None
+        if len(data) > MAX_MEMBER_BYTES:
+            raise SourceError(
+                f"{self.path}: {name} unpacks to more than its header says (over {MAX_MEMBER_BYTES} bytes)"
+            )
+        return data
 
     def xml(self, name: str) -> Element:
         try:

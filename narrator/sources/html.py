@@ -29,7 +29,7 @@ def split_chapters(blocks: list[Block], max_level: int, fallback_title: str) -> 
 
 
 def read_html(path: Path) -> Document:
-    extracted = extract_blocks(decode_text(path.read_bytes()))
+    extracted = extract_blocks(decode_text(path.read_bytes(), path))
     first_heading = next((b.text for b in extracted.blocks if b.kind == "heading"), None)
     title = extracted.title or first_heading or path.stem
     chapters = split_chapters(extracted.blocks, 2, title)

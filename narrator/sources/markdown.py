@@ -16,7 +16,7 @@ _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 
 
 def read_markdown(path: Path) -> Document:
-    source = decode_text(path.read_bytes()).replace("\r\n", "\n")
+    source = decode_text(path.read_bytes(), path).replace("\r\n", "\n")
     source = _FRONT_MATTER.sub("", source)
     # html=True: raw HTML inside Markdown goes through the same extractor (tags dropped, scripts skipped)
     rendered = MarkdownIt("commonmark", {"html": True}).render(source)

@@ -1,0 +1,144 @@
+"""What an HTTP speech service's answers mean, for any HTTP provider: how long it asks us to wait, which failures
+to retry (../shared/api-contract.md), and whether a 200's body is audio at all."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import socket
+import time
+from typing import Any
+
+import httpx
+
+from .. import errors
+
+QUOTA_CODES = {
+    "insufficient_quota", "credit_balance_exhausted", "organization_spend_limit_exceeded",
+    "project_spend_limit_exceeded", "organization_usage_limit_exceeded",
+}  # fmt: skip
+QUOTA_WORDS = re.compile(r"quota|billing|credit|balance", re.IGNORECASE)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+# Content types that are never audio, whatever was asked for: a captive portal, a proxy's login, an API's error
+NOT_AUDIO_TYPES = ("text/", "application/json", "application/xml", "application/xhtml")
+# What the first bytes of each requested format look like (raw PCM has no signature: judged by what it is not)
+SIGNATURES: dict[str, tuple[bytes, ...]] = {
+    "wav": (b"RIFF",),
+    "mp3": (b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"\xff\xe3"),
+}
+_TEXTUAL = re.compile(rb"^\s*(<|\{|\[)")
+
+
+def parse_reset(value: str | None) -> float | None:
+    """``x-ratelimit-reset-*`` durations: ``1s``, ``6m0s``, ``2s81ms``, ``20ms``, or plain seconds."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(value)
+    if not parts:
+        return None
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return sum(float(n) * scale[unit] for n, unit in parts)
+
+
+def parse_retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """``retry-after-ms``, then ``Retry-After`` in seconds or as an HTTP date. Any length is honoured."""
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def error_details(body: bytes, content_type: str) -> tuple[str, str | None, str | None]:
+    """(message, type, code) from OpenAI's ``{"error": {...}}``, FastAPI's ``{"detail": ...}``, a flat
+    ``{"message", "code"}``, HTML or plain text."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        inner = data.get("error", data)
+        if isinstance(inner, dict):
+            message = inner.get("message") or inner.get("detail") or json.dumps(inner)[:300]
+            return str(message), _str(inner.get("type")), _str(inner.get("code"))
+        if isinstance(inner, str):
+            return inner, None, _str(data.get("code"))
+        if "detail" in data:
+            detail = data["detail"]
+            return (detail if isinstance(detail, str) else json.dumps(detail)[:300]), None, None
+    if "html" in content_type or text.startswith("<"):
+        text = re.sub(r"<[^>]+>", " ", text)
+    return re.sub(r"\s+", " ", text).strip()[:300] or "(empty body)", None, None
+
+
+def _str(value: Any) -> str | None:
+    return str(value) if value is not None else None
+
+
+def classify(status: int, headers: httpx.Headers, body: bytes) -> errors.ProviderError:
+    """The error class that says what a failed response means: retry, fail the chunk, or stop the run."""
+    message, err_type, code = error_details(body, headers.get("content-type", ""))
+    retry_after = parse_retry_after(headers)
+    text = f"HTTP {status}" + (f" {code}" if code else "") + f": {message}"
+    should_retry = headers.get("x-should-retry")
+    if 300 <= status < 400:  # httpx follows none: a base URL that redirects is the wrong base URL
+        where = headers.get("location", "nowhere")
+        return errors.NotSpeech(f"HTTP {status} redirect to {where}", status=status)
+    if status in (401, 403):
+        return errors.AuthError(text, status=status)
+    if status == 404:
+        return errors.ModelNotFound(text, status=status)
+    if status == 429:
+        if {err_type, code} & QUOTA_CODES or (code != "rate_limit_exceeded" and QUOTA_WORDS.search(message)):
+            return errors.QuotaExceeded(text, status=status)
+        return errors.RateLimited(text, status=status, retry_after=retry_after)
+    if should_retry == "false":
+        return errors.ChunkRejected(text, status=status)
+    if status in (408, 409) or status >= 500 or should_retry == "true":
+        return errors.ServerError(text, status=status, retry_after=retry_after)
+    return errors.ChunkRejected(text, status=status)
+
+
+def not_audio(fmt: str, content_type: str, head: bytes) -> str | None:
+    """Why a 200 body is not audio of the requested format (None if it may be): its Content-Type, or where that
+    is missing or generic, its first bytes."""
+    kind = content_type.split(";")[0].strip().lower()
+    excerpt = re.sub(r"\s+", " ", head[:80].decode("utf-8", errors="replace")).strip()
+    if kind.startswith(NOT_AUDIO_TYPES):
+        return f"not audio: Content-Type {kind}, body {excerpt!r}"
+    if kind.startswith("audio/"):
+        return None
+    signatures = SIGNATURES.get(fmt)
+    if (signatures and not head.startswith(signatures)) or (not signatures and _TEXTUAL.match(head)):
+        return f"not audio: Content-Type {kind or '(none)'}, body {excerpt!r}"
+    return None
+
+
+def connect_failure(exc: BaseException) -> str:
+    """Why a connection could not be made, in a user's words, from the exception chain httpx raised."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, socket.gaierror):
+            return "no such host"
+        seen = seen.__cause__ or seen.__context__
+    return f"could not connect ({exc})"
