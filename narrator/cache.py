@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-from .audio import AtomicFile, Audio, WavLayout, WavWriter, read_wav, wav_layout
+from .audio import AtomicFile, Audio, WavLayout, WavWriter, atomic_write, read_wav, wav_layout
 
 CACHE_VERSION = 1
 
@@ -31,6 +32,22 @@ class TakeCache:
 
     def has(self, key: str) -> bool:
         return self.path(key).is_file()
+
+    def audio_hash(self, key: str) -> str | None:
+        """SHA-256 of the take's samples: what came back, where the key is what was asked. Written beside the
+        take when it is stored; a take from an older cache gets it here on first use (never requested again)."""
+        sidecar = self.path(key).with_suffix(".sha256")
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            digest = sidecar.read_text(encoding="ascii").strip()
+            if len(digest) == 64:
+                return digest
+        try:
+            layout = wav_layout(self.path(key))
+            digest = _sample_hash(self.path(key), layout)
+        except (FileNotFoundError, ValueError):
+            return None
+        atomic_write(sidecar, digest.encode("ascii"))
+        return digest
 
     def get(self, key: str) -> Audio | None:
         try:
@@ -65,6 +82,17 @@ class TakeCache:
         return PendingTake(self.path(key))
 
 
+def _sample_hash(path: Path, layout: WavLayout) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        f.seek(layout.offset)
+        left = layout.samples * 2
+        while left > 0 and (block := f.read(min(left, 1 << 20))):
+            digest.update(block)
+            left -= len(block)
+    return digest.hexdigest()
+
+
 class PendingTake:
     """A take being received: PCM goes to a temporary file as it arrives (a 4096-character take is ~13 MB,
     never held in memory), and the take joins the cache only on ``commit``. ``discard`` drops it: a body
@@ -76,6 +104,7 @@ class PendingTake:
         self.samples = 0
         self._file: AtomicFile | None = None
         self._wav: WavWriter | None = None
+        self._digest = hashlib.sha256()  # of the samples as they arrive: the take's content address
 
     @property
     def duration(self) -> float:
@@ -90,12 +119,15 @@ class PendingTake:
             raise ValueError(f"sample rate changed mid-take: {self.rate} then {rate}")
         if pcm:
             self._wav.write(pcm)
+            self._digest.update(pcm)
             self.samples = self._wav.samples
 
     def commit(self) -> None:
         if self._file is None or self._wav is None:
             raise ValueError("empty take: nothing was written")
         self._wav.close()
+        # the hash first: a take visible in the cache always has it (a killed run leaves at worst a hash alone)
+        atomic_write(self.path.with_suffix(".sha256"), self._digest.hexdigest().encode("ascii"))
         self._file.commit()
 
     def discard(self) -> None:

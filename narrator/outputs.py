@@ -77,6 +77,13 @@ def _chapter_parts(script: Script, chunks: list[Chunk]) -> list[Part | None]:
     return [Part(n, len(cuts), first, end) for n, (first, end) in enumerate(cuts, 1)]
 
 
+def _audio_hash(script: Script, chunk: Chunk) -> str:
+    digest = script.cache.audio_hash(script.keys[chunk.id])
+    if digest is None:
+        raise errors.ToolError(f"take for chunk {chunk.id} vanished from the cache during the run")
+    return digest
+
+
 def plan_files(script: Script) -> list[PlannedFile]:
     """Every file the job's formats ask for, with its fingerprint: the book's files first (the book is what a
     user looks for), then each chapter's, in the order of the kinds table."""
@@ -91,8 +98,9 @@ def plan_files(script: Script) -> list[PlannedFile]:
     files: list[PlannedFile] = []
     chapter_prints = []
     for index, chapter in enumerate(script.chapters):
-        keys = [script.keys[c.id] for c in script.by_chapter[index]]
-        sound = _hash(FORMAT_VERSION, keys, job.pauses.model_dump(), job.output.mastering)
+        # the takes' content, not their cache keys: a take made again for the same text reaches every file
+        takes = [_audio_hash(script, c) for c in script.by_chapter[index]]
+        sound = _hash(FORMAT_VERSION, takes, job.pauses.model_dump(), job.output.mastering)
         chapter_prints.append(sound)
         # "chapters/01 Title": a chapter's MP3 and subtitles share it (titles may hold dots: no with_suffix)
         stem = job.output.dir / "chapters" / f"{index + 1:0{width}d} {safe_filename(chapter.title)}"

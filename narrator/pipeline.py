@@ -251,6 +251,7 @@ def _manifest(
             id=chunk.id, chapter=chunk.chapter + 1, block=chunk.block, piece=chunk.piece, kind=chunk.kind,
             text=chunk.spoken, tokens=chunk.tokens, characters=chunk.chars, cache_key=key,
             audio=os.path.relpath(script.cache.path(key), out_dir), status=status.status, attempts=status.attempts,
+            audio_hash=script.cache.audio_hash(key) if status.status in ("cached", "synthesized") else None,
             error=status.error, **(placed.model_dump() if placed else {}),
         ))  # fmt: skip
     chapters = (

@@ -66,8 +66,9 @@ class ManifestChunk(Record):
     text: str  # as spoken
     tokens: int
     characters: int
-    cache_key: str
+    cache_key: str  # what was asked: the provider's settings and the text
     audio: str  # the take's file, relative to the output folder
+    audio_hash: str | None = _omitted()  # what came back: SHA-256 of the take's samples, once it exists
     status: str  # cached | synthesized | failed | pending
     attempts: int = 0
     error: str | None = _omitted()

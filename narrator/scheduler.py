@@ -197,7 +197,11 @@ class _Synthesis:
             await self.handle(self.queue.pop())
 
     async def handle(self, item: Work) -> None:
-        taken = await self.make(item)
+        # the retry budget holds at wall-clock time too, whatever an attempt or a server's Retry-After does
+        try:
+            taken = await asyncio.wait_for(self.make(item), self.retry.max_seconds)
+        except asyncio.TimeoutError:
+            taken = TakeResult("failed", error=f"gave up after {self.retry.max_seconds:g} s (retry.max_seconds)")
         if taken is not None:
             self.record(item.key, taken)
 

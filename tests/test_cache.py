@@ -1,3 +1,4 @@
+import hashlib
 import itertools
 import os
 import time
@@ -100,3 +101,15 @@ def test_a_pending_take_is_invisible_until_committed_and_leaves_nothing_when_dis
         dropped.write(b"\x01\x00", 22050)
     dropped.discard()
     assert not cache.has("12" * 32) and list(tmp_path.glob("takes/12/*")) == []
+
+
+def test_a_take_carries_the_hash_of_its_samples(tmp_path):
+    cache = TakeCache(tmp_path)
+    audio = Audio(b"\x01\x00\x02\x00" * 500, 16000)
+    put_take(cache, "cd" * 32, audio)
+    sidecar = cache.path("cd" * 32).with_suffix(".sha256")
+    assert sidecar.read_text() == hashlib.sha256(audio.pcm).hexdigest() == cache.audio_hash("cd" * 32)
+    # a take from a cache older than hashes gets its hash on first use, the same one
+    sidecar.unlink()
+    assert cache.audio_hash("cd" * 32) == hashlib.sha256(audio.pcm).hexdigest() and sidecar.is_file()
+    assert cache.audio_hash("ef" * 32) is None

@@ -9,8 +9,11 @@ import json
 import pytest
 
 from narrator import load_job, run_job
+from narrator.audio import Audio
+from narrator.cache import TakeCache
 from narrator.records import SCHEMA, Manifest, read_manifest
 from tests.conftest import write_job
+from tests.helpers import put_take
 
 # A manifest as narrator wrote it before records had a schema number (shape of 1a7a0b3), cut to one chunk.
 VERSION_1 = {
@@ -138,3 +141,27 @@ def test_a_build_removes_only_the_files_its_records_name(tmp_path):
     assert run_job(load_job(write_job(tmp_path, spec)), progress=False).exit_code == 0
     assert not (chapters / "01 One.mp3").exists() and (chapters / "01 First.mp3").is_file()
     assert all(path.read_bytes() == b"the user's" for path in mine)
+
+
+def test_a_take_made_again_for_the_same_text_reaches_every_file_that_holds_it(tmp_path):
+    """The cache key is what was asked; output fingerprints follow what came back. Replace one take with
+    different audio under the same key: the chapter file and the M4B are made again, the other chapter not."""
+    (tmp_path / "book.md").write_text("# One\n\nA first paragraph.\n\n# Two\n\nA second paragraph.\n")
+    spec = {"sources": ["book.md"], "output": {"dir": "out", "formats": ["m4b", "mp3"]}}
+    job = load_job(write_job(tmp_path, spec))
+    assert run_job(job, progress=False).exit_code == 0
+    out = tmp_path / "out"
+    manifest = read_manifest(out / "manifest.json")
+    assert manifest is not None and all(c.audio_hash for c in manifest.chunks)
+    first, second = (out / "chapters" / "01 One.mp3"), (out / "chapters" / "02 Two.mp3")
+    stamps = {p: p.stat().st_mtime_ns for p in (first, second, out / "One.m4b")}
+    take = next(c for c in manifest.chunks if c.text == "A first paragraph.")
+    # a new take of the same text: the tone of a different voice, twice as long
+    put_take(TakeCache(job.cache), take.cache_key, Audio(b"\x00\x10\x00\xf0" * 22_050, 22_050))
+    again = run_job(job, progress=False)
+    assert again.exit_code == 0 and again.counts["synthesized"] == 0  # nothing requested
+    after = read_manifest(out / "manifest.json")
+    assert after is not None
+    assert {c.id: c.audio_hash for c in after.chunks}[take.id] != take.audio_hash
+    assert first.stat().st_mtime_ns != stamps[first] and (out / "One.m4b").stat().st_mtime_ns != stamps[out / "One.m4b"]
+    assert second.stat().st_mtime_ns == stamps[second]

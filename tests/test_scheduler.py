@@ -177,3 +177,11 @@ def test_a_slow_down_from_the_provider_pauses_the_limiter(tmp_path):
     limiter = Limiter()
     run(works("one"), Exhausted(), tmp_path, limiter=limiter)
     assert limiter.paused_until > 0
+
+
+def test_the_retry_budget_holds_at_wall_clock_time(tmp_path):
+    # a server that asks for a 60 s wait: the chunk's 1 s budget ends the wait, not the server
+    script = {"slow": [errors.RateLimited("HTTP 429", retry_after=60.0)] * 2}
+    outcome, _ = run(works("slow"), ScriptedProvider(script), tmp_path, retry=RetrySpec(attempts=5, max_seconds=1))
+    result = outcome.results[works("slow")[0].key]
+    assert result.status == "failed" and result.error == "gave up after 1 s (retry.max_seconds)"
