@@ -139,7 +139,8 @@ class AtomicFile:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        fd, self._tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # the writer's PID in the name: a sweep can tell the leftovers of a killed writer from work in progress
+        fd, self._tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
         self.file: BinaryIO = os.fdopen(fd, "wb")
 
     def commit(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -65,13 +66,14 @@ class TakeCache:
             return None
 
     def sweep(self, older_than: float = 600.0) -> int:
-        """Remove temporary files left by writers that were killed mid-write. Only old ones: another
-        job sharing this cache may be writing right now (a write takes milliseconds)."""
+        """Remove temporary files left by writers that were killed mid-write: at once when their process is
+        gone (its PID is in the name), otherwise once they are old (another job sharing this cache may be
+        writing right now; a write takes milliseconds)."""
         removed = 0
         cutoff = time.time() - older_than
         for tmp in self.root.glob("takes/*/.*.tmp"):
             try:
-                if tmp.stat().st_mtime < cutoff:
+                if not _writer_alive(tmp.name) or tmp.stat().st_mtime < cutoff:
                     tmp.unlink()
                     removed += 1
             except FileNotFoundError:
@@ -80,6 +82,20 @@ class TakeCache:
 
     def pending(self, key: str) -> PendingTake:
         return PendingTake(self.path(key))
+
+
+def _writer_alive(name: str) -> bool:
+    """``.<take>.wav.<pid>.<random>.tmp``: is that process still running? (Unknown: assume so.)"""
+    parts = name.split(".")
+    if len(parts) < 5 or not parts[-3].isdigit():
+        return True
+    try:
+        os.kill(int(parts[-3]), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _sample_hash(path: Path, layout: WavLayout) -> str:
