@@ -175,3 +175,17 @@ def test_a_killed_run_resumes_with_only_the_unfinished_chunks(tmp_path):
     assert report["chunks"]["reused"] == finished
     assert report["chunks"]["synthesized"] == 41 - finished
     assert len(list((tmp_path / "out" / "chapters").glob("*.mp3"))) == 1
+
+
+def test_the_offline_voice_writes_nothing_outside_the_output_and_cache(tmp_path):
+    home, scratch = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    scratch.mkdir()
+    (tmp_path / "a.md").write_text("# A\n\nOne short paragraph to speak.\n", encoding="utf-8")
+    job = write_job(tmp_path, {"sources": ["a.md"], "output": {"dir": "out", "formats": ["mp3"]}})
+    env = {"HOME": str(home), "TMPDIR": str(scratch), "XDG_CACHE_HOME": str(home / ".cache")}
+    env_without = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    result = subprocess.run([sys.executable, "-m", "narrator", "run", str(job)], capture_output=True, text=True,
+                            env={**env_without, **env}, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert not list(home.rglob("*")) and not list(scratch.rglob("*"))

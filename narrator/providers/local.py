@@ -97,6 +97,9 @@ class LocalProvider(Provider):
                 self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="piper")
 
     def _load(self) -> None:
+        # ONNX Runtime keeps a device id and a usage database in ~/.cache/Microsoft and a session file in $TMPDIR
+        # unless told not to: narrator writes nothing outside the output and cache folders
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         import onnxruntime
         from piper import PiperVoice
 
