@@ -32,6 +32,10 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except errors.NarratorError as exc:
             _fail(exc)
+        except OSError as exc:  # the environment: a full disk, a folder that vanished or may not be written
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {plain(where)}{exc.strerror or exc}", err=True)
+            sys.exit(errors.EXIT_INVALID)
         except KeyboardInterrupt as exc:
             signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
             click.echo(f"{signal.strsignal(signum)}: finished chunks are kept; rerun to resume", err=True)

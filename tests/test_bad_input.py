@@ -191,6 +191,14 @@ YAML_CASES = [
     Case("price as text", MD, job(prices={"tts-1": "cheap"}), 2, "prices.tts-1"),
     Case("unknown provider", MD, job(voice={"provider": "elevenlabs"}), 2, "'elevenlabs' is not one of: local"),
     Case("unknown local voice", MD, job(voice={"voice": "nobody"}), 2, "unknown local voice 'nobody'"),
+    Case(
+        "bogus voice model",
+        {**MD, "v.onnx": "not a model", "v.onnx.json": "{}"},
+        job(voice={"voice": "v.onnx"}),
+        2,
+        "voice.voice: cannot load the piper voice",
+        command="run",
+    ),
     Case("openai key on a local voice", MD, job(voice={"api_key_env": "X"}), 2, "voice.api_key_env: unknown key"),
 ]
 

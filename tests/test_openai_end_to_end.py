@@ -254,6 +254,10 @@ def test_sigterm_while_encoding_stops_ffmpeg_too_and_the_rerun_finishes(tmp_path
         assert "Terminated: finished chunks are kept" in stderr and "Traceback" not in stderr
         assert not any(_alive(pid) for pid in encoders)
         assert not (tmp_path / "out" / "Story.m4b").exists()  # nothing half-written took a final name
+        assert stderr.startswith("stopping...")  # said at once
+        stopped = report(tmp_path)  # CI is told: not the previous run's exit code, this one's
+        assert stopped["exit_code"] == 143 and "SIGTERM" in stopped["message"] and not stopped["outputs_current"]
+        assert stopped["chunks"]["reused"] == 121  # every take was done before encoding began
 
         result = run(job)
         assert result.returncode == 0, result.stderr

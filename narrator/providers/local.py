@@ -92,7 +92,11 @@ class LocalProvider(Provider):
     async def _start(self) -> None:
         async with self._start_lock:  # the first takes arrive together: load the model once
             if self._voice is None:
-                await asyncio.get_running_loop().run_in_executor(None, self._load)
+                try:
+                    await asyncio.get_running_loop().run_in_executor(None, self._load)
+                except Exception as exc:  # a damaged or foreign model: piper and ONNX Runtime raise anything
+                    raise JobError([f"voice.voice: cannot load the piper voice {self.model_path}: "
+                                    f"{type(exc).__name__}: {str(exc)[:200]}"]) from None  # fmt: skip
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="piper")
 
