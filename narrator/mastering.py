@@ -207,14 +207,16 @@ def gain_for(preset: Preset, measured: float) -> float:
     return 0.0 if measured <= FLOOR_DB else preset.target - measured
 
 
-def mastering_filters(preset: Preset | None, gain: float = 0.0, prelude: str | None = None) -> tuple[list[str], str]:
+def mastering_filters(
+    preset: Preset | None, gain: float = 0.0, prelude: str | None = None, headroom: float = 0.0
+) -> tuple[list[str], str]:
     """ffmpeg arguments that turn input 0 into what an output file holds, and the stream to map for the result:
     ``prelude`` first (a part's trim and padding: see outputs.py), then the preset's mastering with ``gain``.
     The same chain serves the mastered WAV the book encoders read and each chapter file's own encode, so both
     hear the same samples."""
     chain = [prelude] if prelude else []
     if preset is not None:
-        limit = 10 ** (preset.ceiling / 20)
+        limit = 10 ** ((preset.ceiling - headroom) / 20)  # headroom: what an encoder was seen to overshoot
         # latency=1: the limiter's look-ahead is compensated, so every sample stays where it was
         chain.append(f"volume={gain:.3f}dB,alimiter=limit={limit:.4f}:level=0:latency=1:attack=5:release=50")
         if preset.sample_rate:

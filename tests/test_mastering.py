@@ -40,3 +40,21 @@ def test_the_loudness_meters_log_does_not_grow_with_the_length(tmp_path):
             assert b"Summary:" in stderr
             sizes.append(len(stderr))
     assert max(sizes) < 4_000, sizes
+
+
+def test_a_file_over_its_peak_rule_after_encoding_is_made_again_with_more_headroom(tmp_path, monkeypatch):
+    """A limiter ceiling above the preset's own peak rule stands in for a codec that overshoots: every file
+    fails its first measurement, is encoded again with the overshoot as headroom, and passes."""
+    from dataclasses import replace
+
+    from narrator import load_job, run_job
+    from tests.conftest import write_job
+
+    monkeypatch.setitem(PRESETS, "acx", replace(PRESETS["acx"], ceiling=-1.5))  # the rule: peak <= -3 dBFS
+    (tmp_path / "a.md").write_text("# A\n\n" + "A clear and steady voice reads this line aloud. " * 6 + "\n")
+    spec = {"sources": ["a.md"], "output": {"dir": "out", "formats": ["m4b", "mp3"], "mastering": "acx"}}
+    result = run_job(load_job(write_job(tmp_path, spec)), progress=False, strict=True)
+    assert result.exit_code == 0, result.message
+    for name in ("A.m4b", "chapters/01 A.mp3"):
+        peak = measure_levels(tmp_path / "out" / name).peak_db
+        assert -4.5 < peak <= -3.0, (name, peak)  # held under the rule, and not by silencing the book
