@@ -80,13 +80,13 @@ class FatalProviderError(ProviderError):
 
     cause = "fatal"
     what = "stopped by the provider"
-    advice = "fix the cause"  # what the user should do before rerunning
+    advice = "fix the cause"  # what to do before rerunning; {key_env}: the variable that holds the key
 
 
 class AuthError(FatalProviderError):
     cause = "auth"
     what = "the provider refused the API key"
-    advice = "check the key's environment variable and voice.base_url"
+    advice = "check ${key_env} and voice.base_url"
 
 
 class ModelNotFound(FatalProviderError):

@@ -214,9 +214,7 @@ def _check_budget(script: Script) -> None:
 def fatal_message(exc: errors.FatalProviderError, script: Script, counts: Counter[str]) -> str:
     """One line: what happened, and what to do about it (each error class knows its own advice)."""
     kept = counts["cached"] + counts["synthesized"]
-    advice = exc.advice
-    if isinstance(exc, errors.AuthError) and script.provider.profile.key_env:
-        advice = f"check ${script.provider.profile.key_env} and voice.base_url"
+    advice = exc.advice.format(key_env=script.provider.profile.key_env or "the key's variable")
     kept_line = f"the {kept} finished chunk(s) are kept and will not be requested again"
     return f"{exc.what} ({exc}); {advice}, then rerun: {kept_line}"
 
