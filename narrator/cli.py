@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
@@ -25,6 +26,13 @@ def _fail(exc: errors.NarratorError) -> None:
     sys.exit(exc.exit_code)
 
 
+_ADVICE = {  # what to do about the environment's errors
+    errno.ENOSPC: " (in the output folder or the cache): free some space and rerun; finished takes are kept",
+    errno.EACCES: ": narrator may not write there; give the output folder or cache a place it may",
+    errno.EROFS: ": a read-only file system; give the output folder or cache a place narrator may write",
+}
+
+
 def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -34,7 +42,8 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             _fail(exc)
         except OSError as exc:  # the environment: a full disk, a folder that vanished or may not be written
             where = f"{exc.filename}: " if exc.filename else ""
-            click.echo(f"error: {plain(where)}{exc.strerror or exc}", err=True)
+            advice = _ADVICE.get(exc.errno or 0, "")
+            click.echo(f"error: {plain(where)}{exc.strerror or exc}{advice}", err=True)
             sys.exit(errors.EXIT_INVALID)
         except KeyboardInterrupt as exc:
             signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT

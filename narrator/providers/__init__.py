@@ -21,9 +21,9 @@ def provider_kind(name: str) -> ProviderKind[VoiceSpec]:
     return kind
 
 
-def create_provider(settings: VoiceSpec, context: ProviderContext | None = None) -> Provider:
+def create_provider(settings: VoiceSpec, context: ProviderContext) -> Provider:
     """The provider the settings name, configured; raises JobError for settings it cannot work with."""
-    return provider_kind(settings.provider).create(settings, context or ProviderContext())
+    return provider_kind(settings.provider).create(settings, context)
 
 
 __all__ = ["PROVIDERS", "Provider", "ProviderContext", "ProviderKind", "VoiceSpec", "create_provider", "provider_kind"]

@@ -102,8 +102,8 @@ class Events(Protocol):
 class ProviderContext:
     """What a run offers a provider besides its settings."""
 
-    concurrency: int = 4  # requests the job allows in flight
-    scratch: Path | None = None  # a folder of the run's for temporary files (None: the provider's choice)
+    concurrency: int  # requests the job allows in flight
+    scratch: Path  # a folder of the run's for temporary files (inside the output folder)
 
 
 class Provider(ABC):

@@ -75,7 +75,7 @@ class CommandProvider(Provider):
                                    f"the running Python ({Path(sys.executable).parent})"])  # fmt: skip
         self.program = program
         self.model = str(resolve_voice(settings.voice)[0]) if "{model}" in " ".join(settings.command) else ""
-        self.scratch = context.scratch or Path.cwd() / ".narrator-work"
+        self.scratch = context.scratch
         speech = characters_at(15.0, settings.speed)
         self.profile = Profile(
             limits=ProviderLimits(),

@@ -77,7 +77,7 @@ class Settings(VoiceSpec):
 
 
 class OpenAIProvider(Provider):
-    def __init__(self, spec: Settings, *, concurrency: int = 8):
+    def __init__(self, spec: Settings, *, concurrency: int):
         self.spec = spec
         self.model = spec.model
         self.base_url = (spec.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
