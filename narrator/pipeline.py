@@ -92,6 +92,7 @@ class _Run:
 
     async def go(self, progress: bool | None) -> RunResult:
         script = self.script = await asyncio.to_thread(prepare_script, self.job)
+        _check_key(script)
         self.timings["prepare"] = time.monotonic() - self.started
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for name in (MANIFEST, REPORT):  # found now, not after an hour of synthesis
@@ -199,6 +200,15 @@ async def _synthesize(
                                     limiter=limiter, retry=job.retry, on_take=on_take)  # fmt: skip
     finally:
         bar.close()
+
+
+def _check_key(script: Script) -> None:
+    """Only synthesis needs a key: plan and validate work without one; a run without it stops here, before any
+    request (even one that would find every take cached: the next edit would fail an hour in)."""
+    env = script.provider.profile.key_env
+    if env and not os.environ.get(env, "").strip():
+        problem = f"voice.api_key_env: the environment variable {env} is not set; it must hold the API key"
+        raise errors.JobError([f"{script.job.path}: {problem}"])
 
 
 def _check_budget(script: Script) -> None:

@@ -338,7 +338,14 @@ SERVER_CASES = [
     Case("base_url ftp", MD, openai_job("ftp://x"), 2, "voice.base_url: must be an http:// or https:// URL", env=KEY),
     Case("base_url without host", MD, openai_job("http://"), 2, "voice.base_url: must be an http", env=KEY),
     Case("base_url not a url", MD, openai_job("not a url"), 2, "voice.base_url: must be an http", env=KEY),
-    Case("no API key", MD, openai_job("http://127.0.0.1:9/v1"), 2, "OPENAI_API_KEY is not set"),
+    Case(
+        "no API key",
+        MD,
+        openai_job("http://127.0.0.1:9/v1"),
+        2,
+        "voice.api_key_env: the environment variable OPENAI_API_KEY is not set",
+        command="run",
+    ),
     Case(
         "instructions on tts-1",
         MD,

@@ -71,3 +71,12 @@ def test_plan_json_keeps_its_keys(book):
     assert set(data["chapters"][0]) == {"number", "title", "chunks", "characters", "tokens", "cached",
                                         "audio_seconds", "cost_usd", "cost_to_finish_usd"}  # fmt: skip
     assert {"requests_to_send", "time_seconds", "time_bound_by"} <= set(data["total"])
+
+
+def test_plan_and_validate_need_no_key(book, cli):
+    # a user prices a book before getting a key; CI checks specs without secrets
+    voice = {"provider": "openai", "model": "tts-1", "api_key_env": "NARRATOR_NO_SUCH_KEY"}
+    job = write_job(book, {"sources": ["book.md"], "voice": voice, "output": {"dir": "out"}})
+    assert cli("validate", str(job)).returncode == 0
+    plan = cli("plan", str(job))
+    assert plan.returncode == 0 and "to do: 5 requests" in plan.stdout, plan.stderr

@@ -100,12 +100,8 @@ class OpenAIProvider(Provider):
         self._had_audio = False  # has any answer been audio? (else: a body that is not audio is fatal)
         self._short: dict[str, float] = {}  # text -> length of a take that came back too short for it
         self._check()
-        key = os.environ.get(spec.api_key_env, "").strip()
-        if not key:
-            raise errors.JobError(
-                [f"voice.api_key_env: the environment variable {spec.api_key_env} is not set; it must hold the API key"]
-            )
-        self._key = key
+        # read when the first request is made, not before: plan and validate need no key (run checks for it first)
+        self._key = ""
 
     def _check(self) -> None:
         problems: list[str] = []
@@ -137,6 +133,7 @@ class OpenAIProvider(Provider):
 
     def _open(self) -> httpx.AsyncClient:
         if self._client is None:
+            self._key = os.environ.get(self.spec.api_key_env, "").strip()
             self._client = httpx.AsyncClient(
                 base_url=self.base_url,
                 headers={"Authorization": f"Bearer {self._key}"},
@@ -152,7 +149,7 @@ class OpenAIProvider(Provider):
 
     def redact(self, text: str) -> str:
         """Servers echo keys in errors ("Incorrect API key provided: sk-..."): none reaches a log or file."""
-        return _KEYISH.sub("sk-***", text.replace(self._key, "***"))
+        return _KEYISH.sub("sk-***", text.replace(self._key, "***") if self._key else text)
 
     def payload(self, text: str) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "input": text, "voice": self.voice,
