@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from narrator.devtools.epub import NavPoint, Page, build_epub
 from narrator.errors import SourceError
 from narrator.sources import load_document
 from narrator.sources.epub import read_epub
@@ -148,3 +149,27 @@ def test_sample_files_match_their_script(tmp_path):
     here = Path(__file__).resolve().parent.parent / "samples"
     assert (tmp_path / "lighthouse.epub").read_bytes() == (here / "lighthouse.epub").read_bytes()
     assert (tmp_path / "cover.png").read_bytes() == (here / "cover.png").read_bytes()
+
+
+def test_a_one_file_book_reads_its_chapters_and_skips_its_title_page_and_notes(tmp_path):
+    """One content document holding a title page, the chapters and the rear notes, as some toolchains make
+    them: typed sections are skipped by subtree, not the whole document; the nav names the chapters."""
+    body = (
+        '<section epub:type="titlepage" id="titlepage"><h1>The Quiet Harbour</h1><p>By A. Writer</p></section>'
+        '<section epub:type="bodymatter chapter" id="chapter-1"><h2>I</h2>'
+        f'<p>{paragraph(1)}<a href="#note-1" id="noteref-1" epub:type="noteref">1</a></p><p>{paragraph(2)}</p>'
+        "</section>"
+        f'<section epub:type="bodymatter chapter" id="chapter-2"><h2>II</h2><p>{paragraph(3)}</p></section>'
+        '<section epub:type="backmatter rearnotes" id="endnotes"><h2>Endnotes</h2><ol>'
+        '<li id="note-1"><p>A note nobody should hear. <a href="#noteref-1">↩</a></p></li></ol></section>'
+    )
+    toc = [NavPoint("Titlepage", "book.xhtml#titlepage"), NavPoint("I", "book.xhtml#chapter-1"),
+           NavPoint("II", "book.xhtml#chapter-2"), NavPoint("Endnotes", "book.xhtml#endnotes")]  # fmt: skip
+    path = build_epub(tmp_path / "one.epub", title="The Quiet Harbour", author="A. Writer",
+                      pages=[Page("book.xhtml", body, "The Quiet Harbour")], toc=toc)  # fmt: skip
+    doc = read_epub(path)
+    assert [c.title for c in doc.chapters] == ["I", "II"]
+    assert [(b.kind, b.text) for b in doc.chapters[0].blocks] == [
+        ("heading", "I"), ("paragraph", paragraph(1)), ("paragraph", paragraph(2))
+    ]  # fmt: skip
+    assert [(b.kind, b.text) for b in doc.chapters[1].blocks] == [("heading", "II"), ("paragraph", paragraph(3))]

@@ -19,11 +19,15 @@ _BLOCK_TAGS = {
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _ALWAYS_SKIP = {"script", "style", "head", "nav", "aside", "template", "svg", "math", "noscript", "rt", "rp"}
 _VOID = {"br", "hr", "img", "meta", "link", "input", "area", "base", "col", "embed", "source", "wbr"}
-# epub:type values (EPUB 3 structural semantics) and roles (DPUB-ARIA) whose content is not narrated.
+# epub:type values (EPUB 3 structural semantics) and roles (DPUB-ARIA) whose content is not narrated: the element
+# and everything inside it, wherever it stands (a one-file book holds its title page, chapters and notes side by
+# side in one body; a whole page of one of these is just the case where the element is <body>).
 _SKIP_SEMANTICS = {
     "footnote", "footnotes", "endnote", "endnotes", "rearnote", "rearnotes", "note", "noteref",
     "pagebreak", "toc", "landmarks", "page-list", "doc-footnote", "doc-endnotes", "doc-endnote",
     "doc-noteref", "doc-pagebreak", "doc-toc", "doc-pagelist", "annoref", "biblioref",
+    "cover", "titlepage", "title-page", "halftitlepage", "copyright-page", "copyright", "colophon", "imprint",
+    "index", "loi", "lot", "doc-cover", "doc-colophon", "doc-index",
 }  # fmt: skip
 _NOTE_MARKER = re.compile(r"^\s*[\[(]?\s*(\d{1,3}|[*†‡§¶]+|[a-z])\s*[\])]?\s*$")
 _SCENE_BREAK_TEXT = re.compile(r"^\s*([*#~⁂•·◆-]\s*){1,5}$")
@@ -35,7 +39,6 @@ class ExtractedBlocks:
     blocks: list[Block] = field(default_factory=list)
     anchors: dict[str, int] = field(default_factory=dict)  # element id -> index of the next block
     title: str | None = None  # the <title> element
-    semantics: set[str] = field(default_factory=set)  # epub:type values on <html>, <body> and sections
 
 
 class _Extractor(HTMLParser):
@@ -66,15 +69,13 @@ class _Extractor(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: (v or "") for k, v in attrs}
+        if element_id := a.get("id"):  # inside skipped parts too: a link to the notes must land after the text
+            self.out.anchors.setdefault(element_id, len(self.out.blocks) + (1 if self.text_pending() else 0))
         if self.skip_stack:
             if tag not in _VOID:
                 self.skip_stack.append(tag)
             return
-        if element_id := a.get("id"):
-            self.out.anchors.setdefault(element_id, len(self.out.blocks) + (1 if self.text_pending() else 0))
         semantics = set((a.get("epub:type", "") + " " + a.get("role", "")).split())
-        if tag in ("html", "body", "section", "div", "article"):
-            self.out.semantics |= semantics
         if tag == "title":
             self.in_title = True
             return

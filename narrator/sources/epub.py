@@ -266,8 +266,6 @@ def _build_chapters(
         if item.path in skip_paths or ("xhtml" not in item.media_type and "html" not in item.media_type):
             continue
         extracted = extract_blocks(book.read(item.path).decode("utf-8", errors="replace"))
-        if extracted.semantics & SKIP_TYPES:
-            continue
         splits = sorted(
             (extracted.anchors.get(e.fragment, 0) if e.fragment else 0, i, e)
             for i, e in enumerate(entries_by_path.get(item.path, []))
