@@ -61,6 +61,7 @@ class SourceSpec(_Spec):
     path: Annotated[Path, ResolvedPath(must_exist=True)]
     format: Annotated[Text, OneOf(SOURCE_FORMATS)]  # default: from the file's extension
     title: Text | None = None
+    split_at: Annotated[int, Range(1, 6, integer=True)] | None = None  # Markdown and HTML: chapters at this level
 
     @model_validator(mode="before")
     @classmethod
@@ -270,6 +271,11 @@ def _cross_checks(job: Job) -> list[tuple[str, str]]:
         problems.append(("cache", problem))
     if (problem := _output_problem(job)) is not None:
         problems.append(("output.dir", problem))
+    for i, source in enumerate(job.sources):
+        if source.split_at is not None and source.format not in ("markdown", "html"):
+            problems.append(
+                (f"sources[{i}].split_at", f"only Markdown and HTML split at headings, not {source.format}")
+            )
     if job.output.mastering == "acx":
         # ACX wants 0.5-1 s of room tone at the head of each file and 1-5 s at the tail
         if not 0.45 <= job.pauses.chapter_start <= 0.95:

@@ -173,3 +173,41 @@ def test_a_one_file_book_reads_its_chapters_and_skips_its_title_page_and_notes(t
         ("heading", "I"), ("paragraph", paragraph(1)), ("paragraph", paragraph(2))
     ]  # fmt: skip
     assert [(b.kind, b.text) for b in doc.chapters[1].blocks] == [("heading", "II"), ("paragraph", paragraph(3))]
+
+
+def test_markdown_splits_at_the_highest_level_that_gives_chapters(tmp_path):
+    """One `#` title over `##` articles (most articles and READMEs): chapters at the articles, the title spoken
+    first; `split_at` chooses; an HTML book with h1 chapters and h2 sections splits at h1."""
+    md = tmp_path / "charter.md"
+    md.write_text(
+        "# The Harbour Charter\n\n## Article One\n\nThe keepers keep the light.\n\n### Section 1\n\nAt dusk.\n\n"
+        "## Article Two\n\nThe boats come home.\n",
+        encoding="utf-8",
+    )
+    doc = read_markdown(md)
+    assert [c.title for c in doc.chapters] == ["Article One", "Article Two"]
+    assert [b.text for b in doc.chapters[0].blocks] == [
+        "The Harbour Charter", "Article One", "The keepers keep the light.", "Section 1", "At dusk."
+    ]  # fmt: skip
+    assert [c.title for c in read_markdown(md, split_at=1).chapters] == ["The Harbour Charter"]
+    assert [c.title for c in read_markdown(md, split_at=3).chapters] == ["Article One", "Section 1", "Article Two"]
+    html = tmp_path / "book.html"
+    html.write_text(
+        "<h1>One</h1><p>First.</p><h2>A part of one</h2><p>More.</p><h1>Two</h1><p>Second.</p>", encoding="utf-8"
+    )
+    assert [c.title for c in read_html(html).chapters] == ["One", "Two"]
+
+
+def test_split_at_is_for_markdown_and_html_only(tmp_path):
+    (tmp_path / "a.txt").write_text("Some text.\n")
+    (tmp_path / "b.md").write_text("# B\n\nText.\n")
+    from narrator.errors import JobError
+    from narrator.spec import load_job
+    from tests.conftest import write_job
+
+    spec = {"sources": [{"path": "a.txt", "split_at": 2}, {"path": "b.md", "split_at": 2}], "output": {"dir": "o"}}
+    with pytest.raises(JobError) as info:
+        load_job(write_job(tmp_path, spec))
+    assert [p.split(": ", 1)[1] for p in info.value.problems] == [
+        "sources[0].split_at: only Markdown and HTML split at headings, not text"
+    ]

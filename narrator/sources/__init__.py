@@ -10,17 +10,19 @@ from ..errors import SourceError
 from ..spec import SourceSpec
 from . import epub, html, markdown, text
 
-READERS: dict[str, Callable[[Path], Document]] = {
-    "epub": epub.read_epub,
+READERS: dict[str, Callable[[Path], Document]] = {"epub": epub.read_epub, "text": text.read_text}
+SPLIT_AT_HEADINGS: dict[str, Callable[[Path, int | None], Document]] = {
     "markdown": markdown.read_markdown,
     "html": html.read_html,
-    "text": text.read_text,
 }
 
 
 def read_source(spec: SourceSpec) -> Document:
     try:
-        doc = READERS[spec.format](spec.path)
+        if spec.format in SPLIT_AT_HEADINGS:
+            doc = SPLIT_AT_HEADINGS[spec.format](spec.path, spec.split_at)
+        else:
+            doc = READERS[spec.format](spec.path)
     except SourceError:
         raise
     except (OSError, UnicodeDecodeError, ValueError) as exc:

@@ -1,4 +1,4 @@
-"""Markdown: rendered by markdown-it (CommonMark), then read as HTML; chapters at top-level headings."""
+"""Markdown: rendered by markdown-it (CommonMark), then read as HTML; chapters at its headings (html.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .text import decode_text
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 
 
-def read_markdown(path: Path) -> Document:
+def read_markdown(path: Path, split_at: int | None = None) -> Document:
     source = decode_text(path.read_bytes(), path).replace("\r\n", "\n")
     source = _FRONT_MATTER.sub("", source)
     # html=True: raw HTML inside Markdown goes through the same extractor (tags dropped, scripts skipped)
@@ -24,4 +24,4 @@ def read_markdown(path: Path) -> Document:
     first_h1 = next((b.text for b in blocks if b.kind == "heading" and b.level == 1), None)
     file_title = path.stem.replace("_", " ").replace("-", " ").title()
     # text before the first heading is a chapter named after the file, not after the next heading
-    return Document(title=first_h1 or file_title, chapters=tuple(split_chapters(blocks, 1, file_title)))
+    return Document(title=first_h1 or file_title, chapters=tuple(split_chapters(blocks, file_title, split_at)))
