@@ -46,12 +46,46 @@ def _word_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
 _ABBREVIATION_RE = _word_pattern(_ABBREVIATIONS)
 
 
-class Preparer:
-    """Normalises block text for speech and applies a lexicon (word -> replacement, whole words, one pass)."""
+_ROMAN = re.compile(r"^(?=[MDCLXVI])M{0,3}(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})\.?$", re.IGNORECASE)
+_ARABIC = re.compile(r"^(\d{1,3})\.?$")
+_ONES = ("", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+         "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")  # fmt: skip
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 
-    def __init__(self, lexicon: Iterable[tuple[str, str]] = ()):
+
+def number_words(n: int) -> str:
+    """1..999 in English words (a chapter number, said aloud): 21 -> "twenty-one"."""
+    hundreds, rest = divmod(n, 100)
+    words = [f"{_ONES[hundreds]} hundred"] if hundreds else []
+    if rest >= 20:
+        words.append(_TENS[rest // 10] + (f"-{_ONES[rest % 10]}" if rest % 10 else ""))
+    elif rest:
+        words.append(_ONES[rest])
+    return " and ".join(words)
+
+
+def bare_number(title: str) -> int | None:
+    """The number a title is made of and nothing else: "IV", "iv.", "12" (None for "I Remember", "1984 Again")."""
+    title = title.strip()
+    if _ROMAN.match(title):
+        values = {"m": 1000, "d": 500, "c": 100, "l": 50, "x": 10, "v": 5, "i": 1}
+        digits = [values[c] for c in title.rstrip(".").lower()]
+        total = sum(-d if i + 1 < len(digits) and d < digits[i + 1] else d for i, d in enumerate(digits))
+        return total if 0 < total < 1000 else None
+    if match := _ARABIC.match(title):
+        return int(match.group(1)) or None
+    return None
+
+
+class Preparer:
+    """Normalises block text for speech and applies a lexicon (word -> replacement, whole words, one pass).
+    ``numbered_titles``: a chapter that opens with a bare numeral heading ("I", "IV", "12") says "Chapter One"
+    there instead (a lone "I" sounds like the pronoun); its title as printed is kept everywhere else."""
+
+    def __init__(self, lexicon: Iterable[tuple[str, str]] = (), *, numbered_titles: bool = False):
         self.lexicon = dict(lexicon)
         self.lexicon_re = _word_pattern(self.lexicon)
+        self.numbered_titles = numbered_titles
 
     def text(self, text: str) -> str:
         text = unicodedata.normalize("NFC", plain(text)).translate(_INVISIBLE).translate(_CHARACTERS)
@@ -69,6 +103,8 @@ class Preparer:
                 blocks.append(block)
                 continue
             text = self.text(block.text)
+            if not blocks and block.kind == "heading" and self.numbered_titles and (n := bare_number(text)):
+                text = f"Chapter {number_words(n).capitalize()}"
             if text:
                 blocks.append(Block(block.kind, text, block.level))
         return Chapter(self.text(chapter.title) or chapter.title, tuple(blocks))

@@ -11,7 +11,7 @@ from . import errors
 from .cache import TakeCache, take_key
 from .chunker import Chunk, Limits, chunk_chapters
 from .document import Chapter, Document
-from .prepare import Preparer
+from .prepare import Preparer, bare_number
 from .providers import Provider, ProviderContext, create_provider
 from .sources import load_document
 from .spec import Job
@@ -65,7 +65,10 @@ def provider_for(job: Job) -> Provider:
 def prepare_script(job: Job) -> Script:
     provider = provider_for(job)
     document = load_document(job.sources, title=job.title, author=job.author, cover_path=job.cover)
-    preparer = Preparer(job.lexicon.items())
+    # only in a book numbered that way: in a glossary titled A, B, C, D, the "C" and "D" are letters
+    numerals = sum(bare_number(c.title) is not None for c in document.chapters)
+    numbered = job.chapter_titles == "numbered" and numerals * 2 > len(document.chapters)
+    preparer = Preparer(job.lexicon.items(), numbered_titles=numbered)
     chapters = tuple(preparer.chapter(c) for c in document.chapters)
     limits = effective_limits(job, provider)
     chunks = tuple(chunk_chapters(chapters, limits))

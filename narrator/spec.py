@@ -173,6 +173,8 @@ class Job(_Spec):
     description: Text | None = None
     cover: Annotated[Path, ResolvedPath(must_exist=True)] | None = None  # default: the EPUB's cover
     voice: VoiceSpec = VoiceSpec()  # the named provider's own Settings (see load_job)
+    # how a bare numeral chapter title is spoken: "I" as "Chapter One" (numbered), or as printed
+    chapter_titles: Annotated[Text, OneOf(("numbered", "as_written"))] = "numbered"
     chunking: ChunkingSpec = ChunkingSpec()
     pauses: PauseSpec = PauseSpec()
     retry: RetrySpec = RetrySpec()

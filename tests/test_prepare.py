@@ -45,3 +45,30 @@ def test_normalising_is_deterministic_and_idempotent(text):
     assert once == preparer.text(text)
     assert Preparer().text(Preparer().text(text)) == Preparer().text(text)
     assert once == once.strip() and "  " not in once
+
+
+def test_a_bare_numeral_chapter_title_is_spoken_as_a_chapter_number():
+    def opening(title: str, numbered: bool = True) -> str:
+        chapter = Chapter(title, (Block("heading", title, 2), Block("paragraph", "Text."), Block("heading", "II", 3)))
+        return " / ".join(b.text for b in Preparer(numbered_titles=numbered).chapter(chapter).blocks)
+
+    assert opening("IV") == "Chapter Four / Text. / II"  # the opening heading only
+    assert opening("xxi.") == "Chapter Twenty-one / Text. / II"
+    assert opening("12") == "Chapter Twelve / Text. / II"
+    assert opening("I Remember") == "I Remember / Text. / II"
+    assert opening("1984") == "1984 / Text. / II"
+    assert opening("IV", numbered=False) == "IV / Text. / II"
+
+
+def test_numbered_titles_in_a_numbered_book_only(tmp_path):
+    from narrator.script import prepare_script
+    from narrator.spec import load_job
+    from tests.conftest import write_job
+
+    (tmp_path / "novel.md").write_text("# I\n\nIt began.\n\n# II\n\nIt went on.\n")
+    (tmp_path / "glossary.md").write_text("# A\n\nAnchor.\n\n# B\n\nBeacon.\n\n# C\n\nCurrent.\n\n# D\n\nDune.\n")
+    for name, spoken in (("novel", ["Chapter One", "Chapter Two"]), ("glossary", ["A", "B", "C", "D"])):
+        script = prepare_script(load_job(write_job(tmp_path, {"sources": [f"{name}.md"], "output": {"dir": "o"}})))
+        assert [c.spoken for c in script.chunks if c.kind == "heading"] == spoken
+    novel = prepare_script(load_job(write_job(tmp_path, {"sources": ["novel.md"], "output": {"dir": "o"}})))
+    assert [c.title for c in novel.chapters] == ["I", "II"]  # the manifest, markers and file names keep them

@@ -211,3 +211,78 @@ def test_split_at_is_for_markdown_and_html_only(tmp_path):
     assert [p.split(": ", 1)[1] for p in info.value.problems] == [
         "sources[0].split_at: only Markdown and HTML split at headings, not text"
     ]
+
+
+GUTENBERG = """\ufeffThe Project Gutenberg eBook of The Quiet Harbour
+
+This ebook is for the use of anyone anywhere at no cost and with almost no restrictions whatsoever.
+
+Title: The Quiet Harbour
+
+Author: A. Writer
+
+Release date: January 1, 2001 [eBook #99999]
+
+*** START OF THE PROJECT GUTENBERG EBOOK THE QUIET HARBOUR ***
+
+
+
+
+CONTENTS
+
+CHAPTER I. The Lamp
+CHAPTER II. The Tide
+CHAPTER III. The Morning
+
+
+
+
+CHAPTER I.
+The Lamp
+
+The keeper climbed the stair with the oil can and a
+rag, as he did every evening, and _never_ once looked down.[1]
+
+[Illustration: The keeper at the lamp, drawn by a friend.]
+
+[Footnote 1: He had looked down once, in his first year,
+and did not care to again.]
+
+
+CHAPTER II.
+The Tide
+
+The tide came in over the rocks.
+
+[Illustration]
+
+
+CHAPTER III.
+The Morning
+
+Morning came at last.
+
+*** END OF THE PROJECT GUTENBERG EBOOK THE QUIET HARBOUR ***
+
+Section 5. General information about this licence, which nobody wants to hear.
+"""
+
+
+def test_project_gutenberg_plain_text_is_read_without_its_licence_contents_and_markers(tmp_path):
+    path = tmp_path / "pg99999.txt"
+    path.write_text(GUTENBERG, encoding="utf-8")
+    doc = read_text(path)
+    assert (doc.title, doc.author) == ("The Quiet Harbour", "A. Writer")
+    assert [c.title for c in doc.chapters] == [
+        "CHAPTER I: The Lamp",
+        "CHAPTER II: The Tide",
+        "CHAPTER III: The Morning",
+    ]
+    assert [b.text for b in doc.chapters[0].blocks] == [
+        "CHAPTER I: The Lamp",
+        "The keeper climbed the stair with the oil can and a rag, as he did every evening, and never once looked down.",
+        "The keeper at the lamp, drawn by a friend.",
+    ]
+    assert [b.text for b in doc.chapters[1].blocks] == ["CHAPTER II: The Tide", "The tide came in over the rocks."]
+    spoken = " ".join(b.text for c in doc.chapters for b in c.blocks)
+    assert "licence" not in spoken and "Gutenberg" not in spoken and "Footnote" not in spoken and "_" not in spoken

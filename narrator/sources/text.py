@@ -53,19 +53,61 @@ def decode_text(data: bytes, path: Path) -> str:
     return text
 
 
+# Project Gutenberg's plain-text builds: the licence before START and after END is not the book
+_PG_START = re.compile(r"^\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK.*$", re.IGNORECASE | re.MULTILINE)
+_PG_END = re.compile(r"^\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK.*$", re.IGNORECASE | re.MULTILINE)
+_PG_FIELD = re.compile(r"^(Title|Author):\s*(.+)$", re.MULTILINE)
+_ILLUSTRATION = re.compile(r"^\[Illustration(?::\s*(?P<caption>.*?))?\]$", re.IGNORECASE | re.DOTALL)
+_FOOTNOTE = re.compile(r"\[Footnote[^\]]*\]", re.IGNORECASE | re.DOTALL)
+_NOTE_MARK = re.compile(r"\[(?:\d{1,3}|[A-Z])\]")
+_ITALICS = re.compile(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])", re.DOTALL)
+_CONTENTS = re.compile(r"^\s*(table of )?contents\.?\s*$", re.IGNORECASE)
+
+
+def _gutenberg(raw: str) -> tuple[str, str | None, str | None]:
+    """The book between Project Gutenberg's START and END lines, with the title and author its header gives."""
+    start, end = _PG_START.search(raw), _PG_END.search(raw)
+    if start is None:
+        return raw, None, None
+    fields = dict(_PG_FIELD.findall(raw[: start.start()]))
+    body = raw[start.end() : end.start() if end and end.start() > start.end() else len(raw)]
+    return body, fields.get("Title", "").strip() or None, fields.get("Author", "").strip() or None
+
+
+def _for_the_ear(para: str) -> str | None:
+    """A paragraph as it is read: an illustration's caption alone, footnotes and their markers gone, the
+    underscores of _italics_ gone. None when nothing is left to read."""
+    para = _FOOTNOTE.sub("", para).strip()
+    if illustration := _ILLUSTRATION.match(para):
+        para = illustration.group("caption") or ""
+    para = _ITALICS.sub(r"\1", _NOTE_MARK.sub("", para)).strip()
+    return para or None
+
+
+def _is_contents(lines: list[str]) -> bool:
+    """A table of contents: a "Contents" line, or a run of chapter lines with no text between them."""
+    if len(lines) == 1 and _CONTENTS.match(lines[0]):
+        return True
+    chapter_lines = sum(1 for line in lines if _CHAPTER_LINE.match(line))
+    return len(lines) >= 3 and chapter_lines * 2 >= len(lines)
+
+
 def read_text(path: Path) -> Document:
     raw = decode_text(path.read_bytes(), path).replace("\r\n", "\n").replace("\r", "\n")
+    raw, pg_title, pg_author = _gutenberg(raw)
     paragraphs = [p for p in re.split(r"\n\s*\n", raw) if p.strip()]
     chapters: list[Chapter] = []
     title: str | None = None
     blocks: list[Block] = []
 
-    def close() -> None:
-        if any(b.kind != "scene_break" for b in blocks):
+    def close() -> None:  # a "chapter" with no text (a line of a table of contents) is no chapter
+        if any(b.kind == "paragraph" for b in blocks):
             chapters.append(Chapter(title or path.stem, tuple(blocks)))
 
     for para in paragraphs:
-        lines = para.strip().split("\n")
+        lines = [line.strip() for line in para.strip().split("\n")]
+        if _is_contents(lines):
+            continue
         if _CHAPTER_LINE.match(lines[0]) and len(lines[0]) <= 80:
             close()
             heading = clean_text(lines[0]).rstrip(".")
@@ -74,12 +116,12 @@ def read_text(path: Path) -> Document:
                 heading = f"{heading}: {clean_text(rest[0])}"
                 rest = rest[1:]
             title, blocks = heading, [Block("heading", heading, 1)]
-            if rest:
-                blocks.append(Block("paragraph", clean_text(" ".join(rest))))
+            if rest and (text := _for_the_ear(" ".join(rest))):
+                blocks.append(Block("paragraph", clean_text(text)))
         elif _SCENE_BREAK.match(para):
             blocks.append(Block("scene_break"))
-        else:
-            blocks.append(Block("paragraph", clean_text(para)))
+        elif text := _for_the_ear(para):
+            blocks.append(Block("paragraph", clean_text(text)))
     close()
-    doc_title = path.stem.replace("_", " ").replace("-", " ").strip().title()
-    return Document(title=doc_title, chapters=tuple(chapters))
+    doc_title = pg_title or path.stem.replace("_", " ").replace("-", " ").strip().title()
+    return Document(title=doc_title, chapters=tuple(chapters), author=pg_author)
