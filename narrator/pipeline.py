@@ -89,6 +89,7 @@ class _Run:
         self.script: Script | None = None
         self.outcome = SynthesisOutcome()
         self.previous: Manifest | None = None
+        self.holds_folder = False
 
     async def go(self, progress: bool | None) -> RunResult:
         script = self.script = await asyncio.to_thread(prepare_script, self.job)
@@ -99,6 +100,7 @@ class _Run:
             if (self.out_dir / name).exists() and not (self.out_dir / name).is_file():
                 raise errors.JobError([f"{self.job.path}: output.dir: {self.out_dir / name} is not a file"])
         with Workspace(self.out_dir, self.job.path):
+            self.holds_folder = True  # from here, the report is ours to write, whatever happens
             return await self.run(script, progress)
 
     async def run(self, script: Script, progress: bool | None) -> RunResult:
@@ -155,8 +157,8 @@ class _Run:
     def interrupted(self, exc: BaseException) -> None:
         """The run ended by an exception: a budget refusal, a tool's failure, a signal. Its report still tells
         CI what happened and what is done (takes in the cache stay done)."""
-        if self.script is None or not self.out_dir.is_dir():
-            return  # nothing was prepared: there is nothing to report on, and no folder of ours to write in
+        if self.script is None or not self.holds_folder:
+            return  # nothing prepared, or the folder is another run's or another job's: not ours to write in
         if isinstance(exc, errors.NarratorError):
             exit_code, message = exc.exit_code, str(exc).splitlines()[0]
         elif isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):

@@ -3,6 +3,7 @@ finish, no take damaged), two jobs pointed at one output folder (the second is r
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -42,12 +43,14 @@ def wait_for(path: Path, seconds: float = 60) -> None:
 
 
 def test_one_job_twice_at_once_the_second_is_refused(tmp_path):
-    book(tmp_path, "story.md", 12)
+    book(tmp_path, "story.md", 40)  # 8 s of requests at least: the second run starts and ends inside them
     with FakeSpeechServer(KEY, Faults(latency=0.4)) as server:
         job_file = job(tmp_path, server, "story.md", "out")
         first = start(job_file)
         wait_for(tmp_path / "out" / ".narrator" / "lock")
+        (tmp_path / "out" / "report.json").write_text("the first run's")  # stands in for its last report
         second = run_cli("run", str(job_file), env={"OPENAI_API_KEY": KEY})
+        assert (tmp_path / "out" / "report.json").read_text() == "the first run's"  # the refused run wrote none
         first_out, first_err = first.communicate(timeout=120)
     assert second.returncode == 2 and "Traceback" not in second.stderr
     assert f"another run (PID {first.pid}) is using {tmp_path / 'out'}" in second.stderr
@@ -79,3 +82,4 @@ def test_two_jobs_writing_to_one_output_folder(tmp_path):
     assert first.returncode == 0, first.stderr
     assert other.returncode == 2 and "Traceback" not in other.stderr
     assert f"holds the book of another job ({tmp_path / 'a.yaml'})" in other.stderr
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["exit_code"] == 0  # a's report, untouched
