@@ -286,3 +286,12 @@ def test_project_gutenberg_plain_text_is_read_without_its_licence_contents_and_m
     assert [b.text for b in doc.chapters[1].blocks] == ["CHAPTER II: The Tide", "The tide came in over the rocks."]
     spoken = " ".join(b.text for c in doc.chapters for b in c.blocks)
     assert "licence" not in spoken and "Gutenberg" not in spoken and "Footnote" not in spoken and "_" not in spoken
+
+
+def test_a_source_title_prefixes_its_chapters_but_never_doubles_one(tmp_path):
+    md = tmp_path / "essay.md"
+    md.write_text("# On Tides\n\nIntro.\n\n## The ebb\n\nOut it goes.\n", encoding="utf-8")
+    titles = [c.title for c in load_document([SourceSpec(path=md, format="markdown", title="On Tides")]).chapters]
+    assert titles == ["On Tides", "On Tides: The ebb"]
+    one = load_document([SourceSpec(path=md, format="markdown", title="On Tides", split_at=1)]).chapters
+    assert [c.title for c in one] == ["On Tides"]

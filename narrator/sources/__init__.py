@@ -42,7 +42,9 @@ def _retitle(doc: Document, title: str) -> Document:
     if len(doc.chapters) == 1:
         chapters = (Chapter(title, doc.chapters[0].blocks),)
     else:
-        chapters = tuple(Chapter(f"{title}: {c.title}", c.blocks) for c in doc.chapters)
+        chapters = tuple(
+            Chapter(c.title if c.title == title else f"{title}: {c.title}", c.blocks) for c in doc.chapters
+        )
     return Document(doc.title, chapters, doc.author, doc.language, doc.cover)
 
 
