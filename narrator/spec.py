@@ -148,7 +148,9 @@ def _lexicon(value: Any) -> Any:
 
 def _some_sources(value: Any) -> Any:
     if not isinstance(value, list) or not value:
-        raise PydanticCustomError("sources", "must be a non-empty list of paths or {{path, title, format}} mappings")
+        raise PydanticCustomError(
+            "sources", "must be a non-empty list of paths or {shape} mappings", {"shape": "{path, title, format}"}
+        )
     return value
 
 
