@@ -8,6 +8,7 @@ resolve against the job file's folder. ``voice:`` is checked against the setting
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,11 +58,31 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+
+
+def _chapter_choice(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise PydanticCustomError("chapter", "chapters count from 1, got {value}", {"value": value})
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise PydanticCustomError("chapter", "a chapter number, a range like \"3-5\" or a title, got {kind}",
+                                  {"kind": kind_of(value)})  # fmt: skip
+    if value.strip().isdigit():  # "3" in YAML quotes is chapter 3
+        return _chapter_choice(int(value))
+    if (m := _RANGE.match(value)) and not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise PydanticCustomError("chapter", "a range runs from 1 upward, low to high, got {value}", {"value": value})
+    return value.strip()
+
+
 class SourceSpec(_Spec):
     path: Annotated[Path, ResolvedPath(must_exist=True)]
     format: Annotated[Text, OneOf(SOURCE_FORMATS)]  # default: from the file's extension
     title: Text | None = None
     split_at: Annotated[int, Range(1, 6, integer=True)] | None = None  # Markdown and HTML: chapters at this level
+    # which of its chapters to read: numbers from 1, ranges "3-5", titles; in reading order whatever the order here
+    chapters: tuple[Annotated[int | str, BeforeValidator(_chapter_choice)], ...] | None = None
 
     @model_validator(mode="before")
     @classmethod

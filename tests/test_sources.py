@@ -295,3 +295,33 @@ def test_a_source_title_prefixes_its_chapters_but_never_doubles_one(tmp_path):
     assert titles == ["On Tides", "On Tides: The ebb"]
     one = load_document([SourceSpec(path=md, format="markdown", title="On Tides", split_at=1)]).chapters
     assert [c.title for c in one] == ["On Tides"]
+
+
+def test_a_source_reads_only_the_chapters_it_names(tmp_path):
+    epub = nested_epub3(tmp_path / "b.epub")  # First Light, Second Tide, Third Bell, Fourth Wind
+
+    def titles(chapters: list) -> list[str]:
+        return [c.title for c in load_document([SourceSpec(path=epub, format="epub", chapters=chapters)]).chapters]
+
+    assert titles([1, "3-4"]) == ["First Light", "Third Bell", "Fourth Wind"]
+    assert titles(["Fourth Wind", "2"]) == ["Second Tide", "Fourth Wind"]  # reading order, never the list's
+    with pytest.raises(SourceError, match="no chapter titled 'Fifth'; it has: First Light, Second Tide"):
+        titles(["Fifth"])
+    with pytest.raises(SourceError, match=r"3-9 is past its last chapter \(4: Fourth Wind\)"):
+        titles(["3-9"])
+
+
+def test_chapter_choices_are_checked_in_the_spec(tmp_path):
+    from narrator.errors import JobError
+    from narrator.spec import load_job
+    from tests.conftest import write_job
+
+    (tmp_path / "b.md").write_text("# B\n\nText.\n")
+    spec = {"sources": [{"path": "b.md", "chapters": [0, "5-2", [1]]}], "output": {"dir": "o"}}
+    with pytest.raises(JobError) as info:
+        load_job(write_job(tmp_path, spec))
+    assert [p.split(": ", 1)[1] for p in info.value.problems] == [
+        "sources[0].chapters[0]: chapters count from 1, got 0",
+        "sources[0].chapters[1]: a range runs from 1 upward, low to high, got 5-2",
+        'sources[0].chapters[2]: a chapter number, a range like "3-5" or a title, got a list',
+    ]

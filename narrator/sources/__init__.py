@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ..document import Block, Chapter, Cover, Document, sniff_image_type
@@ -31,9 +33,31 @@ def read_source(spec: SourceSpec) -> Document:
         raise SourceError(f"{spec.path}: nested too deeply to read") from None
     if not doc.chapters:
         raise SourceError(f"{spec.path}: no readable text found")
+    if spec.chapters is not None:
+        doc = _select(doc, spec.chapters, spec.path)
     if spec.title:
         doc = _retitle(doc, spec.title)
     return doc
+
+
+def _select(doc: Document, wanted: Sequence[int | str], path: Path) -> Document:
+    """The chapters ``wanted`` names (numbers from 1, "3-5" ranges, titles as the source gives them), in reading
+    order: a choice never reorders a book."""
+    titles = [c.title for c in doc.chapters]
+    picked: set[int] = set()
+    for choice in wanted:
+        if isinstance(choice, int):
+            numbers = [choice]
+        elif match := re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", choice):
+            numbers = list(range(int(match.group(1)), int(match.group(2)) + 1))
+        else:
+            numbers = [n for n, title in enumerate(titles, 1) if title == choice]
+            if not numbers:
+                raise SourceError(f"{path}: chapters: no chapter titled {choice!r}; it has: {', '.join(titles)}")
+        if numbers[-1] > len(titles):
+            raise SourceError(f"{path}: chapters: {choice} is past its last chapter ({len(titles)}: {titles[-1]})")
+        picked.update(numbers)
+    return replace(doc, chapters=tuple(doc.chapters[n - 1] for n in sorted(picked)))
 
 
 def _retitle(doc: Document, title: str) -> Document:
