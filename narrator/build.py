@@ -146,8 +146,10 @@ class _Build:
             made = [pool.submit(self.make_chapter, i) for i in range(len(self.script.chapters))]
             try:
                 for f in self.book_files:
-                    books.append(BookEncoder(f.path, kind=f.kind, rate=self.rate, bitrate=_bitrate(self.script, f.kind),
-                                             work_dir=self.work_dir))  # fmt: skip
+                    bitrate = bitrate_for(self.script.job, f.kind)
+                    books.append(
+                        BookEncoder(f.path, kind=f.kind, rate=self.rate, bitrate=bitrate, work_dir=self.work_dir)
+                    )
                 feeding = [feeders.submit(self.feed, book, made) for book in books]
                 chapters: list[ChapterAudio] = []  # as assembled: placements, durations
                 in_book: list[ChapterAudio] = []  # as the book encoders read them: their lengths place the markers
@@ -230,7 +232,7 @@ class _Build:
         with ffmpeg.background(), self.clock("encoding"):
             write_chapter(chapter.wav, f.path, filters=filters, kind=f.kind, title=title, album=doc.title,
                           artist=doc.author, track=f.track[0], total=f.track[1], cover_file=self.cover_file,
-                          bitrate=_bitrate(self.script, f.kind))  # fmt: skip
+                          bitrate=bitrate_for(self.script.job, f.kind))  # fmt: skip
 
     def check(self, timings: dict[str, float]) -> list[QaFile]:
         """Every encoded file measured against the preset, after encoding. An encoder may overshoot the limiter's
@@ -262,7 +264,7 @@ class _Build:
             self.encode_chapter(f, self.chapters[f.chapter])
             return
         assert self.preset is not None
-        book = BookEncoder(f.path, kind=f.kind, rate=self.rate, bitrate=_bitrate(self.script, f.kind),
+        book = BookEncoder(f.path, kind=f.kind, rate=self.rate, bitrate=bitrate_for(self.script.job, f.kind),
                            work_dir=self.work_dir)  # fmt: skip
         try:
             mastered = [_master(c, self.preset, self.headroom[f.path]) for c in self.chapters]
@@ -284,10 +286,6 @@ def bitrate_for(job: Job, kind: OutputKind) -> str:
     """A preset may demand its own MP3 bitrate (ACX: 192k); everything else takes the job's."""
     preset = PRESETS[job.output.mastering]
     return (preset.mp3_bitrate if preset and kind.preset_bitrate else None) or job.output.bitrate
-
-
-def _bitrate(script: Script, kind: OutputKind) -> str:
-    return bitrate_for(script.job, kind)
 
 
 def write_all_subtitles(script: Script, chapters: list[ChapterAudio], planned: list[PlannedFile]) -> None:
