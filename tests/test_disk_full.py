@@ -41,6 +41,6 @@ def test_a_full_disk_is_one_line_and_damages_nothing(tmp_path, small_disk: Path)
     assert takes, "some takes were finished before the disk filled"
     for take in takes:  # every take under a final name is whole: its samples hash to what was recorded
         audio = read_wav(take)
-        assert audio.duration > 0.5
+        assert audio.duration > 0.2  # a one-word heading's take is about half a second
         assert hashlib.sha256(audio.pcm).hexdigest() == take.with_suffix(".sha256").read_text()
     assert not list((small_disk / "out").rglob("*.mp3"))
