@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
-BlockKind = Literal["heading", "paragraph", "scene_break"]
+BlockKind = Literal["heading", "paragraph", "scene_break", "note"]
+ImageText = Literal["caption", "alt", "skip"]
+NotePlace = Literal["skip", "end_of_chapter"]
+TableReading = Literal["rows", "skip"]
 
 
 @dataclass(frozen=True)
@@ -13,6 +17,18 @@ class Block:
     kind: BlockKind
     text: str = ""
     level: int = 0  # heading level 1-6; 0 for other blocks
+    note: str = ""  # kind "note": the id of the footnote or endnote this paragraph belongs to
+    refs: tuple[str, ...] = ()  # the ids of the notes whose markers stood in this paragraph
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a source's figures, tables and notes are read (a job's ``sources[]`` keys of the same names)."""
+
+    images: ImageText = "caption"  # read figure captions; or the images' alt text; or neither
+    tables: TableReading = "rows"  # each row with its header cells ("Year: 1850; Ships: 12."), or announce and skip
+    notes: NotePlace = "skip"  # footnote and endnote bodies: never read, or read after their chapter
+    split_at: int | None = None  # Markdown and HTML: chapters at headings of this level and above
 
 
 @dataclass(frozen=True)
@@ -38,6 +54,7 @@ class Document:
     author: str | None = None
     language: str | None = None
     cover: Cover | None = None
+    dropped: tuple[str, ...] = ()  # parts of the source that are not chapters, and why ("Contents: no text")
 
 
 def sniff_image_type(data: bytes) -> str | None:
@@ -46,3 +63,17 @@ def sniff_image_type(data: bytes) -> str | None:
     if data.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
     return None
+
+
+def without_text(titles: list[str]) -> tuple[str, ...]:
+    """What a plan says of headings that had no text under them (a table of contents, an empty part page)."""
+    if not titles:
+        return ()
+    shown = ", ".join(titles[:4]) + (f" and {len(titles) - 4} more" if len(titles) > 4 else "")
+    many = len(titles) > 1
+    return (f"{len(titles)} heading{'s' if many else ''} with no text under {'them' if many else 'it'}: {shown}",)
+
+
+def same_words(a: str, b: str) -> bool:
+    """The same words whatever the case and punctuation: a title printed "CHAPTER 1." is the nav's "Chapter 1"."""
+    return re.sub(r"\W+", " ", a).strip().casefold() == re.sub(r"\W+", " ", b).strip().casefold()

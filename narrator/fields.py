@@ -4,7 +4,7 @@ user reads: ``must be between 0.25 and 4, got 9``, ``'wav' is not one of: m4b, m
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
@@ -48,14 +48,21 @@ def Range(lo: float, hi: float, *, integer: bool = False) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+def _choice(value: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise PydanticCustomError(
+            "choice", "{value} is not one of: {choices}", {"value": repr(value), "choices": ", ".join(choices)}
+        )
+    return value
+
+
 def OneOf(choices: Sequence[str]) -> AfterValidator:
     """Text that must be one of ``choices`` (a list the message names in full): ``Annotated[Text, OneOf(...)]``."""
+    return AfterValidator(lambda value: _choice(value, choices))
 
-    def check(value: str) -> str:
-        if value not in choices:
-            raise PydanticCustomError(
-                "choice", "{value} is not one of: {choices}", {"value": repr(value), "choices": ", ".join(choices)}
-            )
-        return value
 
-    return AfterValidator(check)
+def Choice(literal: Any) -> BeforeValidator:
+    """For a ``Literal`` field: ``Annotated[ImageText, Choice(ImageText)]``, with OneOf's message and type check."""
+    choices: tuple[str, ...] = get_args(literal)
+
+    return BeforeValidator(lambda value: _choice(_text(value), choices))

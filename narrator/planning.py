@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .chunker import Chunk
 from .costs import chunk_cost, price_for
 from .records import Plan, PlanRow
 from .script import Script, prepare_script
@@ -18,7 +19,7 @@ def make_plan(job: Job, script: Script | None = None) -> Plan:
     busy_seconds = 0.0
     to_send = tokens_to_send = 0
     for number, chapter in enumerate(script.chapters, start=1):
-        row = PlanRow(number=number, title=chapter.title)
+        row = PlanRow(number=number, title=chapter.title, opening=_opening(script.by_chapter[number - 1]))
         for chunk in script.by_chapter[number - 1]:
             key = script.keys[chunk.id]
             seconds = profile.speech_seconds(chunk.spoken)
@@ -64,7 +65,13 @@ def make_plan(job: Job, script: Script | None = None) -> Plan:
         budget_usd=job.budget_usd,
         chapters=chapters,
         total=total,
+        not_read=list(script.document.dropped),
     )
+
+
+def _opening(chunks: list[Chunk], words: int = 12) -> str:
+    spoken = " ".join(c.spoken for c in chunks[:3]).split()
+    return " ".join(spoken[:words]) + (" ..." if len(spoken) > words else "")
 
 
 def _minutes(seconds: float) -> str:
@@ -92,6 +99,7 @@ def render_plan(plan: Plan) -> str:
         f"to do: {t.requests_to_send} requests, about ${t.cost_to_finish_usd:.3f}, about "
         f"{_minutes(t.time_seconds or 0.0)} at concurrency {plan.concurrency} (bound by {t.time_bound_by})"
     )
+    lines += [f"not read: {part}" for part in plan.not_read]
     if plan.budget_usd is not None:
         verdict = "within" if t.cost_to_finish_usd <= plan.budget_usd else "OVER"
         lines.append(f"budget: ${plan.budget_usd:.2f} ({verdict})")

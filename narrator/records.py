@@ -167,6 +167,7 @@ class PlanRow(Record):
 
     number: int | None = _omitted()
     title: str | None = _omitted()
+    opening: str | None = _omitted()  # the first words spoken in the chapter
     chunks: int = 0
     characters: int = 0
     tokens: int = 0
@@ -192,3 +193,4 @@ class Plan(Record):
     budget_usd: float | None
     chapters: list[PlanRow]
     total: PlanRow
+    not_read: list[str] = Field(default_factory=list)  # parts of the sources that are no chapter, and why

@@ -16,8 +16,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from . import yamlfile
+from .document import ImageText, NotePlace, TableReading
 from .errors import JobError
-from .fields import OneOf, Range, Text, kind_of
+from .fields import Choice, OneOf, Range, Text, kind_of
 from .outputkinds import OUTPUT_KINDS
 from .providers import PROVIDERS, provider_kind
 from .providers.base import Price, VoiceSpec
@@ -84,6 +85,9 @@ class SourceSpec(_Spec):
     split_at: Annotated[int, Range(1, 6, integer=True)] | None = None  # Markdown and HTML: chapters at this level
     # which of its chapters to read: numbers from 1, ranges "3-5", titles; in reading order whatever the order here
     chapters: tuple[Annotated[int | str, BeforeValidator(_chapter_choice)], ...] | None = None
+    images: Annotated[ImageText, Choice(ImageText)] = "caption"  # what of a figure is read
+    tables: Annotated[TableReading, Choice(TableReading)] = "rows"  # row by row with their headers, or announced
+    notes: Annotated[NotePlace, Choice(NotePlace)] = "skip"  # footnote and endnote bodies
 
     @model_validator(mode="before")
     @classmethod

@@ -67,8 +67,8 @@ def test_plan_json_keeps_its_keys(book):
     job = load_job(write_job(book, {"sources": ["book.md"], "output": {"dir": "out"}}))
     data = make_plan(job).to_json()
     assert {"job", "title", "provider", "price", "limits", "concurrency", "requests_per_minute", "tokens_per_minute",
-            "budget_usd", "chapters", "total"} <= set(data)  # fmt: skip
-    assert set(data["chapters"][0]) == {"number", "title", "chunks", "characters", "tokens", "cached",
+            "budget_usd", "chapters", "total", "not_read"} <= set(data)  # fmt: skip
+    assert set(data["chapters"][0]) == {"number", "title", "opening", "chunks", "characters", "tokens", "cached",
                                         "audio_seconds", "cost_usd", "cost_to_finish_usd"}  # fmt: skip
     assert {"requests_to_send", "time_seconds", "time_bound_by"} <= set(data["total"])
 

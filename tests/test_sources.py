@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from narrator.devtools.epub import NavPoint, Page, build_epub
+from narrator.document import ReadOptions
 from narrator.errors import SourceError
 from narrator.sources import load_document
 from narrator.sources.epub import read_epub
@@ -189,8 +190,9 @@ def test_markdown_splits_at_the_highest_level_that_gives_chapters(tmp_path):
     assert [b.text for b in doc.chapters[0].blocks] == [
         "The Harbour Charter", "Article One", "The keepers keep the light.", "Section 1", "At dusk."
     ]  # fmt: skip
-    assert [c.title for c in read_markdown(md, split_at=1).chapters] == ["The Harbour Charter"]
-    assert [c.title for c in read_markdown(md, split_at=3).chapters] == ["Article One", "Section 1", "Article Two"]
+    assert [c.title for c in read_markdown(md, ReadOptions(split_at=1)).chapters] == ["The Harbour Charter"]
+    by_sections = read_markdown(md, ReadOptions(split_at=3))
+    assert [c.title for c in by_sections.chapters] == ["Article One", "Section 1", "Article Two"]
     html = tmp_path / "book.html"
     html.write_text(
         "<h1>One</h1><p>First.</p><h2>A part of one</h2><p>More.</p><h1>Two</h1><p>Second.</p>", encoding="utf-8"

@@ -7,24 +7,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ..document import Block, Chapter, Cover, Document, sniff_image_type
+from ..document import Block, Chapter, Cover, Document, ReadOptions, same_words, sniff_image_type
 from ..errors import SourceError
 from ..spec import SourceSpec
 from . import epub, html, markdown, text
 
-READERS: dict[str, Callable[[Path], Document]] = {"epub": epub.read_epub, "text": text.read_text}
-SPLIT_AT_HEADINGS: dict[str, Callable[[Path, int | None], Document]] = {
+READERS: dict[str, Callable[[Path, ReadOptions], Document]] = {
+    "epub": epub.read_epub,
     "markdown": markdown.read_markdown,
     "html": html.read_html,
+    "text": text.read_text,
 }
+
+
+def read_options(spec: SourceSpec) -> ReadOptions:
+    return ReadOptions(images=spec.images, tables=spec.tables, notes=spec.notes, split_at=spec.split_at)
 
 
 def read_source(spec: SourceSpec) -> Document:
     try:
-        if spec.format in SPLIT_AT_HEADINGS:
-            doc = SPLIT_AT_HEADINGS[spec.format](spec.path, spec.split_at)
-        else:
-            doc = READERS[spec.format](spec.path)
+        doc = READERS[spec.format](spec.path, read_options(spec))
     except SourceError:
         raise
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -34,13 +36,13 @@ def read_source(spec: SourceSpec) -> Document:
     if not doc.chapters:
         raise SourceError(f"{spec.path}: no readable text found")
     if spec.chapters is not None:
-        doc = _select(doc, spec.chapters, spec.path)
+        doc = select_chapters(doc, spec.chapters, f"{spec.path}: chapters")
     if spec.title:
         doc = _retitle(doc, spec.title)
     return doc
 
 
-def _select(doc: Document, wanted: Sequence[int | str], path: Path) -> Document:
+def select_chapters(doc: Document, wanted: Sequence[int | str], where: str) -> Document:
     """The chapters ``wanted`` names (numbers from 1, "3-5" ranges, titles as the source gives them), in reading
     order: a choice never reorders a book."""
     titles = [c.title for c in doc.chapters]
@@ -53,9 +55,11 @@ def _select(doc: Document, wanted: Sequence[int | str], path: Path) -> Document:
         else:
             numbers = [n for n, title in enumerate(titles, 1) if title == choice]
             if not numbers:
-                raise SourceError(f"{path}: chapters: no chapter titled {choice!r}; it has: {', '.join(titles)}")
+                raise SourceError(f"{where}: no chapter titled {choice!r}; it has: {', '.join(titles)}")
+        if not numbers or numbers[0] < 1:
+            raise SourceError(f"{where}: {choice} names no chapter (chapters count from 1; a range reads low-high)")
         if numbers[-1] > len(titles):
-            raise SourceError(f"{path}: chapters: {choice} is past its last chapter ({len(titles)}: {titles[-1]})")
+            raise SourceError(f"{where}: {choice} is past its last chapter ({len(titles)}: {titles[-1]})")
         picked.update(numbers)
     return replace(doc, chapters=tuple(doc.chapters[n - 1] for n in sorted(picked)))
 
@@ -69,7 +73,7 @@ def _retitle(doc: Document, title: str) -> Document:
         chapters = tuple(
             Chapter(c.title if c.title == title else f"{title}: {c.title}", c.blocks) for c in doc.chapters
         )
-    return Document(doc.title, chapters, doc.author, doc.language, doc.cover)
+    return replace(doc, chapters=chapters)
 
 
 def load_document(
@@ -98,6 +102,7 @@ def load_document(
         author=author or first.author,
         language=first.language,
         cover=cover,
+        dropped=tuple(f"{s.path.name}: {d}" for s, doc in zip(sources, docs, strict=True) for d in doc.dropped),
     )
 
 
@@ -111,6 +116,8 @@ def with_spoken_title(chapter: Chapter) -> Chapter:
         blocks.append(block)
     while blocks and blocks[-1].kind == "scene_break":
         blocks.pop()
-    if not blocks or blocks[0].kind != "heading":
+    if blocks and blocks[0].kind == "paragraph" and same_words(blocks[0].text, chapter.title):
+        blocks[0] = Block("heading", blocks[0].text, 1)  # its title, set as a styled paragraph
+    elif not blocks or blocks[0].kind != "heading":
         blocks.insert(0, Block("heading", chapter.title, 1))
     return Chapter(chapter.title, tuple(blocks))

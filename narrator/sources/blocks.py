@@ -1,7 +1,9 @@
 """Turn (X)HTML into a flat list of blocks: the one extractor behind the HTML, EPUB and Markdown readers.
 
-Skips what should never be read aloud: scripts, styles, navigation, footnote and endnote bodies,
-note reference markers and page-break markers (EPUB 3 ``epub:type`` and DPUB-ARIA roles).
+Skips what should never be read aloud: scripts, styles, navigation, title and copyright pages, note reference
+markers, page and line numbers (EPUB 3 ``epub:type``, DPUB-ARIA roles, the classes toolchains use). Verse is read
+a stanza per block; tables row by row; numbered lists keep their numbers; footnote and endnote bodies become
+``note`` blocks for notes.py to drop or place.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from ..document import Block
+from ..document import Block, ReadOptions
+from .structures import Frame, Table, is_line_class, stanza_text, verse_line
 
 _BLOCK_TAGS = {
-    "p", "div", "li", "blockquote", "pre", "dd", "dt", "td", "th", "figcaption", "section", "article",
+    "p", "div", "li", "blockquote", "pre", "dd", "dt", "figcaption", "figure", "section", "article",
     "header", "footer", "main", "body", "ul", "ol", "dl", "table", "tr", "caption", "address", "center",
 }  # fmt: skip
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
@@ -23,12 +26,26 @@ _VOID = {"br", "hr", "img", "meta", "link", "input", "area", "base", "col", "emb
 # and everything inside it, wherever it stands (a one-file book holds its title page, chapters and notes side by
 # side in one body; a whole page of one of these is just the case where the element is <body>).
 _SKIP_SEMANTICS = {
-    "footnote", "footnotes", "endnote", "endnotes", "rearnote", "rearnotes", "note", "noteref",
-    "pagebreak", "toc", "landmarks", "page-list", "doc-footnote", "doc-endnotes", "doc-endnote",
-    "doc-noteref", "doc-pagebreak", "doc-toc", "doc-pagelist", "annoref", "biblioref",
+    "noteref", "doc-noteref", "backlink", "doc-backlink", "annoref", "biblioref",
+    "pagebreak", "doc-pagebreak", "toc", "landmarks", "page-list", "doc-toc", "doc-pagelist",
     "cover", "titlepage", "title-page", "halftitlepage", "copyright-page", "copyright", "colophon", "imprint",
     "index", "loi", "lot", "doc-cover", "doc-colophon", "doc-index",
 }  # fmt: skip
+# Page and line numbers printed in the margin, by the classes Project Gutenberg, Calibre and others give them
+_NUMBER_CLASSES = {
+    "pagenum", "pagenumber", "page-number", "pageno", "page", "lnum", "linenum", "linenumber", "line-number",
+    "linenr", "versenum", "marginnum",
+}  # fmt: skip
+_NOTE_SETS = {"footnotes", "endnotes", "rearnotes", "doc-endnotes", "doc-footnotes", "notes"}
+_NOTES = {"footnote", "endnote", "rearnote", "note", "doc-footnote", "doc-endnote"}
+_NOTE_CLASSES = {"footnote", "endnote"}  # Project Gutenberg's <div class="footnote">, in books without epub:type
+_NOTE_SET_CLASSES = {"footnotes", "endnotes"}
+# Project Gutenberg's licence header and footer, inside the first and last files of its EPUBs
+_BOILERPLATE_CLASSES = {"pg-boilerplate"}
+_BOILERPLATE_IDS = {"pg-header", "pg-footer", "pg-machine-header", "pg-end-separator"}
+# a poem, or one of its stanzas: each is read as one block, its lines joined with a short pause
+_VERSE = {"poem", "poetry", "verse", "stanza", "linegroup", "lg", "z3998:poem", "z3998:verse", "z3998:song",
+          "z3998:hymn", "z3998:lyrics", "z3998:stanza"}  # fmt: skip
 _NOTE_MARKER = re.compile(r"^\s*[\[(]?\s*(\d{1,3}|[*†‡§¶]+|[a-z])\s*[\])]?\s*$")
 _SCENE_BREAK_TEXT = re.compile(r"^\s*([*#~⁂•·◆-]\s*){1,5}$")
 _WS = re.compile(r"\s+")
@@ -42,65 +59,189 @@ class ExtractedBlocks:
 
 
 class _Extractor(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, options: ReadOptions) -> None:
         super().__init__(convert_charrefs=True)
+        self.options = options
         self.out = ExtractedBlocks()
         self.text: list[str] = []
         self.heading_level = 0
         self.skip_stack: list[str] = []  # tags opened while skipping, to find where skipping ends
+        self.frames: list[Frame] = []  # open elements that change how text inside them is read
         self.in_title = False
         self.title_parts: list[str] = []
-        self.open_links: list[bool] = []  # per open <a>: is it a note marker candidate?
+        self.open_links: list[str | None] = []  # per open <a>: the note it may mark (its #fragment)
         self.link_text: list[str] = []
-        self.depth_at_top_section = 0
+        self.lines: list[str] = []  # verse lines waiting to become a stanza
+        self.refs: list[str] = []  # note markers met in the paragraph being read
+        self.prefix = ""  # a numbered list item's number, for its first paragraph
+        self.alts: list[str] = []  # images' alt text met inside a paragraph, read after it
 
-    # -- helpers -------------------------------------------------------------------------------
-    def flush(self) -> None:
+    def frame(self, kind: str) -> Frame | None:
+        return next((f for f in reversed(self.frames) if f.kind == kind), None)
+
+    # -- emitting blocks -------------------------------------------------------------------------
+    def emit(self, kind: str, text: str) -> None:
+        note = self.frame("note")
+        if note is not None:
+            self.out.blocks.append(Block("note", text, note=note.note_id))
+        elif self.frame("notes") is not None:
+            return  # a notes section's own heading or text ("Endnotes"): not a note, not the book
+        elif kind == "heading":
+            self.out.blocks.append(Block("heading", text, self.heading_level))
+        else:
+            self.out.blocks.append(Block("paragraph", self.prefix + text, refs=tuple(self.refs)))
+            self.prefix, self.refs = "", []
+
+    def take_text(self) -> str:
         text = _WS.sub(" ", "".join(self.text)).strip()
         self.text = []
-        if not text:
-            return
-        if self.heading_level:
-            self.out.blocks.append(Block("heading", text, self.heading_level))
-        elif _SCENE_BREAK_TEXT.match(text):
-            self.out.blocks.append(Block("scene_break"))
-        else:
-            self.out.blocks.append(Block("paragraph", text))
+        return text
 
+    def end_line(self) -> None:
+        if line := verse_line(self.take_text()):
+            self.lines.append(line)
+
+    def end_stanza(self) -> None:
+        self.end_line()
+        if self.lines:
+            self.emit("paragraph", stanza_text(self.lines))
+            self.lines = []
+
+    def flush(self) -> None:
+        if self.frame("verse") is not None and not self.heading_level:
+            self.end_line()
+            return
+        text = self.take_text()
+        if self.lines:  # lines set one per element outside any poem container: they end here
+            self.lines, lines = [], self.lines
+            self.emit("paragraph", stanza_text(lines))
+        if not text:
+            pass
+        elif self.heading_level:
+            self.emit("heading", text)
+        elif _SCENE_BREAK_TEXT.match(text):
+            if self.frame("note") is None and self.frame("notes") is None:
+                self.out.blocks.append(Block("scene_break"))
+        else:
+            self.emit("paragraph", text)
+        self.alts, alts = [], self.alts
+        for alt in alts:
+            self.emit("paragraph", alt)
+
+    # -- parsing ---------------------------------------------------------------------------------
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: (v or "") for k, v in attrs}
         if element_id := a.get("id"):  # inside skipped parts too: a link to the notes must land after the text
             self.out.anchors.setdefault(element_id, len(self.out.blocks) + (1 if self.text_pending() else 0))
+            note = self.frame("note")
+            if note is not None and not note.note_id:  # <div class="footnote"><p><a id="Footnote_1">
+                note.note_id = element_id
         if self.skip_stack:
             if tag not in _VOID:
                 self.skip_stack.append(tag)
             return
-        semantics = set((a.get("epub:type", "") + " " + a.get("role", "")).split())
+        semantics = set((a.get("epub:type", "") + " " + a.get("role", "")).lower().split())
+        classes = set(a.get("class", "").lower().split())
         if tag == "title":
             self.in_title = True
             return
-        if tag in _ALWAYS_SKIP or semantics & _SKIP_SEMANTICS or "hidden" in a:
-            if tag == "head":
-                # the <title> inside <head> is wanted; skip the rest of head by its own tags
-                return
+        if semantics & {"noteref", "doc-noteref"} and (target := a.get("href", "").partition("#")[2]):
+            self.refs.append(target)
+        if self._skipped(tag, a, semantics, classes):
             if tag not in _VOID:
                 self.skip_stack.append(tag)
             return
         if tag == "a":
             href = a.get("href", "")
-            self.open_links.append("#" in href)
+            self.open_links.append(href.partition("#")[2] if "#" in href else None)
             self.link_text.append("")
             return
-        if tag == "br":
-            self.text.append(" ")
-        elif tag == "hr":
+        if tag == "img":
+            if self.options.images == "alt" and (alt := _WS.sub(" ", a.get("alt", "")).strip()):
+                self.alts.append(alt)
+                if not self.text_pending():
+                    self.flush()
+            return
+        self._open_structure(tag, a, semantics, classes)
+
+    def _skipped(self, tag: str, a: dict[str, str], semantics: set[str], classes: set[str]) -> bool:
+        if tag == "head":
+            return False  # the <title> inside <head> is wanted; the rest of head goes by its own tags
+        if tag in _ALWAYS_SKIP and not (tag == "aside" and semantics & (_NOTES | _NOTE_SETS)):
+            return True
+        if semantics & _SKIP_SEMANTICS or classes & (_NUMBER_CLASSES | _BOILERPLATE_CLASSES) or "hidden" in a:
+            return True
+        if a.get("id") in _BOILERPLATE_IDS:
+            return True
+        return tag == "figcaption" and self.options.images == "skip"
+
+    def _open_structure(self, tag: str, a: dict[str, str], semantics: set[str], classes: set[str]) -> None:
+        """Start of an element: a block boundary, and maybe a frame (verse, notes, table, list) until it ends."""
+        in_verse = self.frame("verse") is not None
+        in_notes = self.frame("notes") is not None and self.frame("note") is None
+        if tag in ("br", "hr"):
+            self._break(tag, in_verse)
+            return
+        if self.frame("cell") is not None and tag not in ("td", "th", "table"):
+            self.text.append(" ")  # a cell's paragraphs and headings are one cell
+            self.frames.append(Frame(tag, "in_cell"))
+            return
+        verse_mark = (classes | semantics) & _VERSE
+        is_note = semantics & _NOTES or (classes & _NOTE_CLASSES and not semantics)
+        if is_note or (in_notes and a.get("id") and tag in ("li", "aside", "div", "p", "section")):
             self.flush()
-            self.out.blocks.append(Block("scene_break"))
+            self.frames.append(Frame(tag, "note", note_id=a.get("id", "")))
+        elif semantics & _NOTE_SETS or (classes & _NOTE_SET_CLASSES and not semantics):
+            self.flush()
+            self.frames.append(Frame(tag, "notes"))
         elif tag in _HEADINGS:
-            self.flush()
+            self.end_stanza() if in_verse else self.flush()
             self.heading_level = _HEADINGS[tag]
+            self.frames.append(Frame(tag, "heading"))
+        elif verse_mark and not (in_verse and verse_mark <= {"verse"}):
+            # a poem or a stanza (inside a poem, a "verse" is one line): what is read so far ends, a stanza starts
+            self.end_stanza() if in_verse else self.flush()
+            self.frames.append(Frame(tag, "verse"))
+        elif in_verse and tag == "p":
+            self.end_stanza()
+            self.frames.append(Frame(tag, "verse"))
+        elif in_verse and (tag in _BLOCK_TAGS or is_line_class(classes)):
+            self.end_line()
+            self.frames.append(Frame(tag, "line"))
+        elif is_line_class(classes) and tag in ("div", "p", "span"):
+            if self.text_pending():  # a paragraph before the first line ends there
+                self.flush()
+            self.frames.append(Frame(tag, "line"))
+        elif tag in ("td", "th"):
+            self.frames.append(Frame(tag, "cell"))
+        elif tag == "table":
+            self.flush()
+            self.frames.append(Frame(tag, "table", table=Table()))
+        elif tag in ("ol", "ul"):
+            self.flush()
+            start = int(a["start"]) - 1 if a.get("start", "").strip().isdigit() else 0
+            self.frames.append(Frame(tag, "list", counter=start if tag == "ol" else -1))
+        elif tag == "li":
+            self.flush()
+            listing = self.frame("list")
+            if listing is not None and listing.counter >= 0 and self.frame("note") is None:
+                listing.counter += 1
+                self.prefix = f"{listing.counter}. "
+            self.frames.append(Frame(tag, "block"))
         elif tag in _BLOCK_TAGS:
             self.flush()
+            self.frames.append(Frame(tag, "block"))
+        else:
+            self.frames.append(Frame(tag, "inline"))
+
+    def _break(self, tag: str, in_verse: bool) -> None:
+        """<br> ends a line of verse (elsewhere it is a space); <hr> is a scene break."""
+        if tag == "br":
+            self.end_line() if in_verse else self.text.append(" ")
+            return
+        self.end_stanza() if in_verse else self.flush()
+        if self.frame("notes") is None and self.frame("note") is None:
+            self.out.blocks.append(Block("scene_break"))
 
     def text_pending(self) -> bool:
         return bool("".join(self.text).strip())
@@ -116,16 +257,42 @@ class _Extractor(HTMLParser):
             self.in_title = False
             return
         if tag == "a" and self.open_links:
-            is_internal = self.open_links.pop()
+            target = self.open_links.pop()
             text = self.link_text.pop()
-            if is_internal and _NOTE_MARKER.match(text):
+            if target is not None and _NOTE_MARKER.match(text):
                 # a bare note marker (<a href="#n1">1</a>, often in <sup>): drop it from the sentence
                 self._drop_suffix(text)
+                if target:
+                    self.refs.append(target)
             return
-        if tag in _HEADINGS:
+        if not any(f.tag == tag for f in self.frames):
+            return  # a stray end tag
+        while self.frames:
+            frame = self.frames.pop()
+            self._close(frame)
+            if frame.tag == tag:
+                break
+
+    def _close(self, frame: Frame) -> None:
+        if frame.kind == "verse":
+            self.end_stanza()
+        elif frame.kind == "line":
+            self.end_line()
+        elif frame.kind == "cell":
+            table = self.frame("table")
+            if table is not None and table.table is not None:
+                table.table.add_cell(self.take_text(), header=frame.tag == "th")
+        elif frame.kind == "table" and frame.table is not None:
+            for row in frame.table.spoken_rows(self.options.tables):
+                self.emit("paragraph", row)
+        elif frame.tag == "tr":
+            table = self.frame("table")
+            if table is not None and table.table is not None:
+                table.table.end_row()
+        elif frame.kind == "heading":
             self.flush()
             self.heading_level = 0
-        elif tag in _BLOCK_TAGS:
+        elif frame.kind in ("note", "notes", "list", "block"):
             self.flush()
 
     def _drop_suffix(self, text: str) -> None:
@@ -145,13 +312,15 @@ class _Extractor(HTMLParser):
 
     def close(self) -> None:
         super().close()
+        while self.frames:
+            self._close(self.frames.pop())
         self.flush()
         title = _WS.sub(" ", "".join(self.title_parts)).strip()
         self.out.title = title or None
 
 
-def extract_blocks(markup: str) -> ExtractedBlocks:
-    parser = _Extractor()
+def extract_blocks(markup: str, options: ReadOptions | None = None) -> ExtractedBlocks:
+    parser = _Extractor(options or ReadOptions())
     parser.feed(markup)
     parser.close()
     return parser.out

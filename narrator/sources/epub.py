@@ -20,9 +20,10 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from ..document import Block, Chapter, Cover, Document, sniff_image_type
+from ..document import Block, Chapter, Cover, Document, ReadOptions, same_words, sniff_image_type, without_text
 from ..errors import SourceError
 from .blocks import clean_text, extract_blocks
+from .notes import place_notes
 
 NS = {
     "opf": "http://www.idpf.org/2007/opf",
@@ -103,7 +104,7 @@ def _resolve(base_dir: str, href: str) -> tuple[str, str | None]:
     return path.lstrip("/"), (unquote(fragment) or None)
 
 
-def read_epub(path: Path) -> Document:
+def read_epub(path: Path, options: ReadOptions | None = None) -> Document:
     book = _Epub(path)
     if "META-INF/encryption.xml" in book.names:
         enc = book.read("META-INF/encryption.xml")
@@ -126,7 +127,6 @@ def read_epub(path: Path) -> Document:
             item.get("media-type", ""),
             frozenset(item.get("properties", "").split()),
         )
-    by_path = {m.path: m for m in manifest.values()}
 
     metadata = opf.find("opf:metadata", NS)
     title = _text(metadata, "dc:title") or path.stem
@@ -159,8 +159,10 @@ def read_epub(path: Path) -> Document:
             skip_paths.add(_resolve(opf_dir, ref.get("href", ""))[0])
 
     cover = _find_cover(book, manifest, metadata)
-    chapters = _build_chapters(book, spine, toc, skip_paths, by_path)
-    return Document(title=title, chapters=tuple(chapters), author=author, language=language, cover=cover)
+    options = options or ReadOptions()
+    chapters, dropped = _build_chapters(book, spine, toc, skip_paths, options)
+    doc = Document(title, tuple(chapters), author, language, cover, dropped)
+    return place_notes(doc, options.notes)
 
 
 def _text(parent: Element | None, tag: str) -> str | None:
@@ -248,24 +250,38 @@ def _build_chapters(
     spine: list[ManifestItem],
     toc: list[TocEntry],
     skip_paths: set[str],
-    by_path: dict[str, ManifestItem],
-) -> list[Chapter]:
+    options: ReadOptions,
+) -> tuple[list[Chapter], tuple[str, ...]]:
     entries_by_path: dict[str, list[TocEntry]] = {}
     for entry in toc:
         entries_by_path.setdefault(entry.path, []).append(entry)
 
     chapters: list[Chapter] = []
+    empty: list[str] = []
     title: str | None = None
     blocks: list[Block] = []
 
+    carried: list[Block] = []  # a part page's title, heard at the start of the part's first chapter
+
     def close() -> None:
-        if title is not None and any(b.kind != "scene_break" for b in blocks):
-            chapters.append(Chapter(title, tuple(blocks)))
+        nonlocal carried
+        if title is None:
+            return
+        opening = next((i for i, b in enumerate(blocks) if b.kind != "scene_break"), None)
+        if opening is not None and blocks[opening].kind == "paragraph" and same_words(blocks[opening].text, title):
+            blocks[opening] = Block("heading", blocks[opening].text, 1)  # a title set as a styled paragraph
+        if any(b.kind in ("paragraph", "note") for b in blocks):
+            chapters.append(Chapter(title, (*carried, *blocks)))
+            carried = []
+        elif any(b.kind == "heading" for b in blocks):
+            carried += [b for b in blocks if b.kind == "heading"]
+        else:
+            empty.append(title)
 
     for item in spine:
         if item.path in skip_paths or ("xhtml" not in item.media_type and "html" not in item.media_type):
             continue
-        extracted = extract_blocks(book.read(item.path).decode("utf-8", errors="replace"))
+        extracted = extract_blocks(book.read(item.path).decode("utf-8", errors="replace"), options)
         splits = sorted(
             (extracted.anchors.get(e.fragment, 0) if e.fragment else 0, i, e)
             for i, e in enumerate(entries_by_path.get(item.path, []))
@@ -286,4 +302,5 @@ def _build_chapters(
             title, blocks = heading or extracted.title or f"Chapter {len(chapters) + 1}", []
         blocks.extend(rest)
     close()
-    return chapters
+    empty += [b.text for b in carried]
+    return chapters, without_text(empty)

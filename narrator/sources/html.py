@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..document import Block, Chapter, Document
+from ..document import Block, Chapter, Document, ReadOptions
 from .blocks import extract_blocks
+from .notes import place_notes
 from .text import decode_text
 
 
@@ -30,7 +31,7 @@ def _split(blocks: list[Block], max_level: int, fallback_title: str) -> list[Cha
 
     def close() -> None:
         nonlocal carried
-        if any(b.kind == "paragraph" for b in current):
+        if any(b.kind in ("paragraph", "note") for b in current):
             chapters.append(Chapter(title, (*carried, *current)))
             carried = []
         elif any(b.kind == "heading" for b in current):
@@ -45,9 +46,10 @@ def _split(blocks: list[Block], max_level: int, fallback_title: str) -> list[Cha
     return chapters
 
 
-def read_html(path: Path, split_at: int | None = None) -> Document:
-    extracted = extract_blocks(decode_text(path.read_bytes(), path))
+def read_html(path: Path, options: ReadOptions | None = None) -> Document:
+    options = options or ReadOptions()
+    extracted = extract_blocks(decode_text(path.read_bytes(), path), options)
     first_heading = next((b.text for b in extracted.blocks if b.kind == "heading"), None)
     title = extracted.title or first_heading or path.stem
-    chapters = split_chapters(extracted.blocks, title, split_at)
-    return Document(title=title, chapters=tuple(chapters))
+    chapters = split_chapters(extracted.blocks, title, options.split_at)
+    return place_notes(Document(title=title, chapters=tuple(chapters)), options.notes)

@@ -7,21 +7,24 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from ..document import Document
+from ..document import Document, ReadOptions
 from .blocks import extract_blocks
 from .html import split_chapters
+from .notes import place_notes
 from .text import decode_text
 
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 
 
-def read_markdown(path: Path, split_at: int | None = None) -> Document:
+def read_markdown(path: Path, options: ReadOptions | None = None) -> Document:
+    options = options or ReadOptions()
     source = decode_text(path.read_bytes(), path).replace("\r\n", "\n")
     source = _FRONT_MATTER.sub("", source)
     # html=True: raw HTML inside Markdown goes through the same extractor (tags dropped, scripts skipped)
     rendered = MarkdownIt("commonmark", {"html": True}).render(source)
-    blocks = extract_blocks(rendered).blocks
+    blocks = extract_blocks(rendered, options).blocks
     first_h1 = next((b.text for b in blocks if b.kind == "heading" and b.level == 1), None)
     file_title = path.stem.replace("_", " ").replace("-", " ").title()
     # text before the first heading is a chapter named after the file, not after the next heading
-    return Document(title=first_h1 or file_title, chapters=tuple(split_chapters(blocks, file_title, split_at)))
+    chapters = tuple(split_chapters(blocks, file_title, options.split_at))
+    return place_notes(Document(title=first_h1 or file_title, chapters=chapters), options.notes)

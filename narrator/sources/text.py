@@ -7,7 +7,7 @@ import contextlib
 import re
 from pathlib import Path
 
-from ..document import Block, Chapter, Document
+from ..document import Block, Chapter, Document, ReadOptions, without_text
 from ..errors import SourceError
 from .blocks import clean_text
 
@@ -61,6 +61,8 @@ _ILLUSTRATION = re.compile(r"^\[Illustration(?::\s*(?P<caption>.*?))?\]$", re.IG
 _FOOTNOTE = re.compile(r"\[Footnote[^\]]*\]", re.IGNORECASE | re.DOTALL)
 _NOTE_MARK = re.compile(r"\[(?:\d{1,3}|[A-Z])\]")
 _ITALICS = re.compile(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])", re.DOTALL)
+# Text before the first chapter line, this short, is a title page ("HARBOUR", "by Ann Writer"), not a chapter
+_FRONT_MATTER_WORDS = 30
 _CONTENTS = re.compile(r"^\s*(table of )?contents\.?\s*$", re.IGNORECASE)
 
 
@@ -89,24 +91,33 @@ def _is_contents(lines: list[str]) -> bool:
     if len(lines) == 1 and _CONTENTS.match(lines[0]):
         return True
     chapter_lines = sum(1 for line in lines if _CHAPTER_LINE.match(line))
-    return len(lines) >= 3 and chapter_lines * 2 >= len(lines)
+    return chapter_lines == len(lines) >= 2 or (len(lines) >= 3 and chapter_lines * 2 >= len(lines))
 
 
-def read_text(path: Path) -> Document:
+def read_text(path: Path, options: ReadOptions | None = None) -> Document:
     raw = decode_text(path.read_bytes(), path).replace("\r\n", "\n").replace("\r", "\n")
     raw, pg_title, pg_author = _gutenberg(raw)
     paragraphs = [p for p in re.split(r"\n\s*\n", raw) if p.strip()]
     chapters: list[Chapter] = []
     title: str | None = None
     blocks: list[Block] = []
+    empty: list[str] = []
+    front: list[Block] = []  # a title page's lines before the first chapter line
+    contents = False
 
     def close() -> None:  # a "chapter" with no text (a line of a table of contents) is no chapter
-        if any(b.kind == "paragraph" for b in blocks):
+        words = sum(len(b.text.split()) for b in blocks if b.kind == "paragraph")
+        if title is None and 0 < words <= _FRONT_MATTER_WORDS:
+            front.extend(blocks)
+        elif words:
             chapters.append(Chapter(title or path.stem, tuple(blocks)))
+        elif title is not None:
+            empty.append(title)
 
     for para in paragraphs:
         lines = [line.strip() for line in para.strip().split("\n")]
         if _is_contents(lines):
+            contents = True
             continue
         if _CHAPTER_LINE.match(lines[0]) and len(lines[0]) <= 80:
             close()
@@ -124,4 +135,11 @@ def read_text(path: Path) -> Document:
             blocks.append(Block("paragraph", clean_text(text)))
     close()
     doc_title = pg_title or path.stem.replace("_", " ").replace("-", " ").strip().title()
-    return Document(title=doc_title, chapters=tuple(chapters), author=pg_author)
+    dropped: list[str] = []
+    if front and not chapters:  # a short text with no chapter lines at all: it is the text
+        chapters.append(Chapter(path.stem, tuple(front)))
+    elif front:
+        said = " / ".join(b.text for b in front if b.kind == "paragraph")
+        dropped.append(f"before the first chapter (a title page?): {said[:60]}")
+    dropped += (["a table of contents"] if contents else []) + list(without_text(empty))
+    return Document(doc_title, tuple(chapters), pg_author, dropped=tuple(dropped))

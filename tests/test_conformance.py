@@ -1,0 +1,130 @@
+"""Books as real toolchains make them (tests/toolchains.py): the chapters, their titles and the exact text that
+will be spoken, prepared as a run prepares it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from narrator.script import prepare_script
+from narrator.spec import load_job
+from tests import toolchains
+from tests.books import sentence as S
+from tests.conftest import write_job
+
+
+def spoken(book: Path, **source: object) -> list[tuple[str, list[str]]]:
+    job = write_job(book.parent, {"sources": [{"path": book.name, **source}], "output": {"dir": "out"}})
+    script = prepare_script(load_job(job))
+    return [(c.title, [b.text if b.kind != "scene_break" else "<break>" for b in c.blocks]) for c in script.chapters]
+
+
+def not_read(book: Path) -> tuple[str, ...]:
+    job = write_job(book.parent, {"sources": [book.name], "output": {"dir": "out"}})
+    return prepare_script(load_job(job)).document.dropped
+
+
+POEM = ["The harbour light is burning low, and every gull has gone to rest", "The tide will turn, before the dawn."]
+
+
+def test_standard_ebooks(tmp_path):
+    book = toolchains.standard_ebooks(tmp_path / "se.epub")
+    assert spoken(book) == [
+        ("I", ["Chapter One", S(1), S(2), *POEM]),
+        ("II", ["Chapter Two", S(3), S(4)]),
+    ]
+    assert spoken(book, notes="end_of_chapter") == [
+        ("I", ["Chapter One", S(1), S(2), *POEM, "Notes", S(5)]),
+        ("II", ["Chapter Two", S(3), S(4), "Notes", S(6)]),
+    ]
+    assert not_read(book) == (
+        "se.epub: 3 headings with no text under them: Titlepage, Imprint, Colophon",
+        "se.epub: Endnotes: only notes (notes: skip)",
+    )
+
+
+def test_gutenberg_epub2(tmp_path):
+    book = toolchains.gutenberg_epub2(tmp_path / "pg.epub")
+    stanzas = [
+        "The lantern swings above the quay, and rope and oar lie still,",
+        "The keeper climbs the stair, to light the lamp again.",
+    ]
+    assert spoken(book) == [
+        ("CHAPTER I.", ["CHAPTER I.", f"{S(1)} {S(2)}", *stanzas, "The light on the rock."]),
+        ("CHAPTER II.", ["CHAPTER II.", S(3), S(4)]),
+    ]
+    with_notes = spoken(book, notes="end_of_chapter", images="alt")
+    assert with_notes[0][1][-4:] == ["A lighthouse on a rock", "The light on the rock.", "Notes", S(7)]
+
+
+def test_calibre_split_files(tmp_path):
+    book = toolchains.calibre_split(tmp_path / "calibre.epub")
+    assert spoken(book) == [
+        ("Chapter 1", ["Chapter 1", S(1), S(2), S(3)]),
+        ("Chapter 2", ["Chapter 2", S(4), S(5)]),
+    ]
+
+
+def test_pandoc(tmp_path):
+    book = toolchains.pandoc(tmp_path / "pandoc.epub")
+    table = ["Boat: Gull; Crew: three.", "Boat: Tern; Crew: five."]
+    assert spoken(book) == [
+        ("The Harbour", ["The Harbour", S(1), *table, f"1. {S(2)}", f"2. {S(3)}"]),
+        ("The Light", ["The Light", S(4)]),
+    ]
+    notes = spoken(book, notes="end_of_chapter", tables="skip")
+    assert notes[0][1] == ["The Harbour", S(1), "A table of 2 rows is not read.", f"1. {S(2)}", f"2. {S(3)}",
+                           "Notes", S(5)]  # fmt: skip
+
+
+def test_indesign_nested_parts(tmp_path):
+    """A part page holding only its title opens the part's first chapter: heard, never a chapter of its own."""
+    book = toolchains.indesign_nested_parts(tmp_path / "indesign.epub")
+    assert spoken(book) == [
+        ("Tides", ["Part One: Water", "Tides", S(1)]),
+        ("Ropes", ["Ropes", S(2)]),
+        ("Cliffs", ["Part Two: Stone", "Cliffs", S(3)]),
+        ("Paths", ["Paths", S(4)]),
+    ]
+
+
+def test_gutenberg_plain_text(tmp_path):
+    book = toolchains.gutenberg_text(tmp_path / "pg.txt")
+    assert spoken(book) == [
+        ("CHAPTER I: The Tide", ["CHAPTER I: The Tide", S(1), "The light on the rock.", S(2)]),
+        ("CHAPTER II: The Light", ["CHAPTER II: The Light", S(3)]),
+    ]
+    assert not_read(book) == (
+        "pg.txt: before the first chapter (a title page?): HARBOUR",
+        "pg.txt: a table of contents",
+    )
+
+
+@pytest.mark.parametrize("key, value", [("images", "all"), ("notes", "footer"), ("tables", True)])
+def test_reading_choices_are_checked(tmp_path, key, value, cli):
+    (tmp_path / "a.md").write_text("# One\n\nText.\n")
+    job = write_job(tmp_path, {"sources": [{"path": "a.md", key: value}], "output": {"dir": "out"}})
+    result = cli("validate", str(job))
+    assert result.returncode == 2
+    assert f"sources[0].{key}:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_verse_one_line_per_element_is_read_a_stanza_per_block(tmp_path):
+    """Scholarly HTML sets a poem one <div> per line with its line numbers in the margin: a stanza is one block
+    (one request, not one per line); the numbers, the page break and the page number are never read."""
+    lines = [f"{S(i)[:-1]}" for i in range(1, 9)]
+    stanza = "".join(f'<div class="line">{line}<span class="lnum">{n * 5}</span></div>' for n, line in
+                     enumerate(lines[:4], 1))  # fmt: skip
+    second = "<br/>".join(lines[4:])
+    page = (
+        f'<h1>Verses</h1><div class="linegroup">{stanza}</div><span epub:type="pagebreak" title="12">12</span>'
+        f'<div role="doc-pagebreak">13</div><p class="stanza">{second}</p><p>{S(20)}</p>'
+        f'<figure><img src="x.png" alt="An image"/><figcaption>{S(21)}</figcaption></figure>'
+    )
+    (tmp_path / "poem.html").write_text(f"<html><body>{page}</body></html>")
+    book = tmp_path / "poem.html"
+    assert spoken(book) == [("Verses", ["Verses", ", ".join(lines[:4]), ", ".join(lines[4:]), S(20), S(21)])]
+    assert spoken(book, images="skip")[0][1][-1] == S(20)
+    assert spoken(book, images="alt")[0][1][-2:] == ["An image", S(21)]
+
