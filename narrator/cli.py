@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from . import errors
 from .prepare import plain
 from .providers import PROVIDERS, provider_kind
 from .spec import Job, load_job
+
+if TYPE_CHECKING:
+    from .script import Sample
 
 
 def _fail(exc: errors.NarratorError) -> None:
@@ -112,21 +115,41 @@ def validate(job_file: str) -> None:
     click.echo(f"{job_file}: ok ({len(job.sources)} source(s), provider {job.voice.provider})")
 
 
+def _sample(chapters: str | None, minutes: float | None) -> Sample | None:
+    """``--chapters 1-3,Epilogue`` and ``--sample MINUTES``: a quick listen, or None for the whole book."""
+    from .script import Sample
+
+    if chapters is None and minutes is None:
+        return None
+    if minutes is not None and minutes <= 0:
+        raise errors.JobError([f"--sample: must be more than 0 minutes, got {minutes:g}"])
+    choices = [int(c) if c.strip().isdigit() else c.strip() for c in (chapters or "").split(",") if c.strip()]
+    return Sample(tuple(choices) or None, minutes)
+
+
+def sample_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--sample", "minutes", type=float, help="Only about the first MINUTES of speech.")(fn)
+    return click.option("--chapters", help='Only these chapters of the book: "1-3,5" or titles, comma-separated.')(fn)
+
+
 @main.command()
 @click.argument("job_file", type=click.Path(dir_okay=False))
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
 @click.option("--strict", is_flag=True, help="Exit 5 when a file fails the mastering preset's QA.")
+@sample_options
 @handles_errors
-def run(job_file: str, progress: bool | None, strict: bool) -> None:
-    """Do everything not already done; print where the results are.
+def run(job_file: str, progress: bool | None, strict: bool, chapters: str | None, minutes: float | None) -> None:
+    """Do everything not already done; print where the results are. With --chapters or --sample, a quick listen
+    to part of the book, built in OUTPUT_DIR/sample/ (the full build is left as it is).
 
     Exit codes: 0 all done, 1 some chunks failed, 2 invalid job or usage, 3 fatal provider error, 4 over the
     budget, 5 --strict and QA failed, 130/143 stopped by a signal."""
     from .pipeline import MANIFEST, REPORT, run_job
 
     job = _load(job_file)
+    sample = _sample(chapters, minutes)
     _stop_on_signals()
-    result = run_job(job, progress=progress, strict=strict)
+    result = run_job(job, progress=progress, strict=strict, sample=sample)
     c = result.counts
     click.echo(
         f"{sum(c.values())} chunks: {c['synthesized']} synthesized, {c['cached']} reused from the cache, "
@@ -145,13 +168,17 @@ def run(job_file: str, progress: bool | None, strict: bool) -> None:
 @main.command()
 @click.argument("job_file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@sample_options
 @handles_errors
-def plan(job_file: str, as_json: bool) -> None:
-    """Chapters, chunks, tokens, what is cached, estimated length, cost and time. No synthesis."""
+def plan(job_file: str, as_json: bool, chapters: str | None, minutes: float | None) -> None:
+    """Chapters, chunks, tokens, what is cached, estimated length, cost and time. No synthesis. With --chapters
+    or --sample: what `run` with the same options would do."""
     from .planning import make_plan, render_plan
+    from .script import prepare_script
 
     job = _load(job_file)
-    plan = make_plan(job)
+    sample = _sample(chapters, minutes)
+    plan = make_plan(job, prepare_script(job, sample) if sample else None)
     click.echo(json.dumps(plan.to_json(), indent=2) if as_json else plain(render_plan(plan)))
 
 

@@ -33,7 +33,7 @@ from .records import (
     read_manifest,
 )
 from .scheduler import Limiter, SynthesisOutcome, TakeResult, Work, synthesize_all
-from .script import Script, prepare_script
+from .script import Sample, Script, prepare_script
 from .spec import Job
 from .workspace import Workspace
 
@@ -57,9 +57,10 @@ class _ChunkStatus:
     error: str | None = None
 
 
-def run_job(job: Job, *, progress: bool | None = None, strict: bool = False) -> RunResult:
-    """``strict``: a build whose files fail the mastering preset's QA ends with exit 5, not 0."""
-    run = _Run(job, strict)
+def run_job(job: Job, *, progress: bool | None = None, strict: bool = False, sample: Sample | None = None) -> RunResult:
+    """``strict``: a build whose files fail the mastering preset's QA ends with exit 5, not 0. ``sample``: a quick
+    listen to part of the book, built in ``<output.dir>/sample/``."""
+    run = _Run(job, strict, sample)
     try:  # outside asyncio.run: a signal's exception may leave from the event loop rather than the coroutine
         return asyncio.run(run.go(progress))
     except BaseException as exc:
@@ -67,10 +68,12 @@ def run_job(job: Job, *, progress: bool | None = None, strict: bool = False) -> 
         raise
 
 
-async def run_job_async(job: Job, *, progress: bool | None = None, strict: bool = False) -> RunResult:
+async def run_job_async(
+    job: Job, *, progress: bool | None = None, strict: bool = False, sample: Sample | None = None
+) -> RunResult:
     """Do everything the job asks that is not already done. Whatever ends the run (done, failed chunks, a fatal
     provider error, a budget refusal, a signal), report.json says so, with its exit code."""
-    run = _Run(job, strict)
+    run = _Run(job, strict, sample)
     try:
         return await run.go(progress)
     except BaseException as exc:
@@ -79,20 +82,21 @@ async def run_job_async(job: Job, *, progress: bool | None = None, strict: bool 
 
 
 class _Run:
-    def __init__(self, job: Job, strict: bool = False):
-        self.job = job
+    def __init__(self, job: Job, strict: bool = False, sample: Sample | None = None):
+        self.job = sample.job(job) if sample else job
+        self.sample = sample
         self.strict = strict
-        self.out_dir = job.output.dir
+        self.out_dir = self.job.output.dir
         self.started = time.monotonic()
         self.timings: dict[str, float] = {}
-        self.limiter = Limiter(job.requests_per_minute, job.tokens_per_minute)
+        self.limiter = Limiter(self.job.requests_per_minute, self.job.tokens_per_minute)
         self.script: Script | None = None
         self.outcome = SynthesisOutcome()
         self.previous: Manifest | None = None
         self.holds_folder = False
 
     async def go(self, progress: bool | None) -> RunResult:
-        script = self.script = await asyncio.to_thread(prepare_script, self.job)
+        script = self.script = await asyncio.to_thread(prepare_script, self.job, self.sample)
         _check_key(script)
         self.timings["prepare"] = time.monotonic() - self.started
         self.out_dir.mkdir(parents=True, exist_ok=True)

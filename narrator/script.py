@@ -13,10 +13,40 @@ from .chunker import Chunk, Limits, chunk_chapters
 from .document import Chapter, Document
 from .prepare import Preparer, bare_number
 from .providers import Provider, ProviderContext, create_provider
-from .sources import load_document
+from .sources import load_document, select_chapters
 from .spec import Job
 from .tokens import count_tokens
 from .workspace import work_dir
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A quick listen (``run --chapters/--sample``): only these chapters of the book (numbers from 1, "3-5",
+    titles), and of those only about the first ``minutes`` of speech."""
+
+    chapters: tuple[int | str, ...] | None = None
+    minutes: float | None = None
+
+    def job(self, job: Job) -> Job:
+        """The job writing to ``<output.dir>/sample/``: a sample never replaces or stales the full build."""
+        return job.model_copy(update={"output": job.output.model_copy(update={"dir": job.output.dir / "sample"})})
+
+    def trim(self, chapters: tuple[Chapter, ...], provider: Provider) -> tuple[Chapter, ...]:
+        if self.minutes is None:
+            return chapters
+        left = self.minutes * 60
+        kept: list[Chapter] = []
+        for chapter in chapters:
+            blocks = []
+            for block in chapter.blocks:
+                blocks.append(block)
+                left -= provider.profile.speech_seconds(block.text) if block.text else 0
+                if left <= 0 and block.kind == "paragraph":
+                    break
+            kept.append(Chapter(chapter.title, tuple(blocks)))
+            if left <= 0:
+                break
+        return tuple(kept)
 
 
 @dataclass(frozen=True)
@@ -62,14 +92,18 @@ def provider_for(job: Job) -> Provider:
     return create_provider(job.voice, ProviderContext(concurrency=job.concurrency, scratch=work_dir(job.output.dir)))
 
 
-def prepare_script(job: Job) -> Script:
+def prepare_script(job: Job, sample: Sample | None = None) -> Script:
     provider = provider_for(job)
     document = load_document(job.sources, title=job.title, author=job.author, cover_path=job.cover)
+    if sample is not None and sample.chapters:
+        document = select_chapters(document, sample.chapters, "--chapters")
     # only in a book numbered that way: in a glossary titled A, B, C, D, the "C" and "D" are letters
     numerals = sum(bare_number(c.title) is not None for c in document.chapters)
     numbered = job.chapter_titles == "numbered" and numerals * 2 > len(document.chapters)
     preparer = Preparer(job.lexicon.items(), numbered_titles=numbered)
     chapters = tuple(preparer.chapter(c) for c in document.chapters)
+    if sample is not None:
+        chapters = sample.trim(chapters, provider)
     limits = effective_limits(job, provider)
     chunks = tuple(chunk_chapters(chapters, limits))
     fingerprint = provider.fingerprint()

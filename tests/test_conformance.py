@@ -3,6 +3,7 @@ will be spoken, prepared as a run prepares it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,27 @@ def test_verse_one_line_per_element_is_read_a_stanza_per_block(tmp_path):
     assert spoken(book, images="skip")[0][1][-1] == S(20)
     assert spoken(book, images="alt")[0][1][-2:] == ["An image", S(21)]
 
+
+def test_a_sample_is_built_beside_the_book_and_never_replaces_it(tmp_path, cli):
+    """`run --chapters` / `--sample`: a quick listen in <output.dir>/sample/; the full build is neither replaced
+    nor made stale, and its takes are the sample's (one cache)."""
+    book = toolchains.indesign_nested_parts(tmp_path / "book.epub")
+    job = write_job(tmp_path, {"sources": [book.name], "output": {"dir": "out", "formats": ["mp3"]}})
+    planned = json.loads(cli("plan", str(job), "--json", "--chapters", "2-3").stdout)
+    assert [c["title"] for c in planned["chapters"]] == ["Ropes", "Cliffs"]
+    assert planned["chapters"][1]["opening"].startswith("Part Two: Stone Cliffs")
+    sample = cli("run", str(job), "--chapters", "Cliffs", "--no-progress")
+    assert sample.returncode == 0, sample.stderr
+    manifest = json.loads((tmp_path / "out" / "sample" / "manifest.json").read_text())
+    assert [c["title"] for c in manifest["chapters"]] == ["Cliffs"]
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    full = cli("run", str(job), "--no-progress")
+    assert full.returncode == 0, full.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["chunks"]["reused"] == 3  # the sample's takes: "Part Two: Stone", "Cliffs" and its paragraph
+    assert (tmp_path / "out" / "sample" / "manifest.json").exists()
+    short = cli("plan", str(job), "--json", "--sample", "0.05")
+    assert [c["title"] for c in json.loads(short.stdout)["chapters"]] == ["Tides"]
+    for bad in (["--chapters", "9"], ["--chapters", "Nowhere"], ["--chapters", "0"], ["--sample", "-1"]):
+        result = cli("plan", str(job), *bad)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
