@@ -206,7 +206,7 @@ class _Build:
             return audio
 
         def estimate(chunk: Chunk) -> float:
-            return script.provider.profile.speech_seconds(chunk.spoken)
+            return script.provider_of(chunk).profile.speech_seconds(chunk.spoken)
 
         wav = self.work_dir / f"chapter-{index + 1:04d}.wav"
         title, chunks = script.chapters[index].title, script.by_chapter[index]

@@ -35,6 +35,7 @@ class ReadOptions:
 class Chapter:
     title: str
     blocks: tuple[Block, ...]
+    source: int = 0  # which of the job's sources it comes from (its voice may be that source's own)
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,7 @@ async def _synthesize(
     for chunk in script.chunks:
         key = script.keys[chunk.id]
         if key not in cached and key not in work:
-            work[key] = Work(key, chunk.spoken, chunk.tokens)
+            work[key] = Work(key, chunk.spoken, chunk.tokens, script.provider_of(chunk))
     chunks_per_key = Counter(script.keys.values())
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=len(script.chunks), initial=reused, unit="chunk", desc="narrating", disable=not show,
@@ -202,7 +202,7 @@ async def _synthesize(
 
     job = script.job
     try:
-        return await synthesize_all(list(work.values()), script.provider, script.cache, concurrency=job.concurrency,
+        return await synthesize_all(list(work.values()), script.cache, concurrency=job.concurrency,
                                     limiter=limiter, retry=job.retry, on_take=on_take)  # fmt: skip
     finally:
         bar.close()

@@ -13,6 +13,7 @@ def make_plan(job: Job, script: Script | None = None) -> Plan:
     script = script or prepare_script(job)
     profile = script.provider.profile
     price = price_for(job, profile)
+    prices = {id(p): price_for(job, p.profile) for p in script.providers()}  # a source's own voice, its own speed
     cached = script.cached_keys()
     chapters: list[PlanRow] = []
     seen: set[str] = set()
@@ -22,8 +23,9 @@ def make_plan(job: Job, script: Script | None = None) -> Plan:
         row = PlanRow(number=number, title=chapter.title, opening=_opening(script.by_chapter[number - 1]))
         for chunk in script.by_chapter[number - 1]:
             key = script.keys[chunk.id]
-            seconds = profile.speech_seconds(chunk.spoken)
-            cost = chunk_cost(price, chunk, seconds)
+            voice = script.provider_of(chunk)
+            seconds = voice.profile.speech_seconds(chunk.spoken)
+            cost = chunk_cost(prices[id(voice)], chunk, seconds)
             row.chunks += 1
             row.characters += chunk.chars
             row.tokens += chunk.tokens
@@ -34,7 +36,7 @@ def make_plan(job: Job, script: Script | None = None) -> Plan:
             elif key not in seen:
                 seen.add(key)
                 row.cost_to_finish_usd += cost
-                busy_seconds += profile.request_seconds(chunk.spoken)
+                busy_seconds += voice.profile.request_seconds(chunk.spoken)
                 to_send += 1
                 tokens_to_send += chunk.tokens
         chapters.append(row)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import replace
 
 from .document import Block, Chapter
 
@@ -107,4 +108,4 @@ class Preparer:
                 text = f"Chapter {number_words(n).capitalize()}"
             if text:
                 blocks.append(Block(block.kind, text, block.level))
-        return Chapter(self.text(chapter.title) or chapter.title, tuple(blocks))
+        return replace(chapter, title=self.text(chapter.title) or chapter.title, blocks=tuple(blocks))

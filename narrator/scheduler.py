@@ -36,6 +36,7 @@ class Work:
     key: str
     text: str
     tokens: int
+    provider: Provider  # the voice that reads it
 
 
 @dataclass
@@ -141,7 +142,6 @@ def _wait(retry_state: RetryCallState) -> float:
 
 async def synthesize_all(
     work: Sequence[Work],
-    provider: Provider,
     cache: TakeCache,
     *,
     concurrency: int,
@@ -151,17 +151,18 @@ async def synthesize_all(
 ) -> SynthesisOutcome:
     """Make every take of ``work`` (in reading order) that the run gets to; each result is in the outcome, and
     ``on_take`` hears of each as it is stored, fails or is skipped."""
-    run = _Synthesis(work, provider, cache, limiter, retry, on_take)
+    run = _Synthesis(work, cache, limiter, retry, on_take)
     if work:  # everything cached: do not load a model or open a connection for nothing
         await run.run(concurrency)
     return run.outcome
 
 
 class _Synthesis:
-    def __init__(self, work: Sequence[Work], provider: Provider, cache: TakeCache, limiter: Limiter,
-                 retry: RetrySpec, on_take: Callable[[str, TakeResult], None] | None) -> None:  # fmt: skip
+    def __init__(self, work: Sequence[Work], cache: TakeCache, limiter: Limiter, retry: RetrySpec,
+                 on_take: Callable[[str, TakeResult], None] | None) -> None:  # fmt: skip
         self.queue = list(reversed(work))  # pop() from the end keeps reading order
-        self.provider, self.cache, self.limiter, self.retry, self.on_take = provider, cache, limiter, retry, on_take
+        self.providers = list({id(w.provider): w.provider for w in work}.values())
+        self.cache, self.limiter, self.retry, self.on_take = cache, limiter, retry, on_take
         self.outcome = SynthesisOutcome()
         self.events = RunEvents(limiter, self.outcome.responses)
         self.commits: list[asyncio.Task[None]] = []
@@ -177,7 +178,8 @@ class _Synthesis:
         finally:
             await asyncio.gather(*self.commits)  # every finished take reaches the cache, whatever stopped the run
             self.committer.shutdown()
-            await self.provider.aclose()
+            for provider in self.providers:
+                await provider.aclose()
         for item in self.queue:  # never started because the run stopped
             self.outcome.results[item.key] = TakeResult("skipped")
         self.outcome.seconds = time.monotonic() - started
@@ -244,7 +246,7 @@ class _Synthesis:
     async def attempt(self, item: Work) -> PendingTake:
         take = self.cache.pending(item.key)  # the body streams to disk: no take is held in memory
         try:
-            await self.provider.synthesize(item.text, take, self.events)
+            await item.provider.synthesize(item.text, take, self.events)
         except BaseException as exc:
             take.discard()  # a failed or cut body is never cached
             if isinstance(exc, RateLimited):

@@ -4,7 +4,7 @@ each chunk's take. What plan, run and the output build all start from."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from . import errors
@@ -12,7 +12,7 @@ from .cache import TakeCache, take_key
 from .chunker import Chunk, Limits, chunk_chapters
 from .document import Chapter, Document
 from .prepare import Preparer, bare_number
-from .providers import Provider, ProviderContext, create_provider
+from .providers import Provider, ProviderContext, VoiceSpec, create_provider
 from .sources import load_document, select_chapters
 from .spec import Job
 from .tokens import count_tokens
@@ -43,7 +43,7 @@ class Sample:
                 left -= provider.profile.speech_seconds(block.text) if block.text else 0
                 if left <= 0 and block.kind == "paragraph":
                     break
-            kept.append(Chapter(chapter.title, tuple(blocks)))
+            kept.append(replace(chapter, blocks=tuple(blocks)))
             if left <= 0:
                 break
         return tuple(kept)
@@ -57,8 +57,16 @@ class Script:
     chunks: tuple[Chunk, ...]
     keys: Mapping[str, str]  # chunk id -> cache key of its take
     limits: Limits
-    provider: Provider
+    provider: Provider  # the job's voice
     cache: TakeCache
+    voices: tuple[Provider, ...] = ()  # per source, the voice its chapters are read with (the job's, or its own)
+
+    def provider_of(self, chunk: Chunk) -> Provider:
+        return self.voices[self.chapters[chunk.chapter].source] if self.voices else self.provider
+
+    def providers(self) -> list[Provider]:
+        """Every voice the book is read with, each once."""
+        return list({id(p): p for p in (self.provider, *self.voices)}.values())
 
     def cached_keys(self) -> set[str]:
         return {k for k in set(self.keys.values()) if self.cache.has(k)}
@@ -72,13 +80,14 @@ class Script:
         return grouped
 
 
-def effective_limits(job: Job, provider: Provider) -> Limits:
+def effective_limits(job: Job, provider: Provider, voice: VoiceSpec | None = None) -> Limits:
     """The job's chunking limits within the provider's, less what the instructions take where they count."""
+    voice = voice or job.voice
     limits = provider.profile.limits
     max_chars = min(job.chunking.max_chars, limits.max_chars or job.chunking.max_chars)
     max_tokens = min(job.chunking.max_tokens, limits.max_tokens or job.chunking.max_tokens)
-    if job.voice.instructions and limits.count_instructions:
-        used = count_tokens(job.voice.instructions)
+    if voice.instructions and limits.count_instructions:
+        used = count_tokens(voice.instructions)
         if used >= max_tokens - 16:
             raise errors.JobError(
                 [f"{job.path}: voice.instructions: {used} tokens leave no room under max_tokens {max_tokens}"]
@@ -87,13 +96,25 @@ def effective_limits(job: Job, provider: Provider) -> Limits:
     return Limits(max_chars=max_chars, max_tokens=max_tokens)
 
 
-def provider_for(job: Job) -> Provider:
+def provider_for(job: Job, voice: VoiceSpec | None = None) -> Provider:
     """The job's provider, configured (no network, no model loaded): voice, model and key problems show here."""
-    return create_provider(job.voice, ProviderContext(concurrency=job.concurrency, scratch=work_dir(job.output.dir)))
+    context = ProviderContext(concurrency=job.concurrency, scratch=work_dir(job.output.dir))
+    return create_provider(voice or job.voice, context)
+
+
+def source_voices(job: Job, provider: Provider) -> tuple[Provider, ...]:
+    """Per source, its provider: the job's, or one per distinct voice of its own (sources that share settings
+    share one)."""
+    made: dict[str, Provider] = {job.voice.model_dump_json(): provider}
+    for source in job.sources:
+        if source.voice is not None and source.voice.model_dump_json() not in made:
+            made[source.voice.model_dump_json()] = provider_for(job, source.voice)
+    return tuple(made[job.voice_for(i).model_dump_json()] for i in range(len(job.sources)))
 
 
 def prepare_script(job: Job, sample: Sample | None = None) -> Script:
     provider = provider_for(job)
+    voices = source_voices(job, provider)
     document = load_document(job.sources, title=job.title, author=job.author, cover_path=job.cover)
     if sample is not None and sample.chapters:
         document = select_chapters(document, sample.chapters, "--chapters")
@@ -104,8 +125,10 @@ def prepare_script(job: Job, sample: Sample | None = None) -> Script:
     chapters = tuple(preparer.chapter(c) for c in document.chapters)
     if sample is not None:
         chapters = sample.trim(chapters, provider)
-    limits = effective_limits(job, provider)
+    # one set of limits for the whole book, the tightest of its voices: chunk ids stay the same whichever voice
+    each = [effective_limits(job, p, job.voice_for(i)) for i, p in enumerate(voices)]
+    limits = Limits(max_chars=min(x.max_chars for x in each), max_tokens=min(x.max_tokens for x in each))
     chunks = tuple(chunk_chapters(chapters, limits))
-    fingerprint = provider.fingerprint()
-    keys = {c.id: take_key(fingerprint, c.spoken) for c in chunks}
-    return Script(job, document, chapters, chunks, keys, limits, provider, TakeCache(job.cache))
+    fingerprints = {id(p): p.fingerprint() for p in voices}
+    keys = {c.id: take_key(fingerprints[id(voices[chapters[c.chapter].source])], c.spoken) for c in chunks}
+    return Script(job, document, chapters, chunks, keys, limits, provider, TakeCache(job.cache), voices)

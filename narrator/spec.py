@@ -88,6 +88,8 @@ class SourceSpec(_Spec):
     images: Annotated[ImageText, Choice(ImageText)] = "caption"  # what of a figure is read
     tables: Annotated[TableReading, Choice(TableReading)] = "rows"  # row by row with their headers, or announced
     notes: Annotated[NotePlace, Choice(NotePlace)] = "skip"  # footnote and endnote bodies
+    # this source's own voice, instructions or speed, over the job's voice (see parse_job: _source_voice)
+    voice: VoiceSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -213,6 +215,10 @@ class Job(_Spec):
     budget_usd: Annotated[float, Range(0, 1e9)] | None = None  # refuse a run that would cost more
     prices: dict[Text, Annotated[Price, BeforeValidator(_price)]] = Field(default_factory=dict)  # per model
 
+    def voice_for(self, source: int) -> VoiceSpec:
+        """The voice a source is read with: its own, else the job's."""
+        return self.sources[source].voice or self.voice
+
 
 def load_job(path: str | os.PathLike[str]) -> Job:
     """Read, parse and validate a job file. Raises JobError with every problem found."""
@@ -239,6 +245,12 @@ def parse_job(text: str, job_path: Path) -> Job:
     voice = _voice(raw.get("voice"), context, report)
     if voice is not None:
         data["voice"] = voice
+    if isinstance(raw.get("sources"), list):  # a source's voice is checked once the job's is known to be good
+        usable = voice is not None or "voice" not in raw
+        job_voice = raw.get("voice") or {}
+        data["sources"] = [
+            _source_voice(s, i, job_voice, context, report, usable) for i, s in enumerate(raw["sources"])
+        ]
     try:
         job = Job.model_validate({**data, "path": job_path}, context=context)
     except ValidationError as exc:
@@ -250,7 +262,7 @@ def parse_job(text: str, job_path: Path) -> Job:
     return job
 
 
-def _voice(raw: Any, context: dict[str, Any], report: Problems) -> VoiceSpec | None:
+def _voice(raw: Any, context: dict[str, Any], report: Problems, prefix: tuple[Any, ...] = ()) -> VoiceSpec | None:
     """``voice:`` against the named provider's settings; None where it cannot be checked (already reported)."""
     if raw is None:
         return None
@@ -267,9 +279,35 @@ def _voice(raw: Any, context: dict[str, Any], report: Problems) -> VoiceSpec | N
     try:
         voice = settings.model_validate(raw, context=context)
     except ValidationError as exc:
-        report.add_all(exc, {"voice": raw}, settings, prefix=("voice",))
+        report.add_all(exc, {"voice": raw}, settings, prefix=(*prefix, "voice"))
         return None
     return voice if name in PROVIDERS else None
+
+
+SOURCE_VOICE_KEYS = ("voice", "instructions", "speed")
+
+
+def _source_voice(
+    source: Any, i: int, job_voice: dict[str, Any], context: dict[str, Any], report: Problems, usable: bool
+) -> Any:
+    """A source's ``voice:`` (voice, instructions, speed) over the job's: the whole voice it reads with, checked
+    as the job's is. The provider and its other keys (model, key, endpoint) are the job's: one account."""
+    if not isinstance(source, dict) or "voice" not in source:
+        return source
+    override = source["voice"]
+    where = f"sources[{i}].voice"
+    if not usable:
+        return {k: v for k, v in source.items() if k != "voice"}
+    if not isinstance(override, dict):
+        report.add(where, f"must be a mapping, got {kind_of(override)}")
+        return {k: v for k, v in source.items() if k != "voice"}
+    for key in override.keys() - set(SOURCE_VOICE_KEYS):
+        report.add(
+            f"{where}.{key}", f"a source may set only {', '.join(SOURCE_VOICE_KEYS)}; the rest is the job's voice"
+        )
+    merged = {**job_voice, **{k: v for k, v in override.items() if k in SOURCE_VOICE_KEYS}}
+    voice = _voice(merged, context, report, prefix=("sources", i))
+    return {**source, "voice": voice} if voice is not None else {k: v for k, v in source.items() if k != "voice"}
 
 
 def _folder_problem(path: Path) -> str | None:

@@ -264,3 +264,42 @@ def test_sigterm_while_encoding_stops_ffmpeg_too_and_the_rerun_finishes(tmp_path
         assert report(tmp_path)["chunks"]["synthesized"] == 0  # every take survived the stop
         book = ffmpeg.decode(tmp_path / "out" / "Story.m4b", 8_000).duration
         assert abs(book - sum(c["duration"] for c in manifest(tmp_path)["chapters"])) < 0.1
+
+
+def test_a_source_reads_with_its_own_voice_instructions_and_speed(tmp_path):
+    """sources[].voice: the letters appendix in another voice, more quietly and slower; the rest in the job's.
+    Its takes are its own in the cache (a changed source voice asks again for that source only)."""
+    texts = story(tmp_path, 3)
+    (tmp_path / "letters.md").write_text(f"# Letters\n\n{sentence(70)}\n\n{sentence(71)}\n", encoding="utf-8")
+    own = {"voice": "onyx", "instructions": "Read quietly, as a letter.", "speed": 0.8}
+    sources = ["story.md", {"path": "letters.md", "voice": own}]
+    with FakeSpeechServer(KEY) as server:
+        job = openai_job(tmp_path, server, sources=sources, voice={"voice": "coral"})
+        result = run(job)
+        asked = {r.input: (r.voice, r.instructions, r.speed) for r in server.records if r.status == 200}
+        assert result.returncode == 0, result.stderr
+        assert {asked[t] for t in texts} == {("coral", "", 1.0)}
+        assert {asked[t] for t in ("Letters", sentence(70), sentence(71))} == {("onyx", own["instructions"], 0.8)}
+        own["speed"] = 0.9
+        job = openai_job(tmp_path, server, sources=sources, voice={"voice": "coral"})
+        before = len(server.records)
+        assert run(job).returncode == 0
+        assert sorted(r.input for r in server.records[before:]) == sorted(["Letters", sentence(70), sentence(71)])
+
+
+@pytest.mark.parametrize(
+    "voice, message",
+    [
+        ({"model": "tts-1"}, "sources[1].voice.model: a source may set only voice, instructions, speed"),
+        ({"speed": 9}, "sources[1].voice.speed: must be between 0.25 and 4, got 9"),
+        ({"speed": "fast"}, "sources[1].voice.speed: must be a number, got text"),
+        ("onyx", "sources[1].voice: must be a mapping, got text"),
+    ],
+)
+def test_a_source_voice_is_checked_like_the_jobs(tmp_path, voice, message):
+    story(tmp_path, 1)
+    (tmp_path / "letters.md").write_text("# Letters\n\nDear reader.\n", encoding="utf-8")
+    with FakeSpeechServer(KEY) as server:
+        job = openai_job(tmp_path, server, sources=["story.md", {"path": "letters.md", "voice": voice}])
+    result = run_cli("validate", str(job))
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr

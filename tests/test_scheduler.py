@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
 import pytest
 
@@ -55,12 +56,13 @@ def run(work: list[Work], provider: Provider, tmp_path, **options: Any):
     def on_take(key: str, result: TakeResult) -> None:
         seen.append((key, result.status))
 
-    outcome = asyncio.run(synthesize_all(work, provider, TakeCache(tmp_path), on_take=on_take, **settings))
+    work = [replace(w, provider=provider) for w in work]  # every take read by this provider
+    outcome = asyncio.run(synthesize_all(work, TakeCache(tmp_path), on_take=on_take, **settings))
     return outcome, seen
 
 
 def works(*texts: str) -> list[Work]:
-    return [Work(f"{i:02d}" + "0" * 62, text, 3) for i, text in enumerate(texts)]
+    return [Work(f"{i:02d}" + "0" * 62, text, 3, provider=cast(Provider, None)) for i, text in enumerate(texts)]
 
 
 def test_every_take_is_made_once_stored_and_reported(tmp_path):

@@ -55,6 +55,9 @@ class Record:
     input: str
     status: int  # 0: connection reset
     fault: str | None = None
+    voice: str = ""  # of a 200: what it was asked to speak with
+    instructions: str = ""
+    speed: float = 1.0
 
 
 @dataclass
@@ -187,7 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             if fault not in ("cut", "runaway"):
                 state.successes += 1
-            state.records.append(Record(time.monotonic(), text, 200, fault))
+            voice, instructions = str(payload.get("voice")), str(payload.get("instructions") or "")
+            state.records.append(Record(time.monotonic(), text, 200, fault, voice, instructions, speed))
         content_type = {"pcm": "audio/pcm", "wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac",
                         "opus": "audio/ogg", "aac": "audio/aac"}[fmt]  # fmt: skip
         self.send_response(200)

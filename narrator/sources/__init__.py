@@ -85,7 +85,7 @@ def load_document(
 ) -> Document:
     """Read every source in order into one Document; metadata defaults come from the first source."""
     docs = [read_source(spec) for spec in sources]
-    chapters = tuple(with_spoken_title(c) for d in docs for c in d.chapters)
+    chapters = tuple(replace(with_spoken_title(c), source=i) for i, d in enumerate(docs) for c in d.chapters)
     cover = docs[0].cover if docs else None
     if cover_path is not None:
         data = cover_path.read_bytes()
@@ -120,4 +120,4 @@ def with_spoken_title(chapter: Chapter) -> Chapter:
         blocks[0] = Block("heading", blocks[0].text, 1)  # its title, set as a styled paragraph
     elif not blocks or blocks[0].kind != "heading":
         blocks.insert(0, Block("heading", chapter.title, 1))
-    return Chapter(chapter.title, tuple(blocks))
+    return replace(chapter, blocks=tuple(blocks))
