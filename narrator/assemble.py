@@ -113,13 +113,24 @@ def quality_flags(pcm: bytes, rate: int, expected_seconds: float, energy: np.nda
     return tuple(flags)
 
 
-def sentence_onsets(lengths: Sequence[int], energy: np.ndarray, frame_seconds: float) -> tuple[float, ...]:
-    """Where each sentence after the first begins in a take (seconds), for subtitles. Sentences of ``lengths``
-    characters share the take in proportion; then each boundary moves to the end of the longest pause
-    (PAUSE_MIN or more, quiet against the take's own level) within half a sentence of it: a voice pauses longer
-    between sentences than between words. Where no pause is near, the proportional estimate stands."""
+@dataclass(frozen=True)
+class Seam:
+    """Where one part of a take ends and the next begins (seconds into the take): a pause heard in the sound
+    (``start`` to ``end``), or, where none was near, the proportional estimate (``start == end``)."""
+
+    start: float
+    end: float
+    heard: bool
+
+
+def find_seams(lengths: Sequence[int], energy: np.ndarray, frame_seconds: float) -> list[Seam]:
+    """Where each part after the first begins in a take, for parts of ``lengths`` characters (sentences for
+    subtitles, paragraphs of a grouped take). Parts share the take in proportion; then each boundary moves to the
+    longest pause (PAUSE_MIN or more, quiet against the take's own level) that lies within half a part of it:
+    a voice pauses longer between sentences than between words, and longer between paragraphs than sentences.
+    Where no pause is near, the proportional estimate stands."""
     if len(lengths) < 2:
-        return ()
+        return []
     duration = energy.size * frame_seconds
     total = sum(lengths) or 1
     estimates = [duration * done / total for done in itertools.accumulate(lengths[:-1])]
@@ -128,20 +139,57 @@ def sentence_onsets(lengths: Sequence[int], energy: np.ndarray, frame_seconds: f
     starts, ends = _quiet_runs((energy < loud * 10 ** (-30 / 10)) | quiet_frames(energy))
     pauses = (ends - starts) * frame_seconds
     inner = (starts > 0) & (ends < energy.size) & (pauses >= PAUSE_MIN)
-    resumes, pauses = ends[inner] * frame_seconds, pauses[inner]  # where speech resumes after each pause
-    onsets: list[float] = []
+    begins, resumes, pauses = starts[inner] * frame_seconds, ends[inner] * frame_seconds, pauses[inner]
+    seams: list[Seam] = []
     for k, estimate in enumerate(estimates):
         reach = 0.5 * duration * min(lengths[k], lengths[k + 1]) / total
-        floor = onsets[-1] if onsets else 0.0
-        near = (resumes > floor) & (np.abs(resumes - estimate) <= reach)
-        onsets.append(float(resumes[np.argmax(np.where(near, pauses, -1.0))]) if near.any() else max(estimate, floor))
-    return tuple(onsets)
+        floor = seams[-1].end if seams else 0.0
+        # how far the estimate lies from each pause (0 inside it): a short part (a heading) is hard to estimate,
+        # but the voice's pause after it still holds the estimate, or lies close by
+        distance = np.maximum(0.0, np.maximum(begins - estimate, estimate - resumes))
+        near = (resumes > floor) & (distance <= reach)
+        if near.any():
+            best = int(np.argmax(np.where(near, pauses, -1.0)))
+            seams.append(Seam(float(begins[best]), float(resumes[best]), True))
+        else:
+            at = max(estimate, floor)
+            seams.append(Seam(at, at, False))
+    return seams
+
+
+def sentence_onsets(lengths: Sequence[int], energy: np.ndarray, frame_seconds: float) -> tuple[float, ...]:
+    """Where each sentence after the first begins in a take (seconds), for subtitles."""
+    return tuple(seam.end for seam in find_seams(lengths, energy, frame_seconds))
+
+
+def take_parts(group: Sequence[Chunk], body: bytes, rate: int) -> list[tuple[Chunk, bytes, bool]]:
+    """A take's audio cut into its chunks: (chunk, its sound, whether its gap of silence goes before it). A
+    grouped take is cut in the pause found at each paragraph seam (keeping TRIM_MARGIN_MS of it either side), so
+    assembly sets the silence there from the job's pauses; where no pause was heard near a seam, the sound runs on
+    uncut (never cut into speech) and only the placement is estimated."""
+    if len(group) == 1:
+        return [(group[0], body, True)]
+    seams = find_seams([len(c.spoken) for c in group], frame_energy(body, rate // 100), 0.01)
+    margin = TRIM_MARGIN_MS / 1000
+    samples = len(body) // SAMPLE_WIDTH
+    parts: list[tuple[Chunk, bytes, bool]] = []
+    begin, silent = 0, True
+    for chunk, seam in zip(group, seams, strict=False):
+        if seam.heard and seam.end - seam.start > 2 * margin:
+            end, resume = seam.start + margin, seam.end - margin
+        else:
+            end = resume = (seam.start + seam.end) / 2
+        stop = min(samples, max(begin, round(end * rate)))
+        parts.append((chunk, body[begin * SAMPLE_WIDTH : stop * SAMPLE_WIDTH], silent))
+        begin, silent = min(samples, max(stop, round(resume * rate))), seam.heard
+    parts.append((group[-1], body[begin * SAMPLE_WIDTH :], silent))
+    return parts
 
 
 def assemble_chapter(
     index: int,
     title: str,
-    chunks: Sequence[Chunk],
+    takes: Sequence[Sequence[Chunk]],
     load_take: Callable[[Chunk], Audio],
     pauses: PauseSpec,
     rate: int,
@@ -149,7 +197,8 @@ def assemble_chapter(
     estimate: Callable[[Chunk], float] = lambda chunk: 0.0,
     tap: Callable[[bytes], None] | None = None,
 ) -> ChapterAudio:
-    """Streams: one take in memory at a time, whatever the chapter's length. ``tap`` sees every piece of PCM
+    """``takes``: the chapter's chunks, grouped as they were requested (one chunk each when not grouped).
+    Streams: one take in memory at a time, whatever the chapter's length. ``tap`` sees every piece of PCM
     written, in order (a loudness meter, say)."""
     placements: list[Placement] = []
     with atomic_wav(wav_path, rate) as out:
@@ -159,15 +208,19 @@ def assemble_chapter(
             if tap is not None:
                 tap(pcm)
 
-        for chunk in chunks:
-            write(silence(gap_seconds(chunk, pauses), rate))
-            body = trim(load_take(chunk), rate)
-            start = out.samples
-            write(body)
-            energy = frame_energy(body, rate // 100)  # 10 ms frames
-            flags = quality_flags(body, rate, estimate(chunk), energy)
-            onsets = sentence_onsets([len(s) for s in spoken_sentences(chunk.spoken)], energy, 0.01)
-            placements.append(Placement(chunk.id, start / rate, (out.samples - start) / rate, flags, onsets))
+        for group in takes:
+            body = trim(load_take(group[0]), rate)
+            # a grouped take is judged whole too: a runaway's long silence may be taken for a seam and cut away
+            whole = quality_flags(body, rate, sum(map(estimate, group))) if len(group) > 1 else ()
+            for chunk, part, silent in take_parts(group, body, rate):
+                if silent:
+                    write(silence(gap_seconds(chunk, pauses), rate))
+                start = out.samples
+                write(part)
+                energy = frame_energy(part, rate // 100)  # 10 ms frames
+                flags = (*quality_flags(part, rate, estimate(chunk), energy), *(f"take: {f}" for f in whole))
+                onsets = sentence_onsets([len(s) for s in spoken_sentences(chunk.spoken)], energy, 0.01)
+                placements.append(Placement(chunk.id, start / rate, (out.samples - start) / rate, flags, onsets))
         write(silence(pauses.chapter_end, rate))
         samples = out.samples
     return ChapterAudio(index, title, wav_path, samples, rate, tuple(placements))

@@ -1,9 +1,8 @@
-"""What a chunk costs. Each provider states its list price (its profile); a job's ``prices:`` table overrides
+"""What a request costs. Each provider states its list price (its profile); a job's ``prices:`` table overrides
 any model's, since relays differ."""
 
 from __future__ import annotations
 
-from .chunker import Chunk
 from .providers.base import Price, Profile
 from .spec import Job
 
@@ -12,9 +11,10 @@ def price_for(job: Job, profile: Profile) -> Price:
     return job.prices.get(profile.model or "", profile.price)
 
 
-def chunk_cost(price: Price, chunk: Chunk, audio_seconds: float) -> float:
+def request_cost(price: Price, tokens: int, chars: int, audio_seconds: float) -> float:
+    """One request's price: its input tokens and characters, and the audio that comes back."""
     return (
-        chunk.tokens * price.per_million_input_tokens / 1e6
-        + chunk.chars * price.per_million_chars / 1e6
+        tokens * price.per_million_input_tokens / 1e6
+        + chars * price.per_million_chars / 1e6
         + audio_seconds / 3600 * price.per_audio_hour
     )

@@ -63,15 +63,20 @@ def _chapter_parts(script: Script, chunks: list[Chunk]) -> list[Part | None]:
     if limit is None:
         return [None]
     pauses = script.job.pauses
+    # cut only between takes: assembly sets a pause from the job there, while inside a grouped take a paragraph
+    # seam may run on uncut; a take's length is its whole audio, shared by its chunks
+    starts = [i for i, c in enumerate(chunks) if i == 0 or script.take_of[c.id] is not script.take_of[chunks[i - 1].id]]
     lengths = []
-    for chunk in chunks:
-        layout = script.cache.layout(script.keys[chunk.id])
+    for i in starts:
+        layout = script.cache.layout(script.keys[chunks[i].id])
         if layout is None:
-            raise errors.ToolError(f"take for chunk {chunk.id} vanished from the cache during the run")
+            raise errors.ToolError(f"take for chunk {chunks[i].id} vanished from the cache during the run")
         lengths.append(layout.duration)
-    gaps = [gap_seconds(c, pauses) for c in chunks]
-    cuts = plan_parts(lengths, gaps, [c.piece == 0 for c in chunks], pauses.chapter_start, pauses.chapter_end,
-                      limit * 60)  # fmt: skip
+    gaps = [gap_seconds(chunks[i], pauses) for i in starts]
+    cut_takes = plan_parts(lengths, gaps, [chunks[i].piece == 0 for i in starts], pauses.chapter_start,
+                           pauses.chapter_end, limit * 60)  # fmt: skip
+    bounds = [*starts, len(chunks)]
+    cuts = [(bounds[first], bounds[end]) for first, end in cut_takes]
     if len(cuts) == 1:
         return [None]
     return [Part(n, len(cuts), first, end) for n, (first, end) in enumerate(cuts, 1)]

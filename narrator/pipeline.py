@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from . import errors
 from .build import BuildResult
-from .costs import chunk_cost, price_for
+from .costs import price_for, request_cost
 from .outputs import build_outputs, remove_stale_outputs
 from .planning import make_plan
 from .records import (
@@ -27,6 +27,7 @@ from .records import (
     Costs,
     Manifest,
     ManifestChunk,
+    ManifestTake,
     Placement,
     QaSection,
     Report,
@@ -182,10 +183,10 @@ async def _synthesize(
 ) -> SynthesisOutcome:
     """Every missing take, once per cache key, in reading order, with a progress bar on a terminal."""
     work: dict[str, Work] = {}
-    for chunk in script.chunks:
-        key = script.keys[chunk.id]
+    for take in script.takes:
+        key = script.keys[take.chunks[0].id]
         if key not in cached and key not in work:
-            work[key] = Work(key, chunk.spoken, chunk.tokens, script.provider_of(chunk))
+            work[key] = Work(key, take.text, take.tokens, script.provider_of(take.chunks[0]))
     chunks_per_key = Counter(script.keys.values())
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=len(script.chunks), initial=reused, unit="chunk", desc="narrating", disable=not show,
@@ -266,8 +267,16 @@ def _manifest(
             text=chunk.spoken, tokens=chunk.tokens, characters=chunk.chars, cache_key=key,
             audio=os.path.relpath(script.cache.path(key), out_dir), status=status.status, attempts=status.attempts,
             audio_hash=script.cache.audio_hash(key) if status.status in ("cached", "synthesized") else None,
-            error=status.error, **(placed.model_dump() if placed else {}),
+            error=status.error, take=script.take_of[chunk.id].id, **(placed.model_dump() if placed else {}),
         ))  # fmt: skip
+    takes = []
+    for take in script.takes:
+        key = script.keys[take.chunks[0].id]
+        audio_hash = (
+            script.cache.audio_hash(key) if statuses[take.chunks[0].id].status in ("cached", "synthesized") else None
+        )
+        takes.append(ManifestTake(id=take.id, chapter=take.chapter + 1, chunks=[c.id for c in take.chunks],
+                                  text=take.text, cache_key=key, audio_hash=audio_hash))  # fmt: skip
     chapters = (
         built.chapters if built else [ChapterRow(number=i + 1, title=c.title) for i, c in enumerate(script.chapters)]
     )
@@ -282,6 +291,7 @@ def _manifest(
         fingerprints=built.fingerprints if built else {},
         qa=built.qa if built else [],
         chunks=chunks,
+        takes=takes,
     )
 
 
@@ -291,17 +301,20 @@ def _limits(script: Script) -> dict[str, int]:
 
 def _report(script: Script, outcome: SynthesisOutcome, counts: Counter[str], timings: dict[str, float],
             built: BuildResult | None, limiter: Limiter) -> Report:  # fmt: skip
-    job, profile = script.job, script.provider.profile
-    price = price_for(job, profile)
+    job = script.job
     run_cost = book_cost = 0.0
     failed: list[str] = []
-    for chunk in script.chunks:
-        result = outcome.results.get(script.keys[chunk.id])
-        book_cost += chunk_cost(price, chunk, profile.speech_seconds(chunk.spoken))
-        if result is not None and result.status == "synthesized":
-            run_cost += chunk_cost(price, chunk, result.duration)
+    paid: set[str] = set()
+    for take in script.takes:
+        key, voice = script.keys[take.chunks[0].id], script.provider_of(take.chunks[0])
+        price = price_for(job, voice.profile)
+        result = outcome.results.get(key)
+        book_cost += request_cost(price, take.tokens, take.chars, voice.profile.speech_seconds(take.text))
+        if result is not None and result.status == "synthesized" and key not in paid:
+            paid.add(key)
+            run_cost += request_cost(price, take.tokens, take.chars, result.duration)
         elif result is not None and result.status == "failed":
-            failed.append(chunk.id)
+            failed += [c.id for c in take.chunks]
     placements = built.placements if built else {}
     qa = None
     if job.output.mastering != "none":

@@ -2,53 +2,71 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from .chunker import Chunk
-from .costs import chunk_cost, price_for
+from .costs import price_for, request_cost
 from .records import Plan, PlanRow
 from .script import Script, prepare_script
 from .spec import Job
+from .takes import Take
+
+
+@dataclass
+class _ToSend:
+    """What a run still has to request: each missing take once."""
+
+    requests: int = 0
+    tokens: int = 0
+    busy_seconds: float = 0.0  # Σ expected request time
+    seen: set[str] = field(default_factory=set)
+
+
+def _chapter_rows(script: Script, to_send: _ToSend) -> list[PlanRow]:
+    prices = {id(p): price_for(script.job, p.profile) for p in script.providers()}  # a source's own voice, speed
+    cached = script.cached_keys()
+    takes_by_chapter: dict[int, list[Take]] = {i: [] for i in range(len(script.chapters))}
+    for take in script.takes:
+        takes_by_chapter[take.chapter].append(take)
+    rows = []
+    for number, chapter in enumerate(script.chapters, start=1):
+        row = PlanRow(number=number, title=chapter.title, opening=_opening(script.by_chapter[number - 1]), takes=0)
+        for take in takes_by_chapter[number - 1]:
+            key, voice = script.keys[take.chunks[0].id], script.provider_of(take.chunks[0])
+            seconds = voice.profile.speech_seconds(take.text)
+            cost = request_cost(prices[id(voice)], take.tokens, take.chars, seconds)
+            row.chunks += len(take.chunks)
+            row.takes = (row.takes or 0) + 1
+            row.characters += take.chars  # as sent (and billed): paragraph breaks included
+            row.tokens += take.tokens
+            row.audio_seconds += seconds
+            row.cost_usd += cost
+            if key in cached:
+                row.cached += len(take.chunks)
+            elif key not in to_send.seen:
+                to_send.seen.add(key)
+                row.cost_to_finish_usd += cost
+                to_send.busy_seconds += voice.profile.request_seconds(take.text)
+                to_send.requests += 1
+                to_send.tokens += take.tokens
+        rows.append(row)
+    return rows
 
 
 def make_plan(job: Job, script: Script | None = None) -> Plan:
     script = script or prepare_script(job)
     profile = script.provider.profile
-    price = price_for(job, profile)
-    prices = {id(p): price_for(job, p.profile) for p in script.providers()}  # a source's own voice, its own speed
-    cached = script.cached_keys()
-    chapters: list[PlanRow] = []
-    seen: set[str] = set()
-    busy_seconds = 0.0
-    to_send = tokens_to_send = 0
-    for number, chapter in enumerate(script.chapters, start=1):
-        row = PlanRow(number=number, title=chapter.title, opening=_opening(script.by_chapter[number - 1]))
-        for chunk in script.by_chapter[number - 1]:
-            key = script.keys[chunk.id]
-            voice = script.provider_of(chunk)
-            seconds = voice.profile.speech_seconds(chunk.spoken)
-            cost = chunk_cost(prices[id(voice)], chunk, seconds)
-            row.chunks += 1
-            row.characters += chunk.chars
-            row.tokens += chunk.tokens
-            row.audio_seconds += seconds
-            row.cost_usd += cost
-            if key in cached:
-                row.cached += 1
-            elif key not in seen:
-                seen.add(key)
-                row.cost_to_finish_usd += cost
-                busy_seconds += voice.profile.request_seconds(chunk.spoken)
-                to_send += 1
-                tokens_to_send += chunk.tokens
-        chapters.append(row)
+    to_send = _ToSend()
+    chapters = _chapter_rows(script, to_send)
     workers = min(job.concurrency, profile.parallelism or job.concurrency)
-    bounds = {"concurrency": busy_seconds / workers}
+    bounds = {"concurrency": to_send.busy_seconds / workers}
     if job.requests_per_minute:
-        bounds["requests_per_minute"] = to_send / job.requests_per_minute * 60
+        bounds["requests_per_minute"] = to_send.requests / job.requests_per_minute * 60
     if job.tokens_per_minute:
-        bounds["tokens_per_minute"] = tokens_to_send / job.tokens_per_minute * 60
-    summed = ("chunks", "characters", "tokens", "cached", "audio_seconds", "cost_usd", "cost_to_finish_usd")
+        bounds["tokens_per_minute"] = to_send.tokens / job.tokens_per_minute * 60
+    summed = ("chunks", "takes", "characters", "tokens", "cached", "audio_seconds", "cost_usd", "cost_to_finish_usd")
     total = PlanRow(**{key: sum(getattr(c, key) for c in chapters) for key in summed})
-    total.requests_to_send = to_send
+    total.requests_to_send = to_send.requests
     total.time_seconds = max(bounds.values())
     total.time_bound_by = max(bounds, key=lambda k: bounds[k])
     for row in [*chapters, total]:
@@ -59,7 +77,7 @@ def make_plan(job: Job, script: Script | None = None) -> Plan:
         job=str(job.path),
         title=script.document.title,
         provider=script.provider.fingerprint(),
-        price=price.model_dump(),
+        price=price_for(job, profile).model_dump(),
         limits={"max_chars": script.limits.max_chars, "max_tokens_for_text": script.limits.max_tokens},
         concurrency=job.concurrency,
         requests_per_minute=job.requests_per_minute,

@@ -75,6 +75,18 @@ class ManifestChunk(Record):
     offset: float | None = _omitted()
     duration: float | None = _omitted()
     flags: list[str] | None = _omitted()
+    take: str | None = _omitted()  # the id of the take (request) it is read in
+
+
+class ManifestTake(Record):
+    """One request: consecutive chunks of a chapter, read together (takes.py)."""
+
+    id: str
+    chapter: int  # from 1
+    chunks: list[str]
+    text: str  # exactly what was sent
+    cache_key: str
+    audio_hash: str | None = _omitted()
 
 
 class PartRow(Record):
@@ -106,6 +118,7 @@ class Manifest(Record):
     fingerprints: dict[str, str] = Field(default_factory=dict)  # output path (relative) -> what shaped it
     qa: list[QaFile] = Field(default_factory=list)
     chunks: list[ManifestChunk]
+    takes: list[ManifestTake] | None = _omitted()
 
 
 def read_manifest(path: Path) -> Manifest | None:
@@ -169,6 +182,7 @@ class PlanRow(Record):
     title: str | None = _omitted()
     opening: str | None = _omitted()  # the first words spoken in the chapter
     chunks: int = 0
+    takes: int | None = _omitted()  # requests: chunks grouped into takes (takes.py)
     characters: int = 0
     tokens: int = 0
     cached: int = 0

@@ -15,6 +15,7 @@ from .prepare import Preparer, bare_number
 from .providers import Provider, ProviderContext, VoiceSpec, create_provider
 from .sources import load_document, select_chapters
 from .spec import Job
+from .takes import Take, group_takes
 from .tokens import count_tokens
 from .workspace import work_dir
 
@@ -60,6 +61,12 @@ class Script:
     provider: Provider  # the job's voice
     cache: TakeCache
     voices: tuple[Provider, ...] = ()  # per source, the voice its chapters are read with (the job's, or its own)
+    takes: tuple[Take, ...] = ()  # the chunks grouped into requests (takes.py), in reading order
+
+    @cached_property
+    def take_of(self) -> dict[str, Take]:
+        """Chunk id -> the take it is read in."""
+        return {chunk.id: take for take in self.takes for chunk in take.chunks}
 
     def provider_of(self, chunk: Chunk) -> Provider:
         return self.voices[self.chapters[chunk.chapter].source] if self.voices else self.provider
@@ -112,6 +119,15 @@ def source_voices(job: Job, provider: Provider) -> tuple[Provider, ...]:
     return tuple(made[job.voice_for(i).model_dump_json()] for i in range(len(job.sources)))
 
 
+def _take_limits(job: Job, provider: Provider, limits: Limits) -> Limits:
+    """A grouped take stays under half of output.max_file_minutes: files are cut only between takes."""
+    if job.output.max_file_minutes is None:
+        return limits
+    chars_per_second = 1000 / max(provider.profile.speech_seconds("x" * 1000), 1e-3)
+    cap = int(job.output.max_file_minutes * 60 / 2 * chars_per_second)
+    return Limits(max_chars=max(1, min(limits.max_chars, cap)), max_tokens=limits.max_tokens)
+
+
 def prepare_script(job: Job, sample: Sample | None = None) -> Script:
     provider = provider_for(job)
     voices = source_voices(job, provider)
@@ -129,6 +145,11 @@ def prepare_script(job: Job, sample: Sample | None = None) -> Script:
     each = [effective_limits(job, p, job.voice_for(i)) for i, p in enumerate(voices)]
     limits = Limits(max_chars=min(x.max_chars for x in each), max_tokens=min(x.max_tokens for x in each))
     chunks = tuple(chunk_chapters(chapters, limits))
+    target = provider.profile.take_chars if job.chunking.target_chars is None else job.chunking.target_chars
+    takes = tuple(group_takes(chunks, _take_limits(job, provider, limits), target))
     fingerprints = {id(p): p.fingerprint() for p in voices}
-    keys = {c.id: take_key(fingerprints[id(voices[chapters[c.chapter].source])], c.spoken) for c in chunks}
-    return Script(job, document, chapters, chunks, keys, limits, provider, TakeCache(job.cache), voices)
+    keys: dict[str, str] = {}
+    for take in takes:
+        key = take_key(fingerprints[id(voices[chapters[take.chapter].source])], take.text)
+        keys.update((c.id, key) for c in take.chunks)  # every chunk of a take shares its audio
+    return Script(job, document, chapters, chunks, keys, limits, provider, TakeCache(job.cache), voices, takes)

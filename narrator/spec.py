@@ -111,6 +111,9 @@ class SourceSpec(_Spec):
 class ChunkingSpec(_Spec):
     max_tokens: Annotated[int, Range(16, 100_000, integer=True)] = 2000  # o200k_base, instructions included
     max_chars: Annotated[int, Range(64, 1_000_000, integer=True)] = 4096  # the API reference's limit
+    # a take groups paragraphs up to about this many characters (0: one paragraph per take); default: the
+    # provider's (1800 for openai, 0 for the local voice)
+    target_chars: Annotated[int, Range(0, 1_000_000, integer=True)] | None = None
 
 
 Seconds = Annotated[float, Range(0, 30)]

@@ -29,9 +29,12 @@ def story(folder: Path, paragraphs: int) -> list[str]:
 
 
 def openai_job(folder: Path, server: FakeSpeechServer, **extra) -> Path:
+    """One request per paragraph unless ``chunking`` says otherwise: these tests count requests and inputs against
+    paragraphs (faults, limits, resumption); grouped takes have their own tests (test_takes.py)."""
     voice = {"provider": "openai", "base_url": server.url, **extra.pop("voice", {})}
     spec = {"sources": ["story.md"], "voice": voice, "output": {"dir": "out", "formats": ["mp3"]},
-            "cache": "cache", "concurrency": 4, "retry": {"attempts": 8, "max_seconds": 120}, **extra}  # fmt: skip
+            "cache": "cache", "concurrency": 4, "retry": {"attempts": 8, "max_seconds": 120},
+            "chunking": {"target_chars": 0}, **extra}  # fmt: skip
     return write_job(folder, spec)
 
 

@@ -55,9 +55,10 @@ def test_the_time_bound_is_the_largest_of_concurrency_rpm_and_tpm(book, monkeypa
     base = {"sources": ["book.md"], "voice": {"provider": "openai"}, "output": {"dir": "out"}, "concurrency": 5}
     plan = make_plan(load_job(write_job(book, base)))
     assert plan.total.time_bound_by == "concurrency"
-    # 5 requests at 6 a minute: 50 s, far over what 5 workers need
+    # 2 requests (a take per chapter: its heading and paragraphs) at 6 a minute: 20 s, far over what 5 workers need
     paced = make_plan(load_job(write_job(book, {**base, "requests_per_minute": 6})))
-    assert paced.total.time_bound_by == "requests_per_minute" and paced.total.time_seconds == pytest.approx(50)
+    assert (paced.total.chunks, paced.total.takes, paced.total.requests_to_send) == (5, 2, 2)
+    assert paced.total.time_bound_by == "requests_per_minute" and paced.total.time_seconds == pytest.approx(20)
     tokens = paced.total.tokens
     slow = make_plan(load_job(write_job(book, {**base, "requests_per_minute": 6, "tokens_per_minute": 1})))
     assert slow.total.time_bound_by == "tokens_per_minute" and slow.total.time_seconds == pytest.approx(tokens * 60)
@@ -68,8 +69,8 @@ def test_plan_json_keeps_its_keys(book):
     data = make_plan(job).to_json()
     assert {"job", "title", "provider", "price", "limits", "concurrency", "requests_per_minute", "tokens_per_minute",
             "budget_usd", "chapters", "total", "not_read"} <= set(data)  # fmt: skip
-    assert set(data["chapters"][0]) == {"number", "title", "opening", "chunks", "characters", "tokens", "cached",
-                                        "audio_seconds", "cost_usd", "cost_to_finish_usd"}  # fmt: skip
+    assert set(data["chapters"][0]) == {"number", "title", "opening", "chunks", "takes", "characters", "tokens",
+                                        "cached", "audio_seconds", "cost_usd", "cost_to_finish_usd"}  # fmt: skip
     assert {"requests_to_send", "time_seconds", "time_bound_by"} <= set(data["total"])
 
 
@@ -79,4 +80,4 @@ def test_plan_and_validate_need_no_key(book, cli):
     job = write_job(book, {"sources": ["book.md"], "voice": voice, "output": {"dir": "out"}})
     assert cli("validate", str(job)).returncode == 0
     plan = cli("plan", str(job))
-    assert plan.returncode == 0 and "to do: 5 requests" in plan.stdout, plan.stderr
+    assert plan.returncode == 0 and "to do: 2 requests" in plan.stdout, plan.stderr

@@ -20,6 +20,7 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,6 +38,7 @@ FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 @dataclass
 class Faults:
     latency: float = 0.0  # seconds from request to the last byte; the status line comes at once
+    latency_per_char: float = 0.0  # and this much more per character of input (a longer text takes longer)
     error_rate: float = 0.0  # 500/502/503 answers
     cut_rate: float = 0.0  # half the body, then a clean end of stream: looks like a normal response
     reset_rate: float = 0.0  # the connection is reset before any answer
@@ -72,6 +74,15 @@ class State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=random.Random)
     sample: bytes = b""  # a recorded voice to speak with (see recorded); tones when empty
+
+
+PARAGRAPH_PAUSE = 0.55  # seconds: a voice's pause at a paragraph break inside one request ("\n\n")
+
+
+def paragraphs_apart(text: str, speak: Callable[[str], bytes], rate: int = RATE) -> bytes:
+    """Each paragraph of ``text`` spoken, with a voice's longer pause between paragraphs."""
+    pause = b"\x00\x00" * round(PARAGRAPH_PAUSE * rate)
+    return pause.join(pcm for part in text.split("\n\n") if (pcm := speak(part)))
 
 
 def speech_like(text: str, speed: float = 1.0, rate: int = RATE) -> bytes:
@@ -180,7 +191,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _speak(self, state: State, payload: dict[str, Any], text: str, fault: str | None, started: float) -> None:
         """A 200 whose audio streams over the configured latency, as the real endpoint's does."""
         speed = float(payload.get("speed", 1.0))
-        pcm = recorded(state.sample, text, speed) if state.sample else speech_like(text, speed)
+        pcm = paragraphs_apart(
+            text, lambda part: recorded(state.sample, part, speed) if state.sample else speech_like(part, speed)
+        )
         if fault == "runaway":
             pcm = pcm + b"\x00\x00" * (3 * RATE) + pcm
         fmt = payload.get("response_format", "mp3")
@@ -203,8 +216,9 @@ class _Handler(BaseHTTPRequestHandler):
         # Like the real endpoint, the status line comes at once and the audio streams as it is "made":
         # the pieces are spread over the configured latency, which is the time to the last byte.
         pieces = [audio[i : i + 16384] for i in range(0, len(audio), 16384)] or [b""]
+        latency = state.faults.latency + state.faults.latency_per_char * len(text)
         for n, piece in enumerate(pieces, start=1):
-            due = started + state.faults.latency * n / len(pieces)
+            due = started + latency * n / len(pieces)
             if (wait := due - time.monotonic()) > 0:
                 time.sleep(wait)
             if piece:

@@ -74,6 +74,9 @@ class Profile:
     model: str | None = None  # the name a job's ``prices:`` table may override
     key_env: str | None = None  # the environment variable that holds its secret, if it needs one
     parallelism: int | None = None  # takes it can make at once, whatever the job's concurrency (None: no cap)
+    #: characters a take groups paragraphs up to (takes.py), unless the job's chunking.target_chars says; 0: one
+    #: paragraph per take (a local voice pays nothing per request)
+    take_chars: int = 0
 
 
 class TakeSink(Protocol):

@@ -34,6 +34,7 @@ BASE_LENGTH_SCALE = 1.26
 WORDS_PER_MINUTE = 165.0
 REALTIME_PER_THREAD = 12.0  # piper: measured ~24x real time on 2 cores, 2 threads
 SENTENCE_PAUSE = 0.28  # seconds between the sentences of one take
+PARAGRAPH_PAUSE = 0.6  # and between its paragraphs (a grouped take): longer, so assembly finds the seam
 VOLUME = 0.5  # piper peak-normalises each sentence; this leaves 6 dB of headroom
 
 
@@ -134,10 +135,11 @@ class LocalProvider(Provider):
         rate = voice.config.sample_rate
         config = SynthesisConfig(length_scale=BASE_LENGTH_SCALE / self.spec.speed)
         with self._phonemize_lock:
-            sentences = voice.phonemize(text)
-        gap = silence(SENTENCE_PAUSE, rate)
+            paragraphs = [voice.phonemize(part) for part in text.split("\n\n")]
+        gap, paragraph_gap = silence(SENTENCE_PAUSE, rate), silence(PARAGRAPH_PAUSE, rate)
         parts: list[bytes] = []
-        for phonemes in sentences:
+        sentences = [(phonemes, j > 0 and i == 0) for j, p in enumerate(paragraphs) for i, phonemes in enumerate(p)]
+        for phonemes, opens_paragraph in sentences:
             if not phonemes:
                 continue
             audio = voice.phoneme_ids_to_audio(voice.phonemes_to_ids(phonemes), config)
@@ -145,7 +147,7 @@ class LocalProvider(Provider):
             if peak > 1e-8:
                 audio = audio / peak * VOLUME
             if parts:
-                parts.append(gap)
+                parts.append(paragraph_gap if opens_paragraph else gap)
             if sentence_starts is not None:
                 sentence_starts.append(sum(len(p) for p in parts) // 2)
             parts.append((np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes())
