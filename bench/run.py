@@ -23,6 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 from narrator.devtools.epub import NavPoint, Page, build_epub  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from takes import bench_seams, bench_takes  # noqa: E402
+
 VOCABULARY = (
     "the a keeper light sea stone tower wind night morning boat harbour storm wave gull rope lamp oil "
     "island cliff tide path bell salt mist shadow evening window stair door table kettle letter log "
@@ -358,7 +361,14 @@ def bench_subtitles(paragraphs: int = 40) -> None:
               f"worst {ms.max():.0f} ms")  # fmt: skip
 
 
-SECTIONS = {"local": bench_local, "subtitles": bench_subtitles, "openai": bench_openai, "long": bench_long}
+SECTIONS = {
+    "local": bench_local,
+    "subtitles": bench_subtitles,
+    "seams": bench_seams,
+    "openai": bench_openai,
+    "takes": bench_takes,
+    "long": bench_long,
+}
 
 if __name__ == "__main__":
     # python bench/run.py [section ...]; `long` takes hours after it: python bench/run.py long 1 10

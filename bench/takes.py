@@ -1,0 +1,119 @@
+"""Takes of natural length (issue #12): requests and wall time for a generated novel through the loopback fake,
+one paragraph per request against grouped takes; and how close assembly places paragraph seams inside a grouped
+take of the local voice."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+KEY = "sk-bench-key"
+OVERHEAD, PER_CHAR = 0.3, 0.0001  # the fake server's latency: 0.3 s a request plus 0.1 ms a character
+CONCURRENCY = 8
+
+
+def _novel_run(folder: Path, server_url: str, target: int, words: int) -> tuple[dict, float]:
+    from narrator.devtools.novel import generate_novel
+
+    (folder / "novel.md").write_text(generate_novel(words, seed=1), encoding="utf-8")
+    spec = {"sources": ["novel.md"], "voice": {"provider": "openai", "base_url": server_url},
+            "output": {"dir": f"out-{target}", "formats": ["m4b", "mp3"]}, "cache": f"cache-{target}",
+            "concurrency": CONCURRENCY, "chunking": {"target_chars": target}}  # fmt: skip
+    job = folder / f"job-{target}.yaml"
+    job.write_text(yaml.safe_dump(spec))
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "narrator", "run", str(job)], capture_output=True, text=True,
+                          env={**os.environ, "OPENAI_API_KEY": KEY})  # fmt: skip
+    wall = time.monotonic() - started
+    if proc.returncode != 0:
+        sys.exit(f"bench run failed:\n{proc.stderr}")
+    return json.loads((folder / f"out-{target}" / "report.json").read_text()), wall
+
+
+def bench_takes(words: int = 120_000) -> None:
+    from narrator.devtools.fake_openai import FakeSpeechServer, Faults
+
+    latency = f"{OVERHEAD * 1000:.0f} ms + {PER_CHAR * 1000:.1f} ms/char a request"
+    print(
+        f"\n== takes of natural length: a {words}-word novel through the fake, {latency}, concurrency {CONCURRENCY} =="
+    )
+    for target in (0, 1800):
+        with tempfile.TemporaryDirectory() as tmp, FakeSpeechServer(KEY, Faults(
+            latency=OVERHEAD, latency_per_char=PER_CHAR)) as server:  # fmt: skip
+            report, wall = _novel_run(Path(tmp), server.url, target, words)
+            inputs = [r.input for r in server.records if r.status == 200]
+        paragraphs = report["chunks"]["total"]
+        latency = sum(OVERHEAD + PER_CHAR * len(text) for text in inputs)
+        bound = latency / CONCURRENCY
+        synthesis = report["timings_seconds"]["synthesis"]
+        stages = report["stage_seconds"]
+        back_end = sum(stages.get(k, 0.0) for k in ("assembly", "mastering", "encoding", "book_encoding"))
+        label = "one paragraph a request" if target == 0 else f"takes of ~{target} chars"
+        print(f"{label:>24}: {len(inputs)} requests for {paragraphs} chunks ({len(inputs) / paragraphs:.2f}), "
+              f"sum of latency {latency:.0f} s, synthesis {synthesis:.1f} s against its bound {bound:.1f} s "
+              f"(ratio {synthesis / bound:.3f}); back end busy {back_end:.1f} s; wall {wall:.1f} s "
+              f"(after synthesis: {wall - synthesis:.1f} s)")  # fmt: skip
+
+
+def bench_seams(takes: int = 40) -> None:
+    """Paragraph seams inside grouped takes of the local voice: where assembly cuts (assemble.find_seams) against
+    where piper began each paragraph's first sentence, and its first sound."""
+    import asyncio
+    import random
+
+    import numpy as np
+
+    from narrator.assemble import find_seams, quiet_frames, trim
+    from narrator.audio import Audio, frame_energy
+    from narrator.chunker import spoken_sentences
+    from narrator.devtools.novel import generate_novel
+    from narrator.providers.local import LocalProvider
+    from narrator.spec import VoiceSpec
+
+    print("\n== paragraph seams in grouped takes: the local voice ==")
+    rng = random.Random(3)
+    paragraphs = [p for p in generate_novel(20_000, seed=9).split("\n\n") if not p.startswith("#")]
+    provider = LocalProvider(VoiceSpec())
+    provider._load()
+    errors: list[float] = []
+    heard = missed = 0
+    for _ in range(takes):
+        start = rng.randrange(len(paragraphs) - 5)
+        group = paragraphs[start : start + rng.randint(2, 5)]
+        text = "\n\n".join(group)
+        starts: list[int] = []
+        audio: Audio = provider._speak(text, starts)
+        counts = [len(spoken_sentences(p)) for p in group]
+        if sum(counts) != len(starts):  # piper split the text differently: not comparable
+            continue
+        body = trim(audio, audio.rate)
+        lead = audio.pcm.find(body) // 2
+        energy = frame_energy(body, audio.rate // 100)
+        loud = ~quiet_frames(energy)
+        firsts = np.cumsum([0, *counts[:-1]])[1:]  # the sentence that opens each paragraph after the first
+        for seam, first in zip(find_seams([len(p) for p in group], energy, 0.01), firsts, strict=True):
+            begun = (starts[first] - lead) / audio.rate
+            sound = (round(begun * 100) + int(np.argmax(loud[round(begun * 100) :]))) * 0.01
+            if seam.heard:
+                heard += 1
+                errors.append(abs(seam.end - sound) * 1000)
+            else:
+                missed += 1
+    asyncio.run(provider.aclose())
+    ms = np.array(errors)
+    print(f"{heard + missed} seams: {heard} cut in a pause, {missed} left uncut; where cut, the next paragraph's "
+          f"first sound is {statistics.median(errors):.0f} ms from the cut (median), 95th percentile "
+          f"{np.percentile(ms, 95):.0f} ms, worst {ms.max():.0f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    bench_seams()
+    bench_takes(int(sys.argv[1]) if len(sys.argv) > 1 else 120_000)
