@@ -86,15 +86,22 @@ class StageClock:
                 self.seconds[stage] = self.seconds.get(stage, 0.0) + time.monotonic() - start
 
 
+FileProgress = Callable[[int, int], None]  # (audio files done, of how many): a progress display's feed
+
+
 def build_files(
-    script: Script, planned: list[PlannedFile], stale: list[PlannedFile], timings: dict[str, float]
+    script: Script,
+    planned: list[PlannedFile],
+    stale: list[PlannedFile],
+    timings: dict[str, float],
+    progress: FileProgress | None = None,
 ) -> BuildResult:
     """Make the ``stale`` files of ``planned`` (subtitles are always written: they are cheap)."""
     work_dir = workspace.work_dir(script.job.output.dir)
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     started = time.monotonic()
-    build = _Build(script, planned, stale, work_dir)
+    build = _Build(script, planned, stale, work_dir, progress)
     chapters = build.run()
     timings["outputs"] = time.monotonic() - started
     qa = build.check(timings)  # while the chapters' WAVs are still here: a file may have to be made again
@@ -117,8 +124,12 @@ def build_files(
 
 
 class _Build:
-    def __init__(self, script: Script, planned: list[PlannedFile], stale: list[PlannedFile], work_dir: Path):
+    def __init__(self, script: Script, planned: list[PlannedFile], stale: list[PlannedFile], work_dir: Path,
+                 progress: FileProgress | None = None):  # fmt: skip
         self.script = script
+        self.progress = progress
+        self.files_done = 0
+        self._done_lock = threading.Lock()
         self.planned = planned
         self.stale = stale
         self.work_dir = work_dir
@@ -137,8 +148,17 @@ class _Build:
         self.chapters: list[ChapterAudio] = []  # as assembled, once run() is done
         self.headroom: dict[Path, float] = {}  # dB under the preset's ceiling a file is made again with
 
+    def file_done(self) -> None:
+        with self._done_lock:
+            self.files_done += 1
+            total = len(self.book_files) + len(self.chapter_files)
+            if self.progress is not None:  # a file made again after its QA counts once
+                self.progress(min(self.files_done, total), total)
+
     def run(self) -> list[ChapterAudio]:
         books: list[BookEncoder] = []
+        if self.progress is not None:
+            self.progress(0, len(self.book_files) + len(self.chapter_files))
         with (
             ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool,
             ThreadPoolExecutor(len(self.book_files) or 1) as feeders,
@@ -223,6 +243,7 @@ class _Build:
         tags = book_tags(book.kind, doc.title, doc.author, job.narrator, job.year, job.description)
         with self.clock("encoding"):
             book.finish(in_book, tags, self.cover_file)
+        self.file_done()
 
     def encode_chapter(self, f: PlannedFile, chapter: ChapterAudio) -> None:
         doc = self.script.document
@@ -233,6 +254,7 @@ class _Build:
             write_chapter(chapter.wav, f.path, filters=filters, kind=f.kind, title=title, album=doc.title,
                           artist=doc.author, track=f.track[0], total=f.track[1], cover_file=self.cover_file,
                           bitrate=bitrate_for(self.script.job, f.kind))  # fmt: skip
+        self.file_done()
 
     def check(self, timings: dict[str, float]) -> list[QaFile]:
         """Every encoded file measured against the preset, after encoding. An encoder may overshoot the limiter's

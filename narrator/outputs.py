@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import errors
 from .assemble import gap_seconds
-from .build import BuildResult, Part, PlannedFile, bitrate_for, build_files
+from .build import BuildResult, FileProgress, Part, PlannedFile, bitrate_for, build_files
 from .chunker import Chunk
 from .outputkinds import OUTPUT_KINDS
 from .records import Manifest, Placement
@@ -129,7 +129,9 @@ def plan_files(script: Script) -> list[PlannedFile]:
     return book_files + files
 
 
-def build_outputs(script: Script, previous: Manifest | None, timings: dict[str, float]) -> BuildResult:
+def build_outputs(
+    script: Script, previous: Manifest | None, timings: dict[str, float], progress: FileProgress | None = None
+) -> BuildResult:
     out_dir = script.job.output.dir
     planned = plan_files(script)
     before = previous.fingerprints if previous else {}
@@ -142,7 +144,7 @@ def build_outputs(script: Script, previous: Manifest | None, timings: dict[str, 
             stale.append(f)
     if previous and not stale:
         return _reuse(previous, planned, fingerprints)
-    result = build_files(script, planned, stale, timings)
+    result = build_files(script, planned, stale, timings, progress)
     result.fingerprints = fingerprints
     # QA rows of the files not made again carry over; a file no longer planned takes its row with it
     order = {f.path.name: i for i, f in enumerate(planned) if f.kind.audio}

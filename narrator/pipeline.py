@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -124,7 +125,8 @@ class _Run:
         _manifest(script, statuses, None, self.previous).write(self.out_dir / MANIFEST)
         built: BuildResult | None = None
         if counts["failed"] == 0 and counts["pending"] == 0:
-            built = await asyncio.to_thread(build_outputs, script, self.previous, self.timings)
+            with _FilesBar(progress) as bar:
+                built = await asyncio.to_thread(build_outputs, script, self.previous, self.timings, bar.update)
             remove_stale_outputs(self.out_dir, self.previous, {p.resolve() for p in built.outputs})
             _manifest(script, statuses, built, self.previous).write(self.out_dir / MANIFEST)
         exit_code, message = self.verdict(counts, statuses, built)
@@ -207,6 +209,30 @@ async def _synthesize(
                                     limiter=limiter, retry=job.retry, on_take=on_take)  # fmt: skip
     finally:
         bar.close()
+
+
+class _FilesBar:
+    """The audio files being made after synthesis, as a second progress bar (on a terminal): the display keeps
+    moving while the last chapters encode."""
+
+    def __init__(self, progress: bool | None):
+        self.show = sys.stderr.isatty() if progress is None else progress
+        self.bar: tqdm[Any] | None = None
+
+    def update(self, done: int, total: int) -> None:
+        if not self.show or not total:
+            return
+        bar = self.bar or tqdm(total=total, unit="file", desc="encoding", dynamic_ncols=True)
+        self.bar = bar
+        bar.n = done
+        bar.refresh()
+
+    def __enter__(self) -> _FilesBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _check_key(script: Script) -> None:

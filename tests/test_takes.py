@@ -202,3 +202,16 @@ def test_long_chapters_are_cut_into_parts_between_takes_only(tmp_path):
     for part in chapter["parts"]:
         duration = ffmpeg.decode(tmp_path / "out" / "chapters" / f"{part['name']}.mp3", 24_000).duration
         assert duration <= 15.0
+
+
+def test_the_progress_display_keeps_moving_through_the_encoding(tmp_path):
+    """After the last take, a second bar counts the audio files made: the display does not sit at 100 %."""
+    story(tmp_path)
+    with FakeSpeechServer(KEY) as server:
+        spec = {"sources": ["story.md"], "voice": {"provider": "openai", "base_url": server.url},
+                "output": {"dir": "out", "formats": ["m4b", "mp3"]}, "cache": "cache"}  # fmt: skip
+        job = write_job(tmp_path, spec)
+        result = run_cli("run", str(job), "--progress", env={"OPENAI_API_KEY": KEY})
+    assert result.returncode == 0, result.stderr
+    assert "narrating: 100%" in result.stderr and "25/25" in result.stderr
+    assert "encoding: 100%" in result.stderr and "2/2" in result.stderr  # the M4B and the chapter's MP3
