@@ -235,13 +235,13 @@ class _Build:
     def feed(self, book: BookEncoder, made: list[Future[tuple[ChapterAudio, ChapterAudio]]]) -> None:
         for future in made:
             wav = future.result()[1].wav
-            with self.clock("encoding"):
+            with self.clock("book_encoding"):
                 book.feed(wav)
 
     def finish_book(self, book: BookEncoder, in_book: list[ChapterAudio]) -> None:
         job, doc = self.script.job, self.script.document
         tags = book_tags(book.kind, doc.title, doc.author, job.narrator, job.year, job.description)
-        with self.clock("encoding"):
+        with self.clock("book_encoding"):
             book.finish(in_book, tags, self.cover_file)
         self.file_done()
 

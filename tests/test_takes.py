@@ -215,3 +215,5 @@ def test_the_progress_display_keeps_moving_through_the_encoding(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "narrating: 100%" in result.stderr and "25/25" in result.stderr
     assert "encoding: 100%" in result.stderr and "2/2" in result.stderr  # the M4B and the chapter's MP3
+    stages = json.loads((tmp_path / "out" / "report.json").read_text())["stage_seconds"]
+    assert {"assembly", "encoding", "book_encoding"} <= set(stages)  # chapter files and the book apart
