@@ -100,6 +100,8 @@ def test_gutenberg_plain_text(tmp_path):
         "pg.txt: before the first chapter (a title page?): HARBOUR",
         "pg.txt: a table of contents",
     )
+    # its footnote, read after the chapter whose [1] points to it
+    assert spoken(book, notes="end_of_chapter")[0][1][-2:] == ["Notes", S(7)]
 
 
 @pytest.mark.parametrize("key, value", [("images", "all"), ("notes", "footer"), ("tables", True)])
@@ -153,3 +155,16 @@ def test_a_sample_is_built_beside_the_book_and_never_replaces_it(tmp_path, cli):
     for bad in (["--chapters", "9"], ["--chapters", "Nowhere"], ["--chapters", "0"], ["--sample", "-1"]):
         result = cli("plan", str(job), *bad)
         assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_gutenberg_text_notes_numbered_per_chapter_stay_with_their_chapter(tmp_path):
+    book = tmp_path / "notes.txt"
+    book.write_text(
+        f"CHAPTER I.\n\n{S(1)}[1]\n\n[Footnote 1: {S(2)}]\n\nCHAPTER II.\n\n{S(3)}[1]\n\n[Footnote 1: {S(4)}]\n",
+        encoding="utf-8",
+    )
+    assert spoken(book, notes="end_of_chapter") == [
+        ("CHAPTER I", ["CHAPTER I", S(1), "Notes", S(2)]),
+        ("CHAPTER II", ["CHAPTER II", S(3), "Notes", S(4)]),
+    ]
+    assert spoken(book) == [("CHAPTER I", ["CHAPTER I", S(1)]), ("CHAPTER II", ["CHAPTER II", S(3)])]

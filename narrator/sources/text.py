@@ -10,6 +10,7 @@ from pathlib import Path
 from ..document import Block, Chapter, Document, ReadOptions, without_text
 from ..errors import SourceError
 from .blocks import clean_text
+from .notes import place_notes
 
 _CHAPTER_LINE = re.compile(
     r"^\s*(?:(?:chapter|part|book)\s+(?:[ivxlcdm]+|\d+|[a-z]+(?:-[a-z]+)?)\b[.:]?.*|[IVXLCDM]+\.|\d{1,3}\.)\s*$",
@@ -59,7 +60,8 @@ _PG_END = re.compile(r"^\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK.*$
 _PG_FIELD = re.compile(r"^(Title|Author):\s*(.+)$", re.MULTILINE)
 _ILLUSTRATION = re.compile(r"^\[Illustration(?::\s*(?P<caption>.*?))?\]$", re.IGNORECASE | re.DOTALL)
 _FOOTNOTE = re.compile(r"\[Footnote[^\]]*\]", re.IGNORECASE | re.DOTALL)
-_NOTE_MARK = re.compile(r"\[(?:\d{1,3}|[A-Z])\]")
+_NOTE_MARK = re.compile(r"\[(\d{1,3}|[A-Z])\]")
+_FOOTNOTE_BODY = re.compile(r"\[Footnote\s+(\w{1,3})\s*:\s*(.*?)\]", re.IGNORECASE | re.DOTALL)
 _ITALICS = re.compile(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])", re.DOTALL)
 # Text before the first chapter line, this short, is a title page ("HARBOUR", "by Ann Writer"), not a chapter
 _FRONT_MATTER_WORDS = 30
@@ -84,6 +86,20 @@ def _for_the_ear(para: str) -> str | None:
         para = illustration.group("caption") or ""
     para = _ITALICS.sub(r"\1", _NOTE_MARK.sub("", para)).strip()
     return para or None
+
+
+def _paragraph_blocks(para: str, scope: int) -> list[Block]:
+    """A paragraph's blocks: its text as read, with the notes its markers point to (``[1]``), and the bodies of
+    any ``[Footnote 1: ...]`` in it as note blocks (notes.py drops or places them). Gutenberg numbers notes per
+    chapter or per book: ``scope`` (the chapter) keeps two chapters' note 1 apart."""
+    blocks: list[Block] = []
+    refs = tuple(f"{scope}:{label}" for label in _NOTE_MARK.findall(_FOOTNOTE.sub("", para)))
+    if text := _for_the_ear(para):
+        blocks.append(Block("paragraph", clean_text(text), refs=refs))
+    for note in _FOOTNOTE_BODY.finditer(para):
+        if body := clean_text(_ITALICS.sub(r"\1", note.group(2))):
+            blocks.append(Block("note", body, note=f"{scope}:{note.group(1)}"))
+    return blocks
 
 
 def _is_contents(lines: list[str]) -> bool:
@@ -127,12 +143,12 @@ def read_text(path: Path, options: ReadOptions | None = None) -> Document:
                 heading = f"{heading}: {clean_text(rest[0])}"
                 rest = rest[1:]
             title, blocks = heading, [Block("heading", heading, 1)]
-            if rest and (text := _for_the_ear(" ".join(rest))):
-                blocks.append(Block("paragraph", clean_text(text)))
+            if rest:
+                blocks += _paragraph_blocks(" ".join(rest), len(chapters))
         elif _SCENE_BREAK.match(para):
             blocks.append(Block("scene_break"))
-        elif text := _for_the_ear(para):
-            blocks.append(Block("paragraph", clean_text(text)))
+        else:
+            blocks += _paragraph_blocks(para, len(chapters))
     close()
     doc_title = pg_title or path.stem.replace("_", " ").replace("-", " ").strip().title()
     dropped: list[str] = []
@@ -142,4 +158,5 @@ def read_text(path: Path, options: ReadOptions | None = None) -> Document:
         said = " / ".join(b.text for b in front if b.kind == "paragraph")
         dropped.append(f"before the first chapter (a title page?): {said[:60]}")
     dropped += (["a table of contents"] if contents else []) + list(without_text(empty))
-    return Document(doc_title, tuple(chapters), pg_author, dropped=tuple(dropped))
+    doc = Document(doc_title, tuple(chapters), pg_author, dropped=tuple(dropped))
+    return place_notes(doc, (options or ReadOptions()).notes)
