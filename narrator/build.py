@@ -229,7 +229,7 @@ class _Build:
             return script.provider_of(chunk).profile.speech_seconds(chunk.spoken)
 
         wav = self.work_dir / f"chapter-{index + 1:04d}.wav"
-        title, takes = script.chapters[index].title, [t.chunks for t in script.takes if t.chapter == index]
+        title, takes = script.chapters[index].title, [t.chunks for t in script.takes_by_chapter[index]]
         return assemble_chapter(index, title, takes, load_take, script.job.pauses, self.take_rate, wav, estimate, tap)
 
     def feed(self, book: BookEncoder, made: list[Future[tuple[ChapterAudio, ChapterAudio]]]) -> None:

@@ -186,9 +186,9 @@ async def _synthesize(
     """Every missing take, once per cache key, in reading order, with a progress bar on a terminal."""
     work: dict[str, Work] = {}
     for take in script.takes:
-        key = script.keys[take.chunks[0].id]
+        key = script.key_of(take)
         if key not in cached and key not in work:
-            work[key] = Work(key, take.text, take.tokens, script.provider_of(take.chunks[0]))
+            work[key] = Work(key, take.text, take.tokens, script.provider_of(take))
     chunks_per_key = Counter(script.keys.values())
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=len(script.chunks), initial=reused, unit="chunk", desc="narrating", disable=not show,
@@ -283,26 +283,25 @@ def _manifest(
     last = previous if built is None else None
     carried = {c.id: Placement(offset=c.offset, duration=c.duration or 0.0, flags=c.flags or [])
                for c in (last.chunks if last else []) if c.offset is not None}  # fmt: skip
+    takes, hashes = [], {}  # one read of each take's audio hash, for the take and its chunks
+    for take in script.takes:
+        key = script.key_of(take)
+        done = statuses[take.chunks[0].id].status in ("cached", "synthesized")
+        hashes[take.id] = script.cache.audio_hash(key) if done else None
+        takes.append(ManifestTake(id=take.id, chapter=take.chapter + 1, chunks=[c.id for c in take.chunks],
+                                  text=take.text, cache_key=key, audio_hash=hashes[take.id]))  # fmt: skip
     chunks = []
     for chunk in script.chunks:
-        key = script.keys[chunk.id]
+        key, take = script.keys[chunk.id], script.take_of[chunk.id]
         placed = built.placements.get(chunk.id) if built else carried.get(chunk.id)
         status = statuses[chunk.id]
         chunks.append(ManifestChunk(
             id=chunk.id, chapter=chunk.chapter + 1, block=chunk.block, piece=chunk.piece, kind=chunk.kind,
             text=chunk.spoken, tokens=chunk.tokens, characters=chunk.chars, cache_key=key,
             audio=os.path.relpath(script.cache.path(key), out_dir), status=status.status, attempts=status.attempts,
-            audio_hash=script.cache.audio_hash(key) if status.status in ("cached", "synthesized") else None,
-            error=status.error, take=script.take_of[chunk.id].id, **(placed.model_dump() if placed else {}),
+            audio_hash=hashes[take.id], error=status.error, take=take.id,
+            **(placed.model_dump() if placed else {}),
         ))  # fmt: skip
-    takes = []
-    for take in script.takes:
-        key = script.keys[take.chunks[0].id]
-        audio_hash = (
-            script.cache.audio_hash(key) if statuses[take.chunks[0].id].status in ("cached", "synthesized") else None
-        )
-        takes.append(ManifestTake(id=take.id, chapter=take.chapter + 1, chunks=[c.id for c in take.chunks],
-                                  text=take.text, cache_key=key, audio_hash=audio_hash))  # fmt: skip
     chapters = (
         built.chapters if built else [ChapterRow(number=i + 1, title=c.title) for i, c in enumerate(script.chapters)]
     )
@@ -332,7 +331,7 @@ def _report(script: Script, outcome: SynthesisOutcome, counts: Counter[str], tim
     failed: list[str] = []
     paid: set[str] = set()
     for take in script.takes:
-        key, voice = script.keys[take.chunks[0].id], script.provider_of(take.chunks[0])
+        key, voice = script.key_of(take), script.provider_of(take)
         price = price_for(job, voice.profile)
         result = outcome.results.get(key)
         book_cost += request_cost(price, take.tokens, take.chars, voice.profile.speech_seconds(take.text))

@@ -9,7 +9,6 @@ from .costs import price_for, request_cost
 from .records import Plan, PlanRow
 from .script import Script, prepare_script
 from .spec import Job
-from .takes import Take
 
 
 @dataclass
@@ -25,14 +24,11 @@ class _ToSend:
 def _chapter_rows(script: Script, to_send: _ToSend) -> list[PlanRow]:
     prices = {id(p): price_for(script.job, p.profile) for p in script.providers()}  # a source's own voice, speed
     cached = script.cached_keys()
-    takes_by_chapter: dict[int, list[Take]] = {i: [] for i in range(len(script.chapters))}
-    for take in script.takes:
-        takes_by_chapter[take.chapter].append(take)
     rows = []
     for number, chapter in enumerate(script.chapters, start=1):
         row = PlanRow(number=number, title=chapter.title, opening=_opening(script.by_chapter[number - 1]), takes=0)
-        for take in takes_by_chapter[number - 1]:
-            key, voice = script.keys[take.chunks[0].id], script.provider_of(take.chunks[0])
+        for take in script.takes_by_chapter[number - 1]:
+            key, voice = script.key_of(take), script.provider_of(take)
             seconds = voice.profile.speech_seconds(take.text)
             cost = request_cost(prices[id(voice)], take.tokens, take.chars, seconds)
             row.chunks += len(take.chunks)

@@ -60,16 +60,28 @@ class Script:
     limits: Limits
     provider: Provider  # the job's voice
     cache: TakeCache
-    voices: tuple[Provider, ...] = ()  # per source, the voice its chapters are read with (the job's, or its own)
-    takes: tuple[Take, ...] = ()  # the chunks grouped into requests (takes.py), in reading order
+    voices: tuple[Provider, ...]  # per source, the voice its chapters are read with (the job's, or its own)
+    takes: tuple[Take, ...]  # the chunks grouped into requests (takes.py), in reading order
 
     @cached_property
     def take_of(self) -> dict[str, Take]:
         """Chunk id -> the take it is read in."""
         return {chunk.id: take for take in self.takes for chunk in take.chunks}
 
-    def provider_of(self, chunk: Chunk) -> Provider:
-        return self.voices[self.chapters[chunk.chapter].source] if self.voices else self.provider
+    @cached_property
+    def takes_by_chapter(self) -> dict[int, list[Take]]:
+        """Each chapter's takes, in reading order; every chapter has an entry."""
+        grouped: dict[int, list[Take]] = {i: [] for i in range(len(self.chapters))}
+        for take in self.takes:
+            grouped[take.chapter].append(take)
+        return grouped
+
+    def key_of(self, take: Take) -> str:
+        return self.keys[take.chunks[0].id]  # every chunk of a take shares its key
+
+    def provider_of(self, chunk: Chunk | Take) -> Provider:
+        """The voice a chunk, or a take (one chapter's), is read with."""
+        return self.voices[self.chapters[chunk.chapter].source]
 
     def providers(self) -> list[Provider]:
         """Every voice the book is read with, each once."""
