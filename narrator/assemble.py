@@ -46,6 +46,29 @@ class ChapterAudio:
         return self.samples / self.rate
 
 
+@dataclass(frozen=True)
+class Framing:
+    """Chapters in whole codec frames at the book's rate, so a book can be joined from per-chapter segments
+    (segments.py): a chapter opens with at least one frame of pause, and its closing pause is lengthened to the
+    next whole frame (under 47 ms at 22 050 Hz). Assembly writes at ``rate``; the book is at ``book_rate``."""
+
+    frame: int
+    rate: int
+    book_rate: int
+
+    @property
+    def lead(self) -> float:
+        """The shortest opening pause, in seconds: a frame and 2 ms (a resampler may smear a sample or two)."""
+        return self.frame / self.book_rate + 0.002
+
+    def length(self, samples: int) -> int:
+        """The smallest chapter length, not under ``samples`` (at ``rate``), that is whole frames at the book's
+        rate once resampled (mastering.py rounds the resampled length)."""
+        while round(samples * self.book_rate / self.rate) % self.frame:
+            samples += 1
+        return samples
+
+
 def gap_seconds(chunk: Chunk, pauses: PauseSpec) -> float:
     return {
         "chapter_start": pauses.chapter_start,
@@ -196,10 +219,11 @@ def assemble_chapter(
     wav_path: Path,
     estimate: Callable[[Chunk], float] = lambda chunk: 0.0,
     tap: Callable[[bytes], None] | None = None,
+    framing: Framing | None = None,
 ) -> ChapterAudio:
     """``takes``: the chapter's chunks, grouped as they were requested (one chunk each when not grouped).
     Streams: one take in memory at a time, whatever the chapter's length. ``tap`` sees every piece of PCM
-    written, in order (a loudness meter, say)."""
+    written, in order (a loudness meter, say). ``framing``: the chapter's length in whole frames of the book."""
     placements: list[Placement] = []
     with atomic_wav(wav_path, rate) as out:
 
@@ -214,13 +238,15 @@ def assemble_chapter(
             whole = quality_flags(body, rate, sum(map(estimate, group))) if len(group) > 1 else ()
             for chunk, part, silent in take_parts(group, body, rate):
                 if silent:
-                    write(silence(gap_seconds(chunk, pauses), rate))
+                    gap = gap_seconds(chunk, pauses)
+                    write(silence(max(gap, framing.lead) if framing and not placements else gap, rate))
                 start = out.samples
                 write(part)
                 energy = frame_energy(part, rate // 100)  # 10 ms frames
                 flags = (*quality_flags(part, rate, estimate(chunk), energy), *(f"take: {f}" for f in whole))
                 onsets = sentence_onsets([len(s) for s in spoken_sentences(chunk.spoken)], energy, 0.01)
                 placements.append(Placement(chunk.id, start / rate, (out.samples - start) / rate, flags, onsets))
-        write(silence(pauses.chapter_end, rate))
+        end = out.samples + round(pauses.chapter_end * rate)
+        write(bytes(SAMPLE_WIDTH * ((framing.length(end) if framing else end) - out.samples)))
         samples = out.samples
     return ChapterAudio(index, title, wav_path, samples, rate, tuple(placements))

@@ -18,33 +18,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import errors, ffmpeg, workspace
-from .assemble import ChapterAudio, assemble_chapter
+from .assemble import ChapterAudio, Framing, assemble_chapter
 from .audio import Audio
 from .chunker import Chunk
 from .mastering import PRESETS, LoudnessMeter, Preset, check_file, gain_for, master_chapter, mastering_filters
 from .outputkinds import OutputKind
-from .records import ChapterRow, PartRow, Placement, QaFile
+from .parts import Part, part_prelude, part_row
+from .records import ChapterRow, Placement, QaFile
 from .script import Script
-from .spec import Job, PauseSpec
+from .segments import FRAME, Segment, SegmentStore, encode_segment, join_segments
+from .spec import Job
 from .subtitles import chapter_cues, write_subtitles
 from .writers import BookEncoder, book_tags, write_chapter, write_cover
-
-
-@dataclass(frozen=True)
-class Part:
-    """One file of a chapter too long for output.max_file_minutes: the chapter's chunks ``first`` to ``end``
-    (positions in the chapter, end excluded), cut at block boundaries, with the chapter's opening and closing
-    pauses at its edges."""
-
-    number: int  # from 1
-    of: int
-    first: int
-    end: int
-
-    @property
-    def label(self) -> str:
-        """What follows the chapter's title in the part's file name and title tag."""
-        return f", part {self.number} of {self.of}"
 
 
 @dataclass(frozen=True)
@@ -55,6 +40,7 @@ class PlannedFile:
     fingerprint: str
     part: Part | None = None  # a chapter file that holds only part of its chapter
     track: tuple[int, int] = (0, 0)  # chapter files: number and count among the files of their kind
+    segments: tuple[str, ...] = ()  # a book file joined from segments: each chapter's segment's fingerprint
 
 
 @dataclass
@@ -66,6 +52,7 @@ class BuildResult:
     qa: list[QaFile] = field(default_factory=list)
     reused: bool = False
     stage_seconds: dict[str, float] = field(default_factory=dict)  # busy time per stage, summed over threads
+    stage_runs: dict[str, int] = field(default_factory=dict)  # times each stage ran
 
 
 class StageClock:
@@ -74,6 +61,7 @@ class StageClock:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.runs: dict[str, int] = {}
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -84,6 +72,7 @@ class StageClock:
         finally:
             with self._lock:
                 self.seconds[stage] = self.seconds.get(stage, 0.0) + time.monotonic() - start
+                self.runs[stage] = self.runs.get(stage, 0) + 1
 
 
 FileProgress = Callable[[int, int], None]  # (audio files done, of how many): a progress display's feed
@@ -106,6 +95,7 @@ def build_files(
     timings["outputs"] = time.monotonic() - started
     qa = build.check(timings)  # while the chapters' WAVs are still here: a file may have to be made again
     shutil.rmtree(work_dir, ignore_errors=True)
+    build.store.keep_only({fingerprint for f in planned for fingerprint in f.segments})
     placements = {
         p.chunk_id: Placement(offset=round(p.offset, 4), duration=round(p.duration, 4), flags=list(p.flags))
         for c in chapters
@@ -116,11 +106,19 @@ def build_files(
         # where each file of a split chapter begins and ends on the chapter's timeline (planned in order; one row
         # a part, whatever the number of kinds)
         parts = {f.part: f.path.stem for f in planned if f.chapter == chapter.index and f.part is not None}
-        part_rows = [_part_row(chapter, part, name) for part, name in parts.items()] or None
+        part_rows = [part_row(chapter, part, name) for part, name in parts.items()] or None
         rows.append(ChapterRow(number=chapter.index + 1, title=chapter.title, start=round(start, 4),
                                duration=round(chapter.duration, 4), parts=part_rows))  # fmt: skip
         start += chapter.duration
-    return BuildResult([f.path for f in planned], rows, placements, {}, qa, stage_seconds=build.clock.seconds)
+    return BuildResult(
+        [f.path for f in planned],
+        rows,
+        placements,
+        {},
+        qa,
+        stage_seconds=build.clock.seconds,
+        stage_runs=build.clock.runs,
+    )
 
 
 class _Build:
@@ -141,9 +139,15 @@ class _Build:
         if first is None:
             raise errors.ToolError("the first take vanished from the cache during the run")
         self.take_rate = first.rate
-        self.rate = (self.preset.sample_rate if self.preset else None) or first.rate
+        preset = PRESETS[script.job.output.mastering]
+        self.rate = (preset.sample_rate if preset else None) or first.rate  # the book files' rate
+        framed = any(f.kind.segmented for f in planned)
+        self.framing = Framing(FRAME, self.take_rate, self.rate) if framed else None
+        self.store = SegmentStore(workspace.segments_dir(script.job.output.dir))
         self.cover_file = write_cover(script.document.cover, work_dir)
         self.book_files = [f for f in stale if f.chapter is None and f.kind.audio]
+        self.streamed = [f for f in self.book_files if not f.kind.segmented]  # one encoder over the whole book
+        self.segmented = [f for f in self.book_files if f.kind.segmented]  # segments joined by remuxing
         self.chapter_files = [f for f in stale if f.chapter is not None and f.kind.audio]
         self.chapters: list[ChapterAudio] = []  # as assembled, once run() is done
         self.headroom: dict[Path, float] = {}  # dB under the preset's ceiling a file is made again with
@@ -156,48 +160,53 @@ class _Build:
                 self.progress(min(self.files_done, total), total)
 
     def run(self) -> list[ChapterAudio]:
-        books: list[BookEncoder] = []
+        streams: list[BookEncoder] = []
         if self.progress is not None:
             self.progress(0, len(self.book_files) + len(self.chapter_files))
         with (
             ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool,
-            ThreadPoolExecutor(len(self.book_files) or 1) as feeders,
+            ThreadPoolExecutor(len(self.streamed) or 1) as feeders,
         ):
             made = [pool.submit(self.make_chapter, i) for i in range(len(self.script.chapters))]
             try:
-                for f in self.book_files:
+                for f in self.streamed:
                     bitrate = bitrate_for(self.script.job, f.kind)
-                    books.append(
+                    streams.append(
                         BookEncoder(f.path, kind=f.kind, rate=self.rate, bitrate=bitrate, work_dir=self.work_dir)
                     )
-                feeding = [feeders.submit(self.feed, book, made) for book in books]
+                feeding = [feeders.submit(self.feed, book, made) for book in streams]
                 chapters: list[ChapterAudio] = []  # as assembled: placements, durations
                 in_book: list[ChapterAudio] = []  # as the book encoders read them: their lengths place the markers
-                encodes = []
+                encodes: list[Future[object]] = []
                 for future in made:
                     chapter, mastered = future.result()
                     chapters.append(chapter)
                     in_book.append(mastered)
                     mine = (f for f in self.chapter_files if f.chapter == chapter.index)
                     encodes += [pool.submit(self.encode_chapter, f, chapter) for f in mine]
+                    missing = [f for f in self.segmented if not self.store.has(f.segments[chapter.index])]
+                    encodes += [pool.submit(self.encode_segment, f, mastered) for f in missing]
                 self.chapters = chapters
                 write_all_subtitles(self.script, chapters, self.planned)
-                for book, fed in zip(books, feeding, strict=True):
+                for book, fed in zip(streams, feeding, strict=True):
                     fed.result()
                     self.finish_book(book, in_book)
                 for encode in encodes:
                     encode.result()
+                for f in self.segmented:
+                    self.join(f, [self.store.path(fp) for fp in f.segments])
             except BaseException:
                 for future in made:
                     future.cancel()
-                for book in books:
+                for book in streams:
                     book.abort()
                 raise
         return chapters
 
     def make_chapter(self, index: int) -> tuple[ChapterAudio, ChapterAudio]:
         """(the chapter as assembled, carrying its mastering for the chapter files' encoders to apply; the
-        chapter as the book encoders read it, mastered). Chapter files do not wait for the mastered WAV."""
+        chapter as the book encoders read it, mastered). Chapter files do not wait for the mastered WAV, and a
+        chapter whose book segments are all kept from an earlier run is not mastered at all."""
         preset = self.preset
         if preset is None:
             with self.clock("assembly"):
@@ -211,7 +220,7 @@ class _Build:
                 meter.abort()
                 raise
             chapter = replace(chapter, gain=gain_for(preset, meter.result()))
-        if not self.book_files:
+        if not self.streamed and all(self.store.has(f.segments[index]) for f in self.segmented):
             return chapter, chapter
         with ffmpeg.background(), self.clock("mastering"):
             return chapter, _master(chapter, preset)
@@ -230,7 +239,8 @@ class _Build:
 
         wav = self.work_dir / f"chapter-{index + 1:04d}.wav"
         title, takes = script.chapters[index].title, [t.chunks for t in script.takes_by_chapter[index]]
-        return assemble_chapter(index, title, takes, load_take, script.job.pauses, self.take_rate, wav, estimate, tap)
+        return assemble_chapter(index, title, takes, load_take, script.job.pauses, self.take_rate, wav, estimate, tap,
+                                self.framing)  # fmt: skip
 
     def feed(self, book: BookEncoder, made: list[Future[tuple[ChapterAudio, ChapterAudio]]]) -> None:
         for future in made:
@@ -245,10 +255,36 @@ class _Build:
             book.finish(in_book, tags, self.cover_file)
         self.file_done()
 
+    def encode_segment(self, f: PlannedFile, chapter: ChapterAudio, dest: Path | None = None) -> Path:
+        """One chapter's segment of a book file, from the chapter as the book reads it (mastered): kept in the
+        store for the runs to come, unless ``dest`` says where (a segment made again with more headroom)."""
+        dest = dest or self.store.path(f.segments[chapter.index])
+        with self.clock("book_encoding"):
+            encode_segment(chapter.wav, dest, kind=f.kind, bitrate=bitrate_for(self.script.job, f.kind),
+                           samples=chapter.samples, first=chapter.index == 0)  # fmt: skip
+        return dest
+
+    def join(self, f: PlannedFile, paths: list[Path]) -> None:
+        """A book file remuxed from its chapters' segments, with markers, tags and cover."""
+        job, doc, rate = self.script.job, self.script.document, self.rate
+        chapters = self.script.chapters
+        spans = [self.book_samples(i) for i in range(len(chapters))]
+        segments = [Segment(p, c.title, n) for p, c, n in zip(paths, chapters, spans, strict=True)]
+        tags = book_tags(f.kind, doc.title, doc.author, job.narrator, job.year, job.description)
+        with self.clock("remux"):
+            join_segments(segments, f.path, kind=f.kind, rate=rate, tags=tags, cover_file=self.cover_file,
+                          work_dir=self.work_dir)  # fmt: skip
+        self.file_done()
+
+    def book_samples(self, index: int) -> int:
+        """A chapter's length in the book, at the book's rate (as mastering resamples it)."""
+        chapter = self.chapters[index]
+        return round(chapter.samples * self.rate / chapter.rate)
+
     def encode_chapter(self, f: PlannedFile, chapter: ChapterAudio) -> None:
         doc = self.script.document
         title = chapter.title + (f.part.label if f.part else "")
-        prelude = _part_prelude(chapter, f.part, self.script.job.pauses)
+        prelude = part_prelude(chapter, f.part, self.script.job.pauses)
         filters = mastering_filters(self.preset, chapter.gain or 0.0, prelude, self.headroom.get(f.path, 0.0))
         with ffmpeg.background(), self.clock("encoding"):
             write_chapter(chapter.wav, f.path, filters=filters, kind=f.kind, title=title, album=doc.title,
@@ -285,11 +321,20 @@ class _Build:
         if f.chapter is not None:
             self.encode_chapter(f, self.chapters[f.chapter])
             return
-        assert self.preset is not None
+        preset = self.preset
+        assert preset is not None
+        headroom = self.headroom[f.path]
+        if f.kind.segmented:  # every segment made again with the headroom (kept in the scratch space only)
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                paths = list(pool.map(lambda c: self.encode_segment(
+                    f, _master(c, preset, headroom), self.work_dir / f"segment-{c.index}-{headroom:.2f}.aac"),
+                    self.chapters))  # fmt: skip
+            self.join(f, paths)
+            return
         book = BookEncoder(f.path, kind=f.kind, rate=self.rate, bitrate=bitrate_for(self.script.job, f.kind),
                            work_dir=self.work_dir)  # fmt: skip
         try:
-            mastered = [_master(c, self.preset, self.headroom[f.path]) for c in self.chapters]
+            mastered = [_master(c, preset, headroom) for c in self.chapters]
             for chapter in mastered:
                 book.feed(chapter.wav)
         except BaseException:
@@ -334,33 +379,3 @@ def _master(chapter: ChapterAudio, preset: Preset, headroom: float = 0.0) -> Cha
     master_chapter(chapter.wav, mastered, mastering_filters(preset, chapter.gain, headroom=headroom))
     rate = preset.sample_rate or chapter.rate
     return replace(chapter, wav=mastered, rate=rate, samples=round(chapter.samples * rate / chapter.rate), gain=None)
-
-
-def _part_span(chapter: ChapterAudio, part: Part) -> tuple[int, int]:
-    """Where a part's sound begins and ends in its chapter's WAV, in samples: from its first take's first
-    sound to its last take's last, or the chapter's own edges where the part has them."""
-    rate, placed = chapter.rate, chapter.placements
-    start = 0 if part.first == 0 else round(placed[part.first].offset * rate)
-    last = placed[part.end - 1]
-    end = chapter.samples if part.end == len(placed) else round((last.offset + last.duration) * rate)
-    return start, end
-
-
-def _part_row(chapter: ChapterAudio, part: Part, name: str) -> PartRow:
-    start, end = _part_span(chapter, part)
-    return PartRow(name=name, first_chunk=chapter.placements[part.first].chunk_id,
-                   start=round(start / chapter.rate, 4), end=round(end / chapter.rate, 4))  # fmt: skip
-
-
-def _part_prelude(chapter: ChapterAudio, part: Part | None, pauses: PauseSpec) -> str | None:
-    """ffmpeg filters that cut a part out of its chapter's WAV, sample-exact, and add the chapter's opening
-    and closing pauses where it was cut."""
-    if part is None:
-        return None
-    start, end = _part_span(chapter, part)
-    chain = [f"atrim=start_sample={start}:end_sample={end}", "asetpts=N/SR/TB"]
-    if part.first > 0:
-        chain.append(f"adelay=delays={round(pauses.chapter_start * chapter.rate)}S:all=1")
-    if part.end < len(chapter.placements):
-        chain.append(f"apad=pad_len={round(pauses.chapter_end * chapter.rate)}")
-    return ",".join(chain)

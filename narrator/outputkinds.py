@@ -17,12 +17,13 @@ class OutputKind:
     per_chapter: bool  # one file per chapter (per part, for audio of a chapter cut into parts)
     per_book: bool  # one file for the whole book, with a marker per chapter
     codec: tuple[str, ...] = ()  # ffmpeg encoder arguments; none: a text file (subtitles)
-    muxer: str = ""  # what ffmpeg writes (for a book file: the stream the final remux reads)
+    muxer: str = ""  # what ffmpeg writes (for a book file: the stream, or the segments, the final remux reads)
     remux: tuple[str, ...] = ()  # book files: arguments of the remux that adds markers, tags and cover...
     final_muxer: str = ""  # ...and the muxer it writes
     cover: Literal["stream", "vorbis", "none"] = "none"  # an attached-picture stream, or a Vorbis comment
     preset_bitrate: bool = False  # a mastering preset's own MP3 bitrate applies (ACX: 192k)
     tags: Literal["id3", "mp4", "vorbis", "none"] = "none"
+    segmented: bool = False  # a book file encoded per chapter and joined by remuxing (segments.py)
 
     @property
     def audio(self) -> bool:
@@ -33,13 +34,15 @@ class OutputKind:
 # AAC's "fast" coder: a third of "twoloop"'s time on speech (17 against 55 s per hour here), and the coder its
 # authors made ffmpeg's default in 2018 for all but the lowest bitrates. Opus wants 48 kHz; ffmpeg's Ogg muxer
 # takes no picture stream, so the cover goes into a Vorbis comment (mutagen). The book MP3 gets ID3 CHAP/CTOC
-# frames from ffmpeg, in order (mutagen would reorder them by size). Table order is the order files are listed.
+# frames from ffmpeg, in order (mutagen would reorder them by size). The M4B's AAC is encoded per chapter and
+# joined by remuxing (segments.py); the book MP3 is still one continuous encode (joining MP3 segments would need
+# LAME's encoder delay and bit reservoir handled). Table order is the order files are listed.
 OUTPUT_KINDS: dict[str, OutputKind] = {
     kind.name: kind
     for kind in (
         OutputKind("m4b", ".m4b", per_chapter=False, per_book=True, codec=("-c:a", "aac", "-aac_coder", "fast"),
-                   muxer="mp4", remux=("-movflags", "+faststart", "-brand", "M4B "), final_muxer="ipod",
-                   cover="stream", tags="mp4"),
+                   muxer="adts", remux=("-movflags", "+faststart", "-brand", "M4B "), final_muxer="ipod",
+                   cover="stream", tags="mp4", segmented=True),
         OutputKind("mp3-book", ".mp3", per_chapter=False, per_book=True, codec=("-c:a", "libmp3lame"), muxer="mp3",
                    remux=("-id3v2_version", "3"), final_muxer="mp3", cover="stream", preset_bitrate=True, tags="id3"),
         OutputKind("mp3", ".mp3", per_chapter=True, per_book=False, codec=("-c:a", "libmp3lame", "-id3v2_version", "3"),

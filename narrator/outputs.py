@@ -7,53 +7,28 @@ again; otherwise only the files whose fingerprint changed are made again (build.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
-import itertools
 import json
-import math
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 from . import errors
 from .assemble import gap_seconds
-from .build import BuildResult, FileProgress, Part, PlannedFile, bitrate_for, build_files
+from .build import BuildResult, FileProgress, PlannedFile, bitrate_for, build_files
 from .chunker import Chunk
 from .outputkinds import OUTPUT_KINDS
+from .parts import Part, plan_parts
 from .records import Manifest, Placement
 from .script import Script
 from .writers import safe_filename
 
-FORMAT_VERSION = 1  # bump when the way files are made changes, so old outputs are rebuilt
+FORMAT_VERSION = 2  # bump when the way files are made changes, so old outputs are rebuilt (2: chapters framed)
+SEGMENT_VERSION = 1  # the same for the M4B's per-chapter segments (segments.py)
 CUE_VERSION = 2  # the same for subtitles alone (2: sentences placed at pauses), so audio is not encoded again
 
 
 def _hash(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:20]
-
-
-def plan_parts(lengths: Sequence[float], gaps: Sequence[float], block_starts: Sequence[bool], head: float,
-               tail: float, limit: float) -> list[tuple[int, int]]:  # fmt: skip
-    """Cut a chapter of chunks (each ``lengths[i]`` seconds after a pause of ``gaps[i]``) into parts of at most
-    ``limit`` seconds, each with ``head`` and ``tail`` seconds of pause at its edges: (first, end) positions.
-    Parts are about equal in length and start at a block (a paragraph or heading) when one is near enough."""
-    sums = list(itertools.accumulate((g + n for g, n in zip(gaps, lengths, strict=True)), initial=0.0))
-
-    def length(first: int, end: int) -> float:  # the first chunk's gap is replaced by the head
-        return head + sums[end] - sums[first] - gaps[first] + tail
-
-    parts: list[tuple[int, int]] = []
-    first, count = 0, len(lengths)
-    while first < count - 1 and length(first, count) > limit:
-        target = length(first, count) / math.ceil(length(first, count) / limit)
-        # length() grows with ``end``: the ends that fit are those up to the first one that does not
-        fits = range(first + 1, min(count, bisect.bisect_right(sums, limit - head - tail + sums[first] + gaps[first])))
-        at_blocks = [end for end in fits if block_starts[end] and length(first, end) >= target / 2]
-        end = min(at_blocks or fits, key=lambda e: abs(length(first, e) - target)) if fits else first + 1
-        parts.append((first, end))
-        first = end
-    return [*parts, (first, count)]
 
 
 def _chapter_parts(script: Script, chunks: list[Chunk]) -> list[Part | None]:
@@ -97,6 +72,7 @@ def plan_files(script: Script) -> list[PlannedFile]:
     cover = hashlib.sha256(doc.cover.data).hexdigest()[:16] if doc.cover else None
     width = max(2, len(str(len(script.chapters))))
     audio_kinds = [k for k in kinds if k.per_chapter and k.audio]
+    framed = any(k.segmented for k in kinds)  # chapter lengths in whole AAC frames (assemble.Framing)
     parts = {i: _chapter_parts(script, script.by_chapter[i]) if audio_kinds else [None] for i in script.by_chapter}
     tracks = sum(len(p) for p in parts.values())
     track = 0
@@ -105,7 +81,7 @@ def plan_files(script: Script) -> list[PlannedFile]:
     for index, chapter in enumerate(script.chapters):
         # the takes' content, not their cache keys: a take made again for the same text reaches every file
         takes = [_audio_hash(script, c) for c in script.by_chapter[index]]
-        sound = _hash(FORMAT_VERSION, takes, job.pauses.model_dump(), job.output.mastering)
+        sound = _hash(FORMAT_VERSION, takes, job.pauses.model_dump(), job.output.mastering, framed)
         chapter_prints.append(sound)
         # "chapters/01 Title": a chapter's MP3 and subtitles share it (titles may hold dots: no with_suffix)
         stem = job.output.dir / "chapters" / f"{index + 1:0{width}d} {safe_filename(chapter.title)}"
@@ -125,7 +101,10 @@ def plan_files(script: Script) -> list[PlannedFile]:
     for kind in (k for k in kinds if k.per_book):
         path = book.with_name(book.name + kind.suffix)
         shape = [book_tags, cover, bitrate_for(job, kind)] if kind.audio else [CUE_VERSION]
-        book_files.append(PlannedFile(path, kind, None, _hash(chapter_prints, kind.name, *shape)))
+        # a segment holds a chapter's sound, encoded; the first one keeps its opening frame (segments.py)
+        segments = tuple(_hash(SEGMENT_VERSION, sound, kind.name, bitrate_for(job, kind), i == 0)
+                         for i, sound in enumerate(chapter_prints)) if kind.segmented else ()  # fmt: skip
+        book_files.append(PlannedFile(path, kind, None, _hash(chapter_prints, kind.name, *shape), segments=segments))
     return book_files + files
 
 

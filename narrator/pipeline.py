@@ -358,6 +358,7 @@ def _report(script: Script, outcome: SynthesisOutcome, counts: Counter[str], tim
         estimated_cost_usd=Costs(this_run=round(run_cost, 4), book=round(book_cost, 4)),
         timings_seconds={k: round(v, 3) for k, v in timings.items()},
         stage_seconds={k: round(v, 3) for k, v in (built.stage_seconds if built else {}).items()},
+        stage_runs=dict(built.stage_runs) if built else {},
         outputs=[os.path.relpath(p, job.output.dir) for p in built.outputs] if built else [],
         outputs_reused=bool(built and built.reused),
         qa=qa,

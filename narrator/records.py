@@ -169,6 +169,7 @@ class Report(Record):
     # assembly, mastering and encoding overlap (timings_seconds.outputs is their wall time): the time each kept
     # a core busy, summed over threads
     stage_seconds: dict[str, float]
+    stage_runs: dict[str, int] = {}  # how many times each stage ran: chapters assembled, files and segments encoded
     outputs: list[str]  # the book's files on disk (after a failed run: the last build's)
     outputs_reused: bool
     qa: QaSection | None = _omitted()  # with a mastering preset

@@ -24,6 +24,11 @@ def work_dir(out_dir: Path) -> Path:
     return out_dir / SCRATCH / "work"
 
 
+def segments_dir(out_dir: Path) -> Path:
+    """Where the whole-book file's per-chapter segments are kept between runs (segments.py)."""
+    return out_dir / SCRATCH / "segments"
+
+
 class Workspace:
     """Held for a whole run: ``with Workspace(out_dir, job_path):``."""
 

@@ -46,7 +46,7 @@ def safe_filename(name: str, max_length: int = 100) -> str:
     return name or "untitled"
 
 
-def _cover_args(cover_file: Path | None, input_index: int) -> tuple[list[str], list[str]]:
+def cover_args(cover_file: Path | None, input_index: int) -> tuple[list[str], list[str]]:
     if cover_file is None:
         return [], []
     return (
@@ -64,7 +64,7 @@ def _metadata_args(tags: dict[str, str | None]) -> list[str]:
     return args
 
 
-def _encode_atomically(
+def encode_atomically(
     dest: Path, muxer: str, args: list[str], what: str, finish: Callable[[Path], None] | None = None
 ) -> None:
     """ffmpeg writes a temporary file, ``finish`` may add to it, then it is renamed into place."""
@@ -103,14 +103,14 @@ def write_chapter(
 ) -> None:
     """One chapter file (or one part of a chapter) from the chapter's WAV, through ``filters`` (mastering.py's
     mastering_filters: the ffmpeg arguments and the stream to map)."""
-    cover_in, cover_map = _cover_args(cover_file if kind.cover == "stream" else None, 1)
+    cover_in, cover_map = cover_args(cover_file if kind.cover == "stream" else None, 1)
     tags = {"title": title, "album": album, "artist": artist, "album_artist": artist,
             "track": f"{track}/{total}", "genre": "Audiobook"}  # fmt: skip
     filter_args, audio = filters
     args = ["-i", str(wav), *cover_in, *filter_args, "-map", audio, *cover_map, *kind.codec, "-b:a", bitrate,
             *_metadata_args(tags)]  # fmt: skip
     finish = partial(_vorbis_cover, cover_file) if cover_file is not None and kind.cover == "vorbis" else None
-    _encode_atomically(dest, kind.muxer, args, f"encoding {dest.name}", finish)
+    encode_atomically(dest, kind.muxer, args, f"encoding {dest.name}", finish)
 
 
 def _vorbis_cover(cover_file: Path, path: Path) -> None:
@@ -128,24 +128,25 @@ def _vorbis_cover(cover_file: Path, path: Path) -> None:
     tags.save()
 
 
-def _ffmetadata(chapters: Sequence[ChapterAudio], tags: dict[str, str | None]) -> str:
+def ffmetadata(spans: Sequence[tuple[str, int]], rate: int, tags: dict[str, str | None]) -> str:
+    """ffmpeg's metadata file: the book's tags, and a marker per chapter for ``spans`` (title, length in samples
+    at ``rate``), in samples: each marker sits exactly where its chapter's audio begins."""
+
     def escape(value: str) -> str:
         return re.sub(r"([=;#\\\n])", r"\\\1", value)
 
     lines = [";FFMETADATA1"]
     lines += [f"{k}={escape(v)}" for k, v in tags.items() if v]
-    start = 0  # in samples: cumulative, so markers sit exactly where each chapter's audio begins
-    for chapter in chapters:
-        begin_ms = round(start * 1000 / chapter.rate)
-        start += chapter.samples
-        end_ms = round(start * 1000 / chapter.rate)
+    start = 0
+    for title, samples in spans:
         lines += [
             "[CHAPTER]",
-            "TIMEBASE=1/1000",
-            f"START={begin_ms}",
-            f"END={end_ms}",
-            f"title={escape(chapter.title)}",
+            f"TIMEBASE=1/{rate}",
+            f"START={start}",
+            f"END={start + samples}",
+            f"title={escape(title)}",
         ]
+        start += samples
     return "\n".join(lines) + "\n"
 
 
@@ -191,11 +192,12 @@ class BookEncoder:
             self._fail()
         self._stderr.join()
         metadata = self._work_dir / f"{self.kind.name}-metadata.txt"
-        atomic_write(metadata, _ffmetadata(chapters, tags).encode("utf-8"))
-        cover_in, cover_map = _cover_args(cover_file, 2)
+        spans = [(c.title, c.samples) for c in chapters]
+        atomic_write(metadata, ffmetadata(spans, chapters[0].rate if chapters else 1, tags).encode("utf-8"))
+        cover_in, cover_map = cover_args(cover_file, 2)
         args = ["-i", str(self._audio), "-i", str(metadata), *cover_in, "-map", "0:a", *cover_map,
                 "-map_metadata", "1", "-map_chapters", "1", "-c:a", "copy", *self.kind.remux]  # fmt: skip
-        _encode_atomically(self.dest, self.kind.final_muxer, args, f"writing {self.dest.name}")
+        encode_atomically(self.dest, self.kind.final_muxer, args, f"writing {self.dest.name}")
         self._audio.unlink()
 
     def abort(self) -> None:

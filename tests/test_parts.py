@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from mutagen.id3 import ID3
 
 from narrator import ffmpeg
-from narrator.outputs import plan_parts
+from narrator.parts import plan_parts
 from tests.helpers import read_metadata
 from tests.test_audiobook_output import build
 

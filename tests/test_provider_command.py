@@ -46,7 +46,8 @@ def test_a_chapter_spoken_through_pipers_own_command_line(tmp_path, cli):
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     for chunk in manifest["chunks"]:
         take = read_wav(tmp_path / "out" / chunk["audio"])
-        assert take.rate == 22_050 and 0.3 < take.duration < 1.2 * len(chunk["text"].split())
+        # piper varies a little run to run (0.29 to 0.4 s measured for the one-word title "One")
+        assert take.rate == 22_050 and 0.2 < take.duration < 1.2 * len(chunk["text"].split())
     assert not list((tmp_path / "out" / ".narrator").rglob("take-*"))  # no text or WAV left behind
 
 

@@ -1,0 +1,127 @@
+"""The whole-book M4B joined from per-chapter AAC segments by remuxing: decoded, the book is its chapters' own
+samples, in place to the sample; markers sit where the chapters begin; joins do not click; and an edit encodes
+one chapter's segment again while the book is only remuxed."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from narrator import ffmpeg
+from narrator.assemble import Framing
+from narrator.audio import Audio, atomic_write
+from narrator.devtools.fake_openai import FakeSpeechServer
+from narrator.outputkinds import OUTPUT_KINDS
+from narrator.segments import FRAME, Segment, encode_segment, join_segments
+from tests.books import sentence
+from tests.conftest import run_cli, write_job
+from tests.helpers import read_metadata, wav_bytes
+
+KEY = "sk-test-0123456789abcdefghijklmnop"
+
+
+def _chapter(seconds: float, rate: int, seed: int) -> np.ndarray:
+    """A chapter as assembly writes it: an opening pause, speech-like sound (tones in the voice's range, three
+    syllables a second), a closing pause, and whole frames in all (Framing)."""
+    rng = np.random.default_rng(seed)
+    framing = Framing(FRAME, rate, rate)
+    samples = framing.length(round(seconds * rate))
+    pcm = np.zeros(samples)
+    lead, tail = round(0.5 * rate), round(1.5 * rate)
+    sound = np.arange(lead, samples - tail)
+    envelope = np.abs(np.sin(np.pi * 3.0 * sound / rate))  # syllables, three a second
+    pitches, phases = rng.uniform(150, 3000, 6), rng.uniform(0, 6.3, 6)
+    tones = sum(np.sin(2 * np.pi * f * sound / rate + p) for f, p in zip(pitches, phases, strict=True))
+    pcm[sound] = 0.05 * envelope * tones
+    return (pcm * 32767).astype("<i2")
+
+
+@pytest.mark.parametrize("rate", [24_000, 44_100])
+def test_a_joined_book_decodes_to_its_chapters_in_place(tmp_path, rate):
+    lengths = [4.3, 7.9, 3.1, 6.6]
+    chapters = [_chapter(seconds, rate, seed) for seed, seconds in enumerate(lengths)]
+    kind = OUTPUT_KINDS["m4b"]
+    segments = []
+    for i, pcm in enumerate(chapters):
+        wav = tmp_path / f"chapter-{i}.wav"
+        atomic_write(wav, wav_bytes(Audio(pcm.tobytes(), rate)))
+        dest = tmp_path / f"segment-{i}.aac"
+        encode_segment(wav, dest, kind=kind, bitrate="96k", samples=pcm.size, first=i == 0)
+        segments.append(Segment(dest, f"Chapter {i + 1}", pcm.size))
+    book = tmp_path / "Book.m4b"
+    join_segments(segments, book, kind=kind, rate=rate, tags={"title": "Book"}, cover_file=None, work_dir=tmp_path)
+
+    decoded = np.frombuffer(ffmpeg.decode(book, rate).pcm, dtype="<i2").astype(float) / 32768
+    expected = np.concatenate(chapters).astype(float) / 32768
+    assert decoded.size == expected.size  # the edit list cut the first priming; no padding anywhere
+    starts = np.cumsum([0, *(c.size for c in chapters)])
+    # every chapter's speech is where its samples say: the residual is the codec's noise, far under the signal
+    for i in range(len(chapters)):
+        span = slice(starts[i] + round(0.5 * rate), starts[i + 1] - round(1.5 * rate))
+        residual = np.sqrt(np.mean((decoded[span] - expected[span]) ** 2))
+        signal_level = np.sqrt(np.mean(expected[span] ** 2))
+        assert residual < 0.25 * signal_level, (i, residual, signal_level)
+        # one frame off would not match: the same measure with the book shifted by a frame fails
+        shifted = slice(span.start + FRAME, span.stop + FRAME)
+        assert np.sqrt(np.mean((decoded[shifted] - expected[span]) ** 2)) > 0.9 * signal_level
+    # joins fall in silence: no click, nothing louder than the codec's noise around them
+    for join in starts[1:-1]:
+        around = decoded[join - 2 * FRAME : join + 2 * FRAME]
+        assert np.abs(around).max() < 0.003
+    markers = read_metadata(book)["chapters"]
+    assert [m["title"] for m in markers] == [s.title for s in segments]
+    for marker, start in zip(markers, starts, strict=False):
+        assert abs(marker["start"] - start / rate) < 0.001
+
+
+def _book(folder, paragraphs):
+    chapters = []
+    for c in range(3):
+        texts = [f"{sentence(c * 10 + p, 9)} {sentence(c * 10 + p + 5, 7)}" for p in range(paragraphs)]
+        chapters.append(f"# Part {c + 1}\n\n" + "\n\n".join(texts))
+    (folder / "book.md").write_text("\n\n".join(chapters) + "\n", encoding="utf-8")
+
+
+def test_an_edit_encodes_one_segment_and_remuxes_the_book(tmp_path):
+    _book(tmp_path, 4)
+    with FakeSpeechServer(KEY) as server:
+        spec = {"sources": ["book.md"], "title": "Segmented", "voice": {"provider": "openai", "base_url": server.url},
+                "output": {"dir": "out", "formats": ["m4b"]}, "cache": "cache"}  # fmt: skip
+        job = write_job(tmp_path, spec)
+        env = {"OPENAI_API_KEY": KEY}
+        first = run_cli("run", str(job), env=env)
+        assert first.returncode == 0, first.stderr
+        out = tmp_path / "out"
+        store = out / ".narrator" / "segments"
+        before = {p.name: p.stat().st_mtime_ns for p in store.iterdir()}
+        assert len(before) == 3
+        report = json.loads((out / "report.json").read_text())
+        assert report["stage_runs"]["book_encoding"] == 3 and report["stage_runs"]["remux"] == 1
+
+        again = run_cli("run", str(job), env=env)
+        report = json.loads((out / "report.json").read_text())
+        assert again.returncode == 0 and report["requests"] == 0 and report["stage_runs"] == {}
+
+        text = (tmp_path / "book.md").read_text(encoding="utf-8")
+        edited = text.replace(sentence(12, 9), sentence(12, 9).replace(" ", " very ", 1), 1)
+        assert edited != text
+        (tmp_path / "book.md").write_text(edited, encoding="utf-8")
+        third = run_cli("run", str(job), env=env)
+        assert third.returncode == 0, third.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["requests"] <= 2
+    # one segment encoded again (the second chapter's), two kept as they were; the book remuxed, not encoded
+    assert report["stage_runs"]["book_encoding"] == 1 and report["stage_runs"]["remux"] == 1
+    after = {p.name: p.stat().st_mtime_ns for p in store.iterdir()}
+    kept = set(before) & set(after)
+    assert len(after) == 3 and len(kept) == 2 and all(before[name] == after[name] for name in kept)
+    manifest = json.loads((out / "manifest.json").read_text())
+    markers = read_metadata(out / "Segmented.m4b")["chapters"]
+    for marker, chapter in zip(markers, manifest["chapters"], strict=True):
+        assert abs(marker["start"] - chapter["start"]) < 0.001
+    decoded = ffmpeg.decode(out / "Segmented.m4b", 24_000)
+    assert abs(decoded.duration - sum(c["duration"] for c in manifest["chapters"])) < 0.001
+    assert not any(name.endswith(".tmp") for name in os.listdir(out))
