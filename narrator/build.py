@@ -1,100 +1,64 @@
 """From takes to files: assemble each chapter, master it, encode it, write subtitles, check the result.
 
-One pipeline, on every core: each chapter is assembled and mastered as a task; each whole-book encoder is fed
-each chapter as soon as it is ready (in order), and each chapter's own files are encoded as tasks queued behind
-the chapters, so the book's single-threaded encoder never waits for long. outputs.py decides what to make.
+One pipeline, on every core, that can start while synthesis still runs: chapters are taken in reading order, each
+as soon as its takes are stored (gate.py), and assembled and mastered as a task; that task queues the chapter's
+own files and its segment of the M4B (segments.py) as tasks of their own. The book MP3, if asked for, is one
+encoder fed each chapter in order. When every chapter is made, the M4B is remuxed from its segments. fileplan.py
+says what each file is made of, so only what changed is made again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
+import queue
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from . import errors, ffmpeg, workspace
 from .assemble import ChapterAudio, Framing, assemble_chapter
 from .audio import Audio
 from .chunker import Chunk
-from .mastering import PRESETS, LoudnessMeter, Preset, check_file, gain_for, master_chapter, mastering_filters
+from .fileplan import ChapterPlan, FilePlanner, PlannedFile, bitrate_for, is_stale
+from .gate import ChapterGate, NotReady
+from .mastering import PRESETS, LoudnessMeter, Preset, check_file, gain_for, mastering_filters
 from .outputkinds import OutputKind
-from .parts import Part, part_prelude, part_row
+from .parts import part_prelude, part_row
 from .records import ChapterRow, Placement, QaFile
 from .script import Script
 from .segments import FRAME, Segment, SegmentStore, encode_segment, join_segments
-from .spec import Job
-from .subtitles import chapter_cues, write_subtitles
+from .stages import BuildResult, FileProgress, StageClock, master_to_wav, write_all_subtitles
 from .writers import BookEncoder, book_tags, write_chapter, write_cover
 
-
-@dataclass(frozen=True)
-class PlannedFile:
-    path: Path
-    kind: OutputKind
-    chapter: int | None  # index, or None for a whole-book file
-    fingerprint: str
-    part: Part | None = None  # a chapter file that holds only part of its chapter
-    track: tuple[int, int] = (0, 0)  # chapter files: number and count among the files of their kind
-    segments: tuple[str, ...] = ()  # a book file joined from segments: each chapter's segment's fingerprint
-
-
-@dataclass
-class BuildResult:
-    outputs: list[Path]
-    chapters: list[ChapterRow]
-    placements: dict[str, Placement]  # chunk id -> where its take sits in its chapter
-    fingerprints: dict[str, str]  # output path relative to the output folder -> fingerprint
-    qa: list[QaFile] = field(default_factory=list)
-    reused: bool = False
-    stage_seconds: dict[str, float] = field(default_factory=dict)  # busy time per stage, summed over threads
-    stage_runs: dict[str, int] = field(default_factory=dict)  # times each stage ran
-
-
-class StageClock:
-    """Busy seconds per stage, summed over the threads that ran it (stages overlap, so these add up to more
-    than the wall time)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self.runs: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            with self._lock:
-                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.monotonic() - start
-                self.runs[stage] = self.runs.get(stage, 0) + 1
-
-
-FileProgress = Callable[[int, int], None]  # (audio files done, of how many): a progress display's feed
+Made = Future[tuple[ChapterAudio, ChapterAudio]]
 
 
 def build_files(
     script: Script,
-    planned: list[PlannedFile],
-    stale: list[PlannedFile],
+    planner: FilePlanner,
+    before: dict[str, str],
     timings: dict[str, float],
     progress: FileProgress | None = None,
+    gate: ChapterGate | None = None,
 ) -> BuildResult:
-    """Make the ``stale`` files of ``planned`` (subtitles are always written: they are cheap)."""
-    work_dir = workspace.work_dir(script.job.output.dir)
+    """Make every planned file that is not on disk with the fingerprint ``before`` gives it (subtitles are
+    always written: they are cheap). With a ``gate``, each chapter waits for its takes; NotReady, carrying the
+    chapter files finished (``finished``), if some never come."""
+    # its own folder: providers keep their scratch files in the work folder too, and synthesis may still run
+    work_dir = workspace.work_dir(script.job.output.dir) / "build"
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     started = time.monotonic()
-    build = _Build(script, planned, stale, work_dir, progress)
+    build = _Build(script, planner, before, work_dir, progress, gate)
     chapters = build.run()
     timings["outputs"] = time.monotonic() - started
     qa = build.check(timings)  # while the chapters' WAVs are still here: a file may have to be made again
     shutil.rmtree(work_dir, ignore_errors=True)
+    planned = build.planned
     build.store.keep_only({fingerprint for f in planned for fingerprint in f.segments})
     placements = {
         p.chunk_id: Placement(offset=round(p.offset, 4), duration=round(p.duration, 4), flags=list(p.flags))
@@ -110,108 +74,158 @@ def build_files(
         rows.append(ChapterRow(number=chapter.index + 1, title=chapter.title, start=round(start, 4),
                                duration=round(chapter.duration, 4), parts=part_rows))  # fmt: skip
         start += chapter.duration
-    return BuildResult(
-        [f.path for f in planned],
-        rows,
-        placements,
-        {},
-        qa,
-        stage_seconds=build.clock.seconds,
-        stage_runs=build.clock.runs,
-    )
+    out_dir = script.job.output.dir
+    fingerprints = {os.path.relpath(f.path, out_dir): f.fingerprint for f in planned}
+    return BuildResult([f.path for f in planned], rows, placements, fingerprints, qa,
+                       stage_seconds=build.clock.seconds, stage_runs=build.clock.runs)  # fmt: skip
 
 
 class _Build:
-    def __init__(self, script: Script, planned: list[PlannedFile], stale: list[PlannedFile], work_dir: Path,
-                 progress: FileProgress | None = None):  # fmt: skip
-        self.script = script
-        self.progress = progress
-        self.files_done = 0
-        self._done_lock = threading.Lock()
-        self.planned = planned
-        self.stale = stale
+    def __init__(self, script: Script, planner: FilePlanner, before: dict[str, str], work_dir: Path,
+                 progress: FileProgress | None, gate: ChapterGate | None):  # fmt: skip
+        self.script, self.planner, self.before, self.gate = script, planner, before, gate
         self.work_dir = work_dir
+        self.progress = progress
         self.clock = StageClock()
+        self.store = SegmentStore(workspace.segments_dir(script.job.output.dir))
+        self.cover_file = write_cover(script.document.cover, work_dir)
+        self.plans: dict[int, ChapterPlan] = {}
+        self.planned: list[PlannedFile] = []  # every file, once run() is done: the book's first
+        self.made: list[PlannedFile] = []  # the audio files made, for QA
+        self.finished: dict[str, str] = {}  # chapter files made (relative path -> fingerprint), should the run stop
+        self.chapters: list[ChapterAudio] = []  # as assembled, once run() is done
+        self.headroom: dict[Path, float] = {}  # dB under the preset's ceiling a file is made again with
+        self.encodes: list[Future[object]] = []
+        self._lock = threading.Lock()
         self.preset: Preset | None = PRESETS[script.job.output.mastering]
-        if not any(f.kind.audio for f in stale):
-            self.preset = None  # only subtitles to write: the takes' placements are all they need
-        first = script.cache.layout(script.keys[script.chunks[0].id])
+        # the whole-book files that may have to be made: all of them while synthesis runs (their fingerprints are
+        # known only at the end); otherwise just those out of date
+        books = planner.book_kinds
+        if gate is None:
+            everything = planner.book([planner.chapter(i) for i in range(len(script.chapters))])
+            out_dir = script.job.output.dir
+            books = [f.kind for f in everything if is_stale(f, before, out_dir)]
+            if not any(f.kind.audio and is_stale(f, before, out_dir) for f in everything + self.all_chapter_files()):
+                self.preset = None  # only subtitles to write: the takes' placements are all they need
+        self.streamed = [k for k in books if k.audio and not k.segmented]  # one encoder over the whole book
+        self.segmented = [k for k in books if k.segmented]  # segments joined by remuxing
+
+    def all_chapter_files(self) -> list[PlannedFile]:
+        return [f for i in range(len(self.script.chapters)) for f in self.planner.chapter(i).files]
+
+    def file_done(self, f: PlannedFile) -> None:
+        with self._lock:
+            self.made.append(f)
+            if f.chapter is not None:
+                self.finished[os.path.relpath(f.path, self.script.job.output.dir)] = f.fingerprint
+            if self.progress is not None:
+                self.progress(len(self.made), max(self.total_files(), len(self.made)))
+
+    def total_files(self) -> int:
+        """The audio files the build may make (chapter parts and QA's second tries may add to it)."""
+        return len(self.planner.audio_kinds) * len(self.script.chapters) + len(self.streamed) + len(self.segmented)
+
+    def wait(self, index: int) -> None:
+        if self.gate is not None:
+            self.gate.wait(index)
+
+    def setup(self) -> None:
+        """What the first chapter's takes tell: the rate the book is assembled at."""
+        first = self.script.cache.layout(self.script.keys[self.script.chunks[0].id])
         if first is None:
             raise errors.ToolError("the first take vanished from the cache during the run")
         self.take_rate = first.rate
-        preset = PRESETS[script.job.output.mastering]
+        preset = PRESETS[self.script.job.output.mastering]
         self.rate = (preset.sample_rate if preset else None) or first.rate  # the book files' rate
-        framed = any(f.kind.segmented for f in planned)
-        self.framing = Framing(FRAME, self.take_rate, self.rate) if framed else None
-        self.store = SegmentStore(workspace.segments_dir(script.job.output.dir))
-        self.cover_file = write_cover(script.document.cover, work_dir)
-        self.book_files = [f for f in stale if f.chapter is None and f.kind.audio]
-        self.streamed = [f for f in self.book_files if not f.kind.segmented]  # one encoder over the whole book
-        self.segmented = [f for f in self.book_files if f.kind.segmented]  # segments joined by remuxing
-        self.chapter_files = [f for f in stale if f.chapter is not None and f.kind.audio]
-        self.chapters: list[ChapterAudio] = []  # as assembled, once run() is done
-        self.headroom: dict[Path, float] = {}  # dB under the preset's ceiling a file is made again with
-
-    def file_done(self) -> None:
-        with self._done_lock:
-            self.files_done += 1
-            total = len(self.book_files) + len(self.chapter_files)
-            if self.progress is not None:  # a file made again after its QA counts once
-                self.progress(min(self.files_done, total), total)
+        self.framing = Framing(FRAME, self.take_rate, self.rate) if self.planner.framed else None
 
     def run(self) -> list[ChapterAudio]:
-        streams: list[BookEncoder] = []
+        count = len(self.script.chapters)
+        for index in range(count) if self.planner.needs_every_chapter else range(1):
+            self.wait(index)
+        self.setup()
         if self.progress is not None:
-            self.progress(0, len(self.book_files) + len(self.chapter_files))
-        with (
-            ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool,
-            ThreadPoolExecutor(len(self.streamed) or 1) as feeders,
-        ):
-            made = [pool.submit(self.make_chapter, i) for i in range(len(self.script.chapters))]
+            self.progress(0, self.total_files())
+        streams: list[BookEncoder] = []
+        made: list[Made] = []
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool, ThreadPoolExecutor(len(self.streamed) or 1) as feeders:
             try:
-                for f in self.streamed:
-                    bitrate = bitrate_for(self.script.job, f.kind)
-                    streams.append(
-                        BookEncoder(f.path, kind=f.kind, rate=self.rate, bitrate=bitrate, work_dir=self.work_dir)
-                    )
-                feeding = [feeders.submit(self.feed, book, made) for book in streams]
-                chapters: list[ChapterAudio] = []  # as assembled: placements, durations
-                in_book: list[ChapterAudio] = []  # as the book encoders read them: their lengths place the markers
-                encodes: list[Future[object]] = []
-                for future in made:
-                    chapter, mastered = future.result()
-                    chapters.append(chapter)
-                    in_book.append(mastered)
-                    mine = (f for f in self.chapter_files if f.chapter == chapter.index)
-                    encodes += [pool.submit(self.encode_chapter, f, chapter) for f in mine]
-                    missing = [f for f in self.segmented if not self.store.has(f.segments[chapter.index])]
-                    encodes += [pool.submit(self.encode_segment, f, mastered) for f in missing]
-                self.chapters = chapters
+                for kind in self.streamed:
+                    bitrate = bitrate_for(self.script.job, kind)
+                    path = self.planner.book_path(kind)
+                    book = BookEncoder(path, kind=kind, rate=self.rate, bitrate=bitrate, work_dir=self.work_dir)
+                    streams.append(book)
+                feeds: list[queue.Queue[Made | None]] = [queue.Queue() for _ in streams]
+                feeding = [feeders.submit(self.feed, book, q) for book, q in zip(streams, feeds, strict=True)]
+                try:
+                    for index in range(count):  # in reading order, each chapter once its takes are stored
+                        self.wait(index)
+                        made.append(pool.submit(self.make_chapter, index, pool))
+                        for q in feeds:
+                            q.put(made[-1])
+                finally:
+                    for q in feeds:
+                        q.put(None)
+                chapters = self.chapters = [future.result()[0] for future in made]
+                in_book = [future.result()[1] for future in made]  # their lengths place the book MP3's markers
+                self.planned = self.planner.book([self.plans[i] for i in range(count)])
+                self.planned += [f for i in range(count) for f in self.plans[i].files]
                 write_all_subtitles(self.script, chapters, self.planned)
+                out_dir = self.script.job.output.dir
+                books = {f.kind.name: f for f in self.planned if f.chapter is None}
                 for book, fed in zip(streams, feeding, strict=True):
                     fed.result()
-                    self.finish_book(book, in_book)
-                for encode in encodes:
+                    if is_stale(books[book.kind.name], self.before, out_dir):
+                        self.finish_book(books[book.kind.name], book, in_book)
+                    else:
+                        book.abort()  # made while synthesis ran, and the same as the one on disk after all
+                for encode in self.encodes:
                     encode.result()
-                for f in self.segmented:
-                    self.join(f, [self.store.path(fp) for fp in f.segments])
-            except BaseException:
-                for future in made:
-                    future.cancel()
+                for kind in self.segmented:
+                    if is_stale(books[kind.name], self.before, out_dir):
+                        self.join(books[kind.name], [self.store.path(fp) for fp in books[kind.name].segments])
+            except BaseException as exc:
                 for book in streams:
                     book.abort()
+                if not isinstance(exc, NotReady):
+                    for future in made:
+                        future.cancel()
+                    raise
+                # takes are missing: the chapters begun are finished, and their files recorded as such
+                for future in made:
+                    future.exception()
+                for encode in list(self.encodes):
+                    encode.exception()
+                exc.finished = dict(self.finished)
                 raise
         return chapters
 
-    def make_chapter(self, index: int) -> tuple[ChapterAudio, ChapterAudio]:
+    def make_chapter(self, index: int, pool: ThreadPoolExecutor) -> tuple[ChapterAudio, ChapterAudio]:
         """(the chapter as assembled, carrying its mastering for the chapter files' encoders to apply; the
-        chapter as the book encoders read it, mastered). Chapter files do not wait for the mastered WAV, and a
-        chapter whose book segments are all kept from an earlier run is not mastered at all."""
+        chapter as the book encoders read it, mastered). Queues the chapter's files and its book segments; a
+        chapter whose segments are all kept from an earlier run is not mastered at all."""
+        plan = self.plans[index] = self.planner.chapter(index)
+        chapter = self.assemble_and_measure(index)
+        out_dir = self.script.job.output.dir
+        mine = [f for f in plan.files if f.kind.audio and is_stale(f, self.before, out_dir)]
+        with self._lock:
+            self.encodes += [pool.submit(self.encode_chapter, f, chapter) for f in mine]
+        missing = [k for k in self.segmented if not self.store.has(plan.segments[k.name])]
+        if not (self.streamed or missing):
+            return chapter, chapter
+        mastered = chapter
+        if self.preset is not None:
+            with ffmpeg.background(), self.clock("mastering"):
+                mastered = master_to_wav(chapter, self.preset)
+        with self._lock:
+            self.encodes += [pool.submit(self.encode_segment, k, plan.segments[k.name], mastered) for k in missing]
+        return chapter, mastered
+
+    def assemble_and_measure(self, index: int) -> ChapterAudio:
         preset = self.preset
         if preset is None:
             with self.clock("assembly"):
-                chapter = self.assemble(index)
-            return chapter, chapter
+                return self.assemble(index)
         with self.clock("assembly"):  # the meter is not niced: the chapter is not ready until it has measured
             meter = LoudnessMeter(preset, self.take_rate, f"chapter {index + 1}")
             try:
@@ -219,11 +233,7 @@ class _Build:
             except BaseException:
                 meter.abort()
                 raise
-            chapter = replace(chapter, gain=gain_for(preset, meter.result()))
-        if not self.streamed and all(self.store.has(f.segments[index]) for f in self.segmented):
-            return chapter, chapter
-        with ffmpeg.background(), self.clock("mastering"):
-            return chapter, _master(chapter, preset)
+            return replace(chapter, gain=gain_for(preset, meter.result()))
 
     def assemble(self, index: int, tap: Callable[[bytes], None] | None = None) -> ChapterAudio:
         script = self.script
@@ -242,44 +252,40 @@ class _Build:
         return assemble_chapter(index, title, takes, load_take, script.job.pauses, self.take_rate, wav, estimate, tap,
                                 self.framing)  # fmt: skip
 
-    def feed(self, book: BookEncoder, made: list[Future[tuple[ChapterAudio, ChapterAudio]]]) -> None:
-        for future in made:
+    def feed(self, book: BookEncoder, chapters: queue.Queue[Made | None]) -> None:
+        while (future := chapters.get()) is not None:
             wav = future.result()[1].wav
             with self.clock("book_encoding"):
                 book.feed(wav)
 
-    def finish_book(self, book: BookEncoder, in_book: list[ChapterAudio]) -> None:
+    def finish_book(self, f: PlannedFile, book: BookEncoder, in_book: list[ChapterAudio]) -> None:
         job, doc = self.script.job, self.script.document
         tags = book_tags(book.kind, doc.title, doc.author, job.narrator, job.year, job.description)
         with self.clock("book_encoding"):
             book.finish(in_book, tags, self.cover_file)
-        self.file_done()
+        self.file_done(f)
 
-    def encode_segment(self, f: PlannedFile, chapter: ChapterAudio, dest: Path | None = None) -> Path:
+    def encode_segment(
+        self, kind: OutputKind, fingerprint: str, chapter: ChapterAudio, dest: Path | None = None
+    ) -> Path:
         """One chapter's segment of a book file, from the chapter as the book reads it (mastered): kept in the
         store for the runs to come, unless ``dest`` says where (a segment made again with more headroom)."""
-        dest = dest or self.store.path(f.segments[chapter.index])
-        with self.clock("book_encoding"):
-            encode_segment(chapter.wav, dest, kind=f.kind, bitrate=bitrate_for(self.script.job, f.kind),
+        dest = dest or self.store.path(fingerprint)
+        with ffmpeg.background(), self.clock("book_encoding"):  # synthesis, if still running, comes first
+            encode_segment(chapter.wav, dest, kind=kind, bitrate=bitrate_for(self.script.job, kind),
                            samples=chapter.samples, first=chapter.index == 0)  # fmt: skip
         return dest
 
     def join(self, f: PlannedFile, paths: list[Path]) -> None:
         """A book file remuxed from its chapters' segments, with markers, tags and cover."""
         job, doc, rate = self.script.job, self.script.document, self.rate
-        chapters = self.script.chapters
-        spans = [self.book_samples(i) for i in range(len(chapters))]
-        segments = [Segment(p, c.title, n) for p, c, n in zip(paths, chapters, spans, strict=True)]
+        spans = [round(c.samples * rate / c.rate) for c in self.chapters]  # as mastering resamples them
+        segments = [Segment(p, c.title, n) for p, c, n in zip(paths, self.chapters, spans, strict=True)]
         tags = book_tags(f.kind, doc.title, doc.author, job.narrator, job.year, job.description)
         with self.clock("remux"):
             join_segments(segments, f.path, kind=f.kind, rate=rate, tags=tags, cover_file=self.cover_file,
                           work_dir=self.work_dir)  # fmt: skip
-        self.file_done()
-
-    def book_samples(self, index: int) -> int:
-        """A chapter's length in the book, at the book's rate (as mastering resamples it)."""
-        chapter = self.chapters[index]
-        return round(chapter.samples * self.rate / chapter.rate)
+        self.file_done(f)
 
     def encode_chapter(self, f: PlannedFile, chapter: ChapterAudio) -> None:
         doc = self.script.document
@@ -290,14 +296,14 @@ class _Build:
             write_chapter(chapter.wav, f.path, filters=filters, kind=f.kind, title=title, album=doc.title,
                           artist=doc.author, track=f.track[0], total=f.track[1], cover_file=self.cover_file,
                           bitrate=bitrate_for(self.script.job, f.kind))  # fmt: skip
-        self.file_done()
+        self.file_done(f)
 
     def check(self, timings: dict[str, float]) -> list[QaFile]:
         """Every encoded file measured against the preset, after encoding. An encoder may overshoot the limiter's
         ceiling (MP3 and AAC by up to 1.3 dB on speech, measured): a file over its peak rule is made again with
         that much more headroom, twice at most, before the run reports; what still fails, QA says."""
         preset = self.preset
-        files = [f for f in self.stale if f.kind.audio]
+        files = list({f.path: f for f in self.made}.values())
         if preset is None or not files:
             return []
         started = time.monotonic()
@@ -326,56 +332,23 @@ class _Build:
         headroom = self.headroom[f.path]
         if f.kind.segmented:  # every segment made again with the headroom (kept in the scratch space only)
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-                paths = list(pool.map(lambda c: self.encode_segment(
-                    f, _master(c, preset, headroom), self.work_dir / f"segment-{c.index}-{headroom:.2f}.aac"),
-                    self.chapters))  # fmt: skip
+                paths = list(pool.map(lambda c: self.encode_segment(f.kind, "", master_to_wav(c, preset, headroom),
+                    self.work_dir / f"segment-{c.index}-{headroom:.2f}.aac"), self.chapters))  # fmt: skip
             self.join(f, paths)
             return
         book = BookEncoder(f.path, kind=f.kind, rate=self.rate, bitrate=bitrate_for(self.script.job, f.kind),
                            work_dir=self.work_dir)  # fmt: skip
         try:
-            mastered = [_master(c, preset, headroom) for c in self.chapters]
+            mastered = [master_to_wav(c, preset, headroom) for c in self.chapters]
             for chapter in mastered:
                 book.feed(chapter.wav)
         except BaseException:
             book.abort()
             raise
-        self.finish_book(book, mastered)
+        self.finish_book(f, book, mastered)
 
 
 def _overshoot(qa: QaFile, preset: Preset) -> float:
     """dB by which a file's peak passes the preset's rule (0 when it holds)."""
     peak = qa.peak_dbfs if qa.peak_dbfs is not None else qa.true_peak_dbtp
     return max(0.0, peak - preset.max_peak) if peak is not None else 0.0
-
-
-def bitrate_for(job: Job, kind: OutputKind) -> str:
-    """A preset may demand its own MP3 bitrate (ACX: 192k); everything else takes the job's."""
-    preset = PRESETS[job.output.mastering]
-    return (preset.mp3_bitrate if preset and kind.preset_bitrate else None) or job.output.bitrate
-
-
-def write_all_subtitles(script: Script, chapters: list[ChapterAudio], planned: list[PlannedFile]) -> None:
-    """Cheap, so always written from this run's placements: per chapter, and for the book on the M4B's
-    timeline."""
-    kinds = [k.name for k in {f.kind.name: f.kind for f in planned if not f.kind.audio}.values()]
-    if not kinds:
-        return
-    stems = {f.chapter: f.path.with_suffix("") for f in planned if not f.kind.audio}
-    book_cues = []
-    offset = 0.0
-    for chapter in chapters:
-        chunks = script.by_chapter[chapter.index]
-        write_subtitles(chapter_cues(chapter, chunks), stems[chapter.index], kinds)
-        book_cues += chapter_cues(chapter, chunks, offset)
-        offset += chapter.duration
-    write_subtitles(book_cues, stems[None], kinds)
-
-
-def _master(chapter: ChapterAudio, preset: Preset, headroom: float = 0.0) -> ChapterAudio:
-    """The chapter at the preset's target, as a WAV of its own; its duration unchanged (resampled at most)."""
-    assert chapter.gain is not None
-    mastered = chapter.wav.with_name(f"{chapter.wav.stem}-mastered{f'-{headroom:.2f}' if headroom else ''}.wav")
-    master_chapter(chapter.wav, mastered, mastering_filters(preset, chapter.gain, headroom=headroom))
-    rate = preset.sample_rate or chapter.rate
-    return replace(chapter, wav=mastered, rate=rate, samples=round(chapter.samples * rate / chapter.rate), gain=None)

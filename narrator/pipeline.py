@@ -18,8 +18,8 @@ from typing import Any
 from tqdm import tqdm
 
 from . import errors
-from .build import BuildResult
 from .costs import price_for, request_cost
+from .gate import ChapterGate, NotReady
 from .outputs import build_outputs, remove_stale_outputs
 from .planning import make_plan
 from .records import (
@@ -37,6 +37,7 @@ from .records import (
 from .scheduler import Limiter, SynthesisOutcome, TakeResult, Work, synthesize_all
 from .script import Sample, Script, prepare_script
 from .spec import Job
+from .stages import BuildResult
 from .workspace import Workspace
 
 MANIFEST = "manifest.json"
@@ -117,18 +118,33 @@ class _Run:
         reused = {c.id for c in script.chunks if script.keys[c.id] in cached}
         if job.budget_usd is not None:
             _check_budget(script)
-        self.outcome = await _synthesize(script, cached, len(reused), self.limiter, progress)
-        self.timings["synthesis"] = self.outcome.seconds
-        statuses = _chunk_statuses(script, reused, self.outcome)
-        counts = Counter(s.status for s in statuses.values())
-        # the record of what is done survives whatever follows; the last build's record with it
-        _manifest(script, statuses, None, self.previous).write(self.out_dir / MANIFEST)
+        # the back end starts now, and builds each chapter as soon as its takes are stored
+        gate = ChapterGate(script, cached)
         built: BuildResult | None = None
-        if counts["failed"] == 0 and counts["pending"] == 0:
-            with _FilesBar(progress) as bar:
-                built = await asyncio.to_thread(build_outputs, script, self.previous, self.timings, bar.update)
+        finished: dict[str, str] = {}
+        with _FilesBar(progress) as bar:
+            building = asyncio.create_task(
+                asyncio.to_thread(build_outputs, script, self.previous, self.timings, bar.update, gate)
+            )
+            try:
+                self.outcome = await _synthesize(script, cached, len(reused), self.limiter, progress, gate)
+            except BaseException:
+                building.cancel()  # its thread ends by itself: the gate closes below
+                raise
+            finally:
+                gate.close()  # no more takes come: a chapter still without its takes will not be built
+                self.timings["synthesis"] = self.outcome.seconds
+                statuses = _chunk_statuses(script, reused, self.outcome)
+                # the record of what is done survives whatever follows; the last build's record with it
+                _manifest(script, statuses, None, self.previous).write(self.out_dir / MANIFEST)
+            try:
+                built = await building
+            except NotReady as stopped:
+                finished = stopped.finished
+        counts = Counter(s.status for s in statuses.values())
+        if built is not None:
             remove_stale_outputs(self.out_dir, self.previous, {p.resolve() for p in built.outputs})
-            _manifest(script, statuses, built, self.previous).write(self.out_dir / MANIFEST)
+        _manifest(script, statuses, built, self.previous, finished).write(self.out_dir / MANIFEST)
         exit_code, message = self.verdict(counts, statuses, built)
         self.write_report(exit_code, message, counts, built)
         return RunResult(exit_code, self.out_dir, built.outputs if built else [], counts, message)
@@ -142,7 +158,7 @@ class _Run:
         if counts["failed"] or counts["pending"]:
             first = next((s.error for s in statuses.values() if s.error), "not started")
             return errors.EXIT_CHUNKS_FAILED, (
-                f"{counts['failed']} chunk(s) failed: {first}; no audiobook written, rerun to retry only those"
+                f"{counts['failed']} chunk(s) failed: {first}; no whole-book file written, rerun to retry only those"
             )
         failing = [q.file for q in (built.qa if built else []) if not q.passed]
         if self.strict and failing:
@@ -181,7 +197,7 @@ class _Run:
 
 
 async def _synthesize(
-    script: Script, cached: set[str], reused: int, limiter: Limiter, progress: bool | None
+    script: Script, cached: set[str], reused: int, limiter: Limiter, progress: bool | None, gate: ChapterGate
 ) -> SynthesisOutcome:
     """Every missing take, once per cache key, in reading order, with a progress bar on a terminal."""
     work: dict[str, Work] = {}
@@ -198,6 +214,7 @@ async def _synthesize(
     def on_take(key: str, result: TakeResult) -> None:
         nonlocal new_audio
         if result.status == "synthesized":
+            gate.stored(key)
             new_audio += result.duration
             bar.set_postfix_str(f"{new_audio / 60:.1f} min of new audio", refresh=False)
         if result.status != "skipped":
@@ -224,7 +241,7 @@ class _FilesBar:
             return
         bar = self.bar or tqdm(total=total, unit="file", desc="encoding", dynamic_ncols=True)
         self.bar = bar
-        bar.n = done
+        bar.total, bar.n = total, done
         bar.refresh()
 
     def __enter__(self) -> _FilesBar:
@@ -275,10 +292,15 @@ def _chunk_statuses(script: Script, reused: set[str], outcome: SynthesisOutcome)
 
 
 def _manifest(
-    script: Script, statuses: dict[str, _ChunkStatus], built: BuildResult | None, previous: Manifest | None
+    script: Script,
+    statuses: dict[str, _ChunkStatus],
+    built: BuildResult | None,
+    previous: Manifest | None,
+    finished: dict[str, str] | None = None,
 ) -> Manifest:
     """This run's chunks; the files, fingerprints and placements of this build, or, until there is one, of the
-    last (a failed run must not make the next one encode everything again)."""
+    last with the chapter files this run ``finished`` (a failed run must not make the next one encode again what
+    is already on disk)."""
     out_dir = script.job.output.dir
     last = previous if built is None else None
     carried = {c.id: Placement(offset=c.offset, duration=c.duration or 0.0, flags=c.flags or [])
@@ -305,6 +327,8 @@ def _manifest(
     chapters = (
         built.chapters if built else [ChapterRow(number=i + 1, title=c.title) for i, c in enumerate(script.chapters)]
     )
+    kept = {k: v for k, v in (last.fingerprints if last else {}).items() if (out_dir / k).is_file()}
+    kept.update(finished or {})
     return Manifest(
         title=script.document.title,
         author=script.document.author,
@@ -312,9 +336,9 @@ def _manifest(
         limits=_limits(script),
         pauses=script.job.pauses.model_dump(),
         chapters=chapters,
-        outputs=[os.path.relpath(p, out_dir) for p in built.outputs] if built else [],
-        fingerprints=built.fingerprints if built else {},
-        qa=built.qa if built else [],
+        outputs=[os.path.relpath(p, out_dir) for p in built.outputs] if built else sorted(kept),
+        fingerprints=built.fingerprints if built else kept,
+        qa=built.qa if built else [q for q in last.qa if q.file in {Path(k).name for k in kept}] if last else [],
         chunks=chunks,
         takes=takes,
     )

@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,8 @@ class Faults:
     rate_limit_window: tuple[int, float] | None = None  # (after request n, for s seconds): every answer 429
     quota_after: int | None = None  # after this many successful requests: 429 insufficient_quota
     send_ratelimit_headers: bool = False
+    hold: tuple[str, Path] | None = None  # (text, file): a request whose input holds the text is answered once
+    hold_seconds: float = 30.0  # the file exists; if it does not within this, a 503 (work done elsewhere meanwhile)
     seed: int = 1
 
 
@@ -114,16 +117,8 @@ def recorded(sample: bytes, text: str, speed: float = 1.0, rate: int = RATE) -> 
 def streamed_wav(pcm: bytes, rate: int = RATE) -> bytes:
     """A WAV header whose RIFF and data sizes are 0xFFFFFFFF, as the API streams it."""
     fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
-    return (
-        b"RIFF"
-        + struct.pack("<I", 0xFFFFFFFF)
-        + b"WAVEfmt "
-        + struct.pack("<I", 16)
-        + fmt
-        + b"data"
-        + (struct.pack("<I", 0xFFFFFFFF))
-        + pcm
-    )
+    unknown = struct.pack("<I", 0xFFFFFFFF)
+    return b"RIFF" + unknown + b"WAVEfmt " + struct.pack("<I", 16) + fmt + b"data" + unknown + pcm
 
 
 def _error(message: str, err_type: str, code: str | None, param: str | None = None) -> dict[str, Any]:
@@ -148,6 +143,11 @@ class _Handler(BaseHTTPRequestHandler):
             payload = None
         text = payload.get("input", "") if isinstance(payload, dict) else ""
         self.fault: str | None = None
+        if (hold := state.faults.hold) and hold[0] in text:
+            while not hold[1].exists() and time.monotonic() < started + state.faults.hold_seconds:
+                time.sleep(0.05)
+            if not hold[1].exists():
+                return self._json(503, _error("Held too long.", "server_error", None), text, "held")
         if not self._refused(state, payload, text):
             assert isinstance(payload, dict)
             self._speak(state, payload, text, self.fault, started)
