@@ -78,6 +78,8 @@ def bench_takes(words: int = 120_000) -> None:
         synthesis = report["timings_seconds"]["synthesis"]
         back_end = sum(report["stage_seconds"].get(k, 0.0) for k in BACK_END)
         ideal = max(synthesis, back_end / cores)
+        cpu = report["timings_seconds"].get("cpu", 0.0)
+        by_cpu = max(synthesis, cpu / cores)
         stages = ", ".join(f"{k} {report['stage_seconds'].get(k, 0.0):.0f}" for k in BACK_END)
         label = "one paragraph a request" if target == 0 else f"takes of ~{target} chars"
         print(f"{label:>24}: {len(inputs)} requests for {paragraphs} chunks ({len(inputs) / paragraphs:.2f}), "
@@ -85,7 +87,8 @@ def bench_takes(words: int = 120_000) -> None:
               f"(ratio {synthesis / bound:.3f}); back end busy {back_end:.1f} s "
               f"({stages}); "
               f"wall {wall:.1f} s against max(synthesis, back end / {cores} cores) = {ideal:.1f} s "
-              f"(ratio {wall / ideal:.3f})")  # fmt: skip
+              f"(ratio {wall / ideal:.3f}); CPU {cpu:.0f} s in all: against max(synthesis, CPU / {cores} cores) "
+              f"= {by_cpu:.1f} s the ratio is {wall / by_cpu:.3f}")  # fmt: skip
         if target:
             print(f"{'unchanged rerun':>24}: {again['requests']} requests, files made: {_runs(again)}; "
                   f"wall {again_wall:.1f} s")  # fmt: skip

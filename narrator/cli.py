@@ -183,6 +183,57 @@ def plan(job_file: str, as_json: bool, chapters: str | None, minutes: float | No
 
 
 @main.command()
+@click.argument("job_file", type=click.Path(dir_okay=False))
+@click.option("--port", type=int, default=0, help="The port to serve on (default: any free one).")
+@click.option("--host", default="127.0.0.1", help="The address to bind (default 127.0.0.1: this machine only).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
+@handles_errors
+def review(job_file: str, port: int, host: str, open_browser: bool) -> None:
+    """The editor's page for the job: hear each take beside its text, approve, reject, fix and regenerate.
+    Prints its URL (with the access token) and serves until Ctrl-C."""
+    from .reviewserver import serve, url
+
+    job = _load(job_file)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: serving on {host}: anyone who can reach it and has the URL can spend money", err=True)
+    server = serve(job, host, port)
+    click.echo(url(server), nl=True)
+    sys.stdout.flush()
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(url(server))
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
+
+
+@main.command()
+@click.argument("job_file", type=click.Path(dir_okay=False))
+@click.option("--rejected", is_flag=True, help="Every take rejected in the review file.")
+@click.option("--chunk", "chunk_ids", multiple=True, help="The take holding this chunk (manifest chunks[].id).")
+@click.option("--chapter", "chapters", type=int, multiple=True, help="Every take of this chapter (from 1).")
+@handles_errors
+def redo(job_file: str, rejected: bool, chunk_ids: tuple[str, ...], chapters: tuple[int, ...]) -> None:
+    """New takes for chosen takes; the old ones stay (the review file can pin one). Then `narrator run` builds
+    with them, encoding again only what holds them."""
+    from .redo import redo as redo_takes
+    from .redo import select_takes
+
+    job = _load(job_file)
+    if not (rejected or chunk_ids or chapters):
+        raise errors.JobError(["redo: say which takes: --rejected, --chunk ID or --chapter N"])
+    result = redo_takes(job, lambda script: select_takes(script, rejected=rejected, chunks=chunk_ids,
+                                                         chapters=chapters))  # fmt: skip
+    failed = [r for r in result.outcome.results.values() if r.status != "synthesized"]
+    click.echo(f"{len(result.takes)} take(s) asked for again, {len(result.takes) - len(failed)} made", err=True)
+    if result.outcome.fatal is not None:
+        raise result.outcome.fatal
+    sys.exit(errors.EXIT_CHUNKS_FAILED if failed else errors.EXIT_OK)
+
+
+@main.command()
 @click.option("--provider", type=click.Choice(list(PROVIDERS)), default=None)
 def voices(provider: str | None) -> None:
     """Providers and their voices."""

@@ -128,3 +128,9 @@ class ToolError(NarratorError):
     """An external tool (ffmpeg) failed."""
 
     exit_code = EXIT_CHUNKS_FAILED
+
+
+class ReviewUnsettled(NarratorError):
+    """``run --strict`` with rejected or stale takes in the review file: nothing is built."""
+
+    exit_code = EXIT_STRICT

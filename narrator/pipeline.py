@@ -21,7 +21,7 @@ from . import errors
 from .costs import price_for, request_cost
 from .gate import ChapterGate, NotReady
 from .outputs import build_outputs, remove_stale_outputs
-from .planning import make_plan
+from .preflight import check_budget, check_key, check_review, fatal_message
 from .records import (
     ChapterRow,
     ChunkCounts,
@@ -34,6 +34,7 @@ from .records import (
     Report,
     read_manifest,
 )
+from .review import review_counts, review_state, stale_decisions
 from .scheduler import Limiter, SynthesisOutcome, TakeResult, Work, synthesize_all
 from .script import Sample, Script, prepare_script
 from .spec import Job
@@ -100,7 +101,7 @@ class _Run:
 
     async def go(self, progress: bool | None) -> RunResult:
         script = self.script = await asyncio.to_thread(prepare_script, self.job, self.sample)
-        _check_key(script)
+        check_key(script)
         self.timings["prepare"] = time.monotonic() - self.started
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for name in (MANIFEST, REPORT):  # found now, not after an hour of synthesis
@@ -117,7 +118,9 @@ class _Run:
         cached = script.cached_keys()
         reused = {c.id for c in script.chunks if script.keys[c.id] in cached}
         if job.budget_usd is not None:
-            _check_budget(script)
+            check_budget(script)
+        if self.strict:
+            check_review(script)
         # the back end starts now, and builds each chapter as soon as its takes are stored
         gate = ChapterGate(script, cached)
         built: BuildResult | None = None
@@ -170,6 +173,7 @@ class _Run:
     def write_report(self, exit_code: int, message: str, counts: Counter[str], built: BuildResult | None) -> None:
         assert self.script is not None
         self.timings["total"] = time.monotonic() - self.started
+        self.timings["cpu"] = _cpu_seconds()  # narrator and its ffmpeg processes: stage_seconds count waits too
         report = _report(self.script, self.outcome, counts, self.timings, built, self.limiter)
         report.exit_code, report.message = exit_code, message
         if built is None and self.previous is not None:  # what is on disk is the last build, not this job's
@@ -204,7 +208,7 @@ async def _synthesize(
     for take in script.takes:
         key = script.key_of(take)
         if key not in cached and key not in work:
-            work[key] = Work(key, take.text, take.tokens, script.provider_of(take))
+            work[key] = Work(key, script.text_of(take), take.tokens, script.provider_of(take))
     chunks_per_key = Counter(script.keys.values())
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=len(script.chunks), initial=reused, unit="chunk", desc="narrating", disable=not show,
@@ -252,31 +256,14 @@ class _FilesBar:
             self.bar.close()
 
 
-def _check_key(script: Script) -> None:
-    """Only synthesis needs a key: plan and validate work without one; a run without it stops here, before any
-    request (even one that would find every take cached: the next edit would fail an hour in)."""
-    env = script.provider.profile.key_env
-    if env and not os.environ.get(env, "").strip():
-        problem = f"voice.api_key_env: the environment variable {env} is not set; it must hold the API key"
-        raise errors.JobError([f"{script.job.path}: {problem}"])
-
-
-def _check_budget(script: Script) -> None:
-    job = script.job
-    to_finish = make_plan(job, script).total.cost_to_finish_usd
-    if job.budget_usd is not None and to_finish > job.budget_usd:
-        raise errors.BudgetExceeded(
-            f"{job.path}: budget_usd: finishing would cost about ${to_finish:.2f}, over the budget of "
-            f"${job.budget_usd:.2f}; nothing was sent (see `narrator plan`)"
-        )
-
-
-def fatal_message(exc: errors.FatalProviderError, script: Script, counts: Counter[str]) -> str:
-    """One line: what happened, and what to do about it (each error class knows its own advice)."""
-    kept = counts["cached"] + counts["synthesized"]
-    advice = exc.advice.format(key_env=script.provider.profile.key_env or "the key's variable")
-    kept_line = f"the {kept} finished chunk(s) are kept and will not be requested again"
-    return f"{exc.what} ({exc}); {advice}, then rerun: {kept_line}"
+def _cpu_seconds() -> float:
+    """CPU seconds used so far by this process and the processes it has waited for (ffmpeg, piper)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 0.0
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _chunk_statuses(script: Script, reused: set[str], outcome: SynthesisOutcome) -> dict[str, _ChunkStatus]:
@@ -306,12 +293,15 @@ def _manifest(
     carried = {c.id: Placement(offset=c.offset, duration=c.duration or 0.0, flags=c.flags or [])
                for c in (last.chunks if last else []) if c.offset is not None}  # fmt: skip
     takes, hashes = [], {}  # one read of each take's audio hash, for the take and its chunks
+    stale = stale_decisions(script.review, script.takes)
     for take in script.takes:
         key = script.key_of(take)
         done = statuses[take.chunks[0].id].status in ("cached", "synthesized")
         hashes[take.id] = script.cache.audio_hash(key) if done else None
+        state, overridden = review_state(script.review, take, stale)
         takes.append(ManifestTake(id=take.id, chapter=take.chapter + 1, chunks=[c.id for c in take.chunks],
-                                  text=take.text, cache_key=key, audio_hash=hashes[take.id]))  # fmt: skip
+                                  text=script.text_of(take), cache_key=key, audio_hash=hashes[take.id],
+                                  review=state, overridden=overridden or None))  # fmt: skip
     chunks = []
     for chunk in script.chunks:
         key, take = script.keys[chunk.id], script.take_of[chunk.id]
@@ -383,6 +373,7 @@ def _report(script: Script, outcome: SynthesisOutcome, counts: Counter[str], tim
         timings_seconds={k: round(v, 3) for k, v in timings.items()},
         stage_seconds={k: round(v, 3) for k, v in (built.stage_seconds if built else {}).items()},
         stage_runs=dict(built.stage_runs) if built else {},
+        review=review_counts(script.review, script.takes),
         outputs=[os.path.relpath(p, job.output.dir) for p in built.outputs] if built else [],
         outputs_reused=bool(built and built.reused),
         qa=qa,

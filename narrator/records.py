@@ -87,6 +87,8 @@ class ManifestTake(Record):
     text: str  # exactly what was sent
     cache_key: str
     audio_hash: str | None = _omitted()
+    review: str | None = _omitted()  # approved | rejected | unheard | stale, when the review file speaks of it
+    overridden: bool | None = _omitted()  # the text sent is an editor's, not the source's
 
 
 class PartRow(Record):
@@ -170,6 +172,7 @@ class Report(Record):
     # a core busy, summed over threads
     stage_seconds: dict[str, float]
     stage_runs: dict[str, int] = {}  # how many times each stage ran: chapters assembled, files and segments encoded
+    review: dict[str, int] = {}  # takes by the review file's word: approved, rejected, overridden, stale
     outputs: list[str]  # the book's files on disk (after a failed run: the last build's)
     outputs_reused: bool
     qa: QaSection | None = _omitted()  # with a mastering preset

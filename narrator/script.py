@@ -4,8 +4,9 @@ each chunk's take. What plan, run and the output build all start from."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
+from types import MappingProxyType
 
 from . import errors
 from .cache import TakeCache, take_key
@@ -13,6 +14,7 @@ from .chunker import Chunk, Limits, chunk_chapters
 from .document import Chapter, Document
 from .prepare import Preparer, bare_number
 from .providers import Provider, ProviderContext, VoiceSpec, create_provider
+from .review import ReviewFile, TakeDecision, load_review
 from .sources import load_document, select_chapters
 from .spec import Job
 from .takes import Take, group_takes
@@ -62,6 +64,9 @@ class Script:
     cache: TakeCache
     voices: tuple[Provider, ...]  # per source, the voice its chapters are read with (the job's, or its own)
     takes: tuple[Take, ...]  # the chunks grouped into requests (takes.py), in reading order
+    review: ReviewFile = field(default_factory=ReviewFile)  # the editor's decisions (review.py)
+    take_texts: Mapping[str, str] = field(default_factory=dict)  # take id -> the text an editor had said instead
+    take_voices: Mapping[str, Provider] = field(default_factory=dict)  # take id -> a voice with its own instructions
 
     @cached_property
     def take_of(self) -> dict[str, Take]:
@@ -81,7 +86,23 @@ class Script:
 
     def provider_of(self, chunk: Chunk | Take) -> Provider:
         """The voice a chunk, or a take (one chapter's), is read with."""
-        return self.voices[self.chapters[chunk.chapter].source]
+        take = chunk if isinstance(chunk, Take) else self.take_of[chunk.id]
+        return self.take_voices.get(take.id) or self.voices[self.chapters[chunk.chapter].source]
+
+    def text_of(self, take: Take) -> str:
+        """What is asked for: the take's text, or the editor's text for it."""
+        return self.take_texts.get(take.id, take.text)
+
+    def decision(self, take: Take) -> TakeDecision | None:
+        return self.review.decision(take.id, take.text)
+
+    def variant_keys(self, take: Take) -> list[str]:
+        """The cache key of each take asked for this request: the first, then each one an editor had redone."""
+        decision = self.decision(take)
+        fingerprint = self.provider_of(take).fingerprint()
+        return [
+            variant_key(fingerprint, self.text_of(take), n) for n in range((decision.redone if decision else 0) + 1)
+        ]
 
     def providers(self) -> list[Provider]:
         """Every voice the book is read with, each once."""
@@ -140,6 +161,11 @@ def _take_limits(job: Job, provider: Provider, limits: Limits) -> Limits:
     return Limits(max_chars=max(1, min(limits.max_chars, cap)), max_tokens=limits.max_tokens)
 
 
+def variant_key(fingerprint: dict[str, object], text: str, variant: int) -> str:
+    """Take n of a request is cached under a key of its own: several takes of one text coexist."""
+    return take_key(fingerprint if variant == 0 else {**fingerprint, "take": variant}, text)
+
+
 def prepare_script(job: Job, sample: Sample | None = None) -> Script:
     provider = provider_for(job)
     voices = source_voices(job, provider)
@@ -149,7 +175,8 @@ def prepare_script(job: Job, sample: Sample | None = None) -> Script:
     # only in a book numbered that way: in a glossary titled A, B, C, D, the "C" and "D" are letters
     numerals = sum(bare_number(c.title) is not None for c in document.chapters)
     numbered = job.chapter_titles == "numbered" and numerals * 2 > len(document.chapters)
-    preparer = Preparer(job.lexicon.items(), numbered_titles=numbered)
+    review = load_review(job.path)
+    preparer = Preparer({**job.lexicon, **review.lexicon}.items(), numbered_titles=numbered)
     chapters = tuple(preparer.chapter(c) for c in document.chapters)
     if sample is not None:
         chapters = sample.trim(chapters, provider)
@@ -161,7 +188,22 @@ def prepare_script(job: Job, sample: Sample | None = None) -> Script:
     takes = tuple(group_takes(chunks, _take_limits(job, provider, limits), target))
     fingerprints = {id(p): p.fingerprint() for p in voices}
     keys: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    take_voices: dict[str, Provider] = {}
     for take in takes:
-        key = take_key(fingerprints[id(voices[chapters[take.chapter].source])], take.text)
+        source = chapters[take.chapter].source
+        voice = voices[source]
+        decision = review.decision(take.id, take.text)
+        variant = 0
+        if decision is not None:  # the editor's text, instructions and chosen take
+            if decision.text:
+                texts[take.id] = decision.text
+            if decision.instructions:
+                spec = job.voice_for(source).model_copy(update={"instructions": decision.instructions})
+                voice = take_voices[take.id] = provider_for(job, spec)
+                fingerprints[id(voice)] = voice.fingerprint()
+            variant = decision.redone if decision.chosen is None else min(decision.chosen, decision.redone)
+        key = variant_key(fingerprints[id(voice)], texts.get(take.id, take.text), variant)
         keys.update((c.id, key) for c in take.chunks)  # every chunk of a take shares its audio
-    return Script(job, document, chapters, chunks, keys, limits, provider, TakeCache(job.cache), voices, takes)
+    return Script(job, document, chapters, chunks, keys, limits, provider, TakeCache(job.cache), voices, takes,
+                  review, MappingProxyType(texts), MappingProxyType(take_voices))  # fmt: skip

@@ -51,6 +51,7 @@ class Faults:
     send_ratelimit_headers: bool = False
     hold: tuple[str, Path] | None = None  # (text, file): a request whose input holds the text is answered once
     hold_seconds: float = 30.0  # the file exists; if it does not within this, a 503 (work done elsewhere meanwhile)
+    vary: bool = False  # as a real voice, never the same take twice: a repeated input comes back 6 dB quieter
     seed: int = 1
 
 
@@ -71,6 +72,7 @@ class State:
     key: str
     records: list[Record] = field(default_factory=list)
     successes: int = 0
+    said: dict[str, int] = field(default_factory=dict)  # input -> times spoken
     bucket: float = 0.0
     bucket_time: float = 0.0
     window_until: float = 0.0
@@ -196,6 +198,10 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if fault == "runaway":
             pcm = pcm + b"\x00\x00" * (3 * RATE) + pcm
+        with state.lock:
+            state.said[text] = again = state.said.get(text, 0) + 1
+        if state.faults.vary and again > 1:
+            pcm = (np.frombuffer(pcm, dtype="<i2") // 2).astype("<i2").tobytes()
         fmt = payload.get("response_format", "mp3")
         audio = self._encode(pcm, fmt)
         if fault == "cut":
