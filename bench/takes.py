@@ -51,14 +51,14 @@ def _runs(report: dict) -> str:
     return ", ".join(f"{k} {runs.get(k, 0)}" for k in ("encoding", "book_encoding", "remux")) or "none"
 
 
-def bench_takes(words: int = 120_000) -> None:
+def bench_takes(words: int = 120_000, targets: tuple[int, ...] = (0, 1800)) -> None:
     from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 
     latency = f"{OVERHEAD * 1000:.0f} ms + {PER_CHAR * 1000:.1f} ms/char a request"
     cores = os.cpu_count() or 1
     print(f"\n== takes of natural length: a {words}-word novel through the fake, {latency}, concurrency "
           f"{CONCURRENCY}, {cores} cores ==")  # fmt: skip
-    for target in (0, 1800):
+    for target in targets:
         with tempfile.TemporaryDirectory() as tmp, FakeSpeechServer(KEY, Faults(
             latency=OVERHEAD, latency_per_char=PER_CHAR)) as server:  # fmt: skip
             folder = Path(tmp)

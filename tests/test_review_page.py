@@ -113,7 +113,10 @@ def test_an_editor_fixes_a_book_in_the_browser(book):
         # regenerate the rejected take: a new take beside the old; pick the new one
         page.locator(f'[data-id="{reject}"] button[data-act=regenerate]').click()
         new_take = page.locator(f'[data-id="{reject}"] input[value="1"]')
-        expect(new_take).to_be_visible(timeout=20_000)
+        expect(page.locator("#status")).to_have_text(
+            "a new take is in: compare, then keep the one you want", timeout=60_000
+        )
+        expect(new_take).to_be_visible()
         page.locator(f'[data-id="{reject}"] input[value="0"]').check()
         page.locator(f'[data-id="{reject}"] input[value="1"]').check()
         expect(new_take).to_be_checked()
