@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from narrator.devtools.epub import NavPoint, Page, build_epub  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
+from review import bench_review  # noqa: E402
 from takes import bench_seams, bench_takes  # noqa: E402
 
 VOCABULARY = (
@@ -368,6 +369,7 @@ SECTIONS = {
     "seams": bench_seams,
     "openai": bench_openai,
     "takes": bench_takes,
+    "review": bench_review,
     "long": bench_long,
 }
 

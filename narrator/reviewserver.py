@@ -223,7 +223,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if not word or not said or " " in word:
                     raise ValueError("a lexicon entry is one word and what to say instead")
                 pattern = re.compile(rf"\b{re.escape(word)}\b")
-                changes = [t.id for t in desk.script.takes if pattern.search(t.text)]
+                script = desk.script  # where the takes it changes are (their ids follow their text, and change)
+                changes = [{"chapter": t.chapter, "position": _position(script, t)}
+                           for t in script.takes if pattern.search(t.text)]  # fmt: skip
                 update_review(desk.job.path, lambda review: review.lexicon.__setitem__(word, said))
                 desk.changed()
                 self._json({"word": word, "replacement": said, "takes": changes})

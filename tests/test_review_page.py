@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -110,6 +111,7 @@ def test_an_editor_fixes_a_book_in_the_browser(book):
         page.once("dialog", lambda dialog: dialog.accept("Lizzie"))
         page.click("#lexicon")
         expect(page.locator("#status")).to_contain_text("changes 1 take(s)")
+        expect(takes.nth(4)).to_have_class(re.compile(r"\bstale\b"))  # marked: its sound will change
         # regenerate the rejected take: a new take beside the old; pick the new one
         page.locator(f'[data-id="{reject}"] button[data-act=regenerate]').click()
         new_take = page.locator(f'[data-id="{reject}"] input[value="1"]')
