@@ -9,13 +9,12 @@ says what each file is made of, so only what changed is made again.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -98,7 +97,6 @@ class _Build:
         self.headroom: dict[Path, float] = {}  # dB under the preset's ceiling a file is made again with
         self.encodes: list[Future[object]] = []
         self._lock = threading.Lock()
-        self._running, self._turns = 0, threading.Condition()
         self.preset: Preset | None = PRESETS[script.job.output.mastering]
         # the whole-book files that may have to be made: all of them while synthesis runs (their fingerprints are
         # known only at the end); otherwise just those out of date
@@ -126,22 +124,6 @@ class _Build:
     def total_files(self) -> int:
         """The audio files the build may make (chapter parts and QA's second tries may add to it)."""
         return len(self.planner.audio_kinds) * len(self.script.chapters) + len(self.streamed) + len(self.segmented)
-
-    @contextlib.contextmanager
-    def turn(self) -> Iterator[None]:
-        """A task's turn on a core. While synthesis runs, one core is left to it (and to a local server's voice):
-        its bound holds, and the back end still has the rest (a one-core machine keeps its one)."""
-        cores = os.cpu_count() or 1
-        with self._turns:
-            while self._running >= (cores if self.gate is None or self.gate.closed else max(1, cores - 1)):
-                self._turns.wait(timeout=0.2)  # the gate closes without telling: look again soon
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._turns:
-                self._running -= 1
-                self._turns.notify()
 
     def wait(self, index: int) -> None:
         if self.gate is not None:
@@ -223,7 +205,7 @@ class _Build:
         """(the chapter as assembled, carrying its mastering for the chapter files' encoders to apply; the
         chapter as the book encoders read it, mastered). Queues the chapter's files and its book segments; a
         chapter whose segments are all kept from an earlier run is not mastered at all."""
-        with self.turn(), ffmpeg.background():  # its meter and mastering, too: synthesis may still be running
+        with ffmpeg.background():  # its meter and mastering, too: synthesis may still be running
             return self._make_chapter(index, pool)
 
     def _make_chapter(self, index: int, pool: ThreadPoolExecutor) -> tuple[ChapterAudio, ChapterAudio]:
@@ -294,7 +276,7 @@ class _Build:
         """One chapter's segment of a book file, from the chapter as the book reads it (mastered): kept in the
         store for the runs to come, unless ``dest`` says where (a segment made again with more headroom)."""
         dest = dest or self.store.path(fingerprint)
-        with self.turn(), ffmpeg.background(), self.clock("book_encoding"):  # synthesis, if still on, comes first
+        with ffmpeg.background(), self.clock("book_encoding"):  # synthesis, if still running, comes first
             encode_segment(chapter.wav, dest, kind=kind, bitrate=bitrate_for(self.script.job, kind),
                            samples=chapter.samples, first=chapter.index == 0)  # fmt: skip
         return dest
@@ -315,7 +297,7 @@ class _Build:
         title = chapter.title + (f.part.label if f.part else "")
         prelude = part_prelude(chapter, f.part, self.script.job.pauses)
         filters = mastering_filters(self.preset, chapter.gain or 0.0, prelude, self.headroom.get(f.path, 0.0))
-        with self.turn(), ffmpeg.background(), self.clock("encoding"):
+        with ffmpeg.background(), self.clock("encoding"):
             write_chapter(chapter.wav, f.path, filters=filters, kind=f.kind, title=title, album=doc.title,
                           artist=doc.author, track=f.track[0], total=f.track[1], cover_file=self.cover_file,
                           bitrate=bitrate_for(self.script.job, f.kind))  # fmt: skip

@@ -32,8 +32,9 @@ def background(niceness: int = LOWEST) -> Iterator[None]:
     """ffmpeg processes started by this thread inside the block run at a lower CPU priority (never raised by a
     nested block). The back end runs while synthesis still does, and must not slow it: under CFS a nice-0
     process gets about 70 times the CPU of a nice-19 one, so the back end takes what synthesis leaves idle (the
-    bench's takes run: synthesis 48.0 s against its bound of 26.9 with the back end at nice 5). Alone on the
-    machine, niceness changes nothing."""
+    bench's takes run: synthesis 48.0 s against its bound of 26.9 with the back end at nice 5, 34.5 s at 19; also
+    leaving synthesis a core of its own measured 43.5 s, no better, and was dropped). Alone on the machine,
+    niceness changes nothing."""
     before = getattr(_priority, "niceness", 0)
     _priority.niceness = max(before, niceness)
     try:

@@ -36,10 +36,6 @@ class ChapterGate:
         self._closed = False
 
     @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
     def all_ready(self) -> bool:
         with self._changed:
             return not any(self._missing)
