@@ -172,19 +172,7 @@ class _Build:
                 self.planned = self.planner.book([self.plans[i] for i in range(count)])
                 self.planned += [f for i in range(count) for f in self.plans[i].files]
                 write_all_subtitles(self.script, chapters, self.planned)
-                out_dir = self.script.job.output.dir
-                books = {f.kind.name: f for f in self.planned if f.chapter is None}
-                for book, fed in zip(streams, feeding, strict=True):
-                    fed.result()
-                    if is_stale(books[book.kind.name], self.before, out_dir):
-                        self.finish_book(books[book.kind.name], book, in_book)
-                    else:
-                        book.abort()  # made while synthesis ran, and the same as the one on disk after all
-                for encode in self.encodes:
-                    encode.result()
-                for kind in self.segmented:
-                    if is_stale(books[kind.name], self.before, out_dir):
-                        self.join(books[kind.name], [self.store.path(fp) for fp in books[kind.name].segments])
+                self.finish_books(streams, feeding, in_book)
             except BaseException as exc:
                 for book in streams:
                     book.abort()
@@ -200,6 +188,24 @@ class _Build:
                 exc.finished = dict(self.finished)
                 raise
         return chapters
+
+    def finish_books(
+        self, streams: list[BookEncoder], feeding: list[Future[None]], in_book: list[ChapterAudio]
+    ) -> None:
+        """Every chapter is made: the whole-book files that are out of date after all are finished or joined."""
+        out_dir = self.script.job.output.dir
+        books = {f.kind.name: f for f in self.planned if f.chapter is None}
+        for book, fed in zip(streams, feeding, strict=True):
+            fed.result()
+            if is_stale(books[book.kind.name], self.before, out_dir):
+                self.finish_book(books[book.kind.name], book, in_book)
+            else:
+                book.abort()  # made while synthesis ran, and the same as the one on disk after all
+        for encode in self.encodes:
+            encode.result()
+        for kind in self.segmented:
+            if is_stale(books[kind.name], self.before, out_dir):
+                self.join(books[kind.name], [self.store.path(fp) for fp in books[kind.name].segments])
 
     def make_chapter(self, index: int, pool: ThreadPoolExecutor) -> tuple[ChapterAudio, ChapterAudio]:
         """(the chapter as assembled, carrying its mastering for the chapter files' encoders to apply; the
