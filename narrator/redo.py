@@ -66,8 +66,7 @@ def redo(job: Job, pick: Callable[[Script], list[Take]]) -> RedoResult:
                 found = review.takes[take.id] = decision_for(take)
             found.redone += 1
             found.chosen = None  # the newest
-            if found.status == "rejected":
-                found.status = "unheard"  # a new take is not yet heard
+            found.status = "unheard"  # a new take is not yet heard, approved as the old one was
 
     update_review(job.path, ask_again)
     script = prepare_script(job)  # with the new keys

@@ -212,12 +212,21 @@ class _Handler(BaseHTTPRequestHandler):
                 take = desk.take(m.group(1))
                 if take is None:
                     return self._json({"error": "no such take"}, 404)
-                result = redo(desk.job, lambda script: [t for t in script.takes if t.id == take.id])
+                wanted = take.id
+                result = redo(desk.job, lambda script: [t for t in script.takes if t.id == wanted])
                 desk.changed()
                 failed = [r.error for r in result.outcome.results.values() if r.status == "failed"]
                 if failed or result.outcome.fatal is not None:
                     return self._json({"error": failed[0] if failed else str(result.outcome.fatal)}, 502)
                 self._json({"take": desk.chapter(take.chapter)["takes"][_position(desk.script, take)]})
+            elif m := re.fullmatch(r"/api/chapter/(\d+)/instructions", self.path):
+                index = int(m.group(1))
+                if index >= len(desk.script.chapters):
+                    return self._json({"error": "no such chapter"}, 404)
+                said = str(body.get("instructions") or "").strip() or None
+                for take in desk.script.takes_by_chapter[index]:
+                    self._decide(take.id, {"instructions": said})
+                self._json(desk.chapter(index))
             elif self.path == "/api/lexicon":
                 word, said = str(body.get("word", "")).strip(), str(body.get("replacement", "")).strip()
                 if not word or not said or " " in word:

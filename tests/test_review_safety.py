@@ -113,3 +113,18 @@ def test_times_are_read_as_an_editor_writes_them():
     assert parse_time("13:05.5") == 785.5 and parse_time("42") == 42
     with pytest.raises(ValueError):
         parse_time("../1")
+
+
+def test_a_chapters_instructions_reach_every_take_of_it(desk):
+    folder, server, base, token, takes = desk
+    headers = {"X-Narrator-Token": token}
+    said = httpx.post(f"{base}/api/chapter/0/instructions", json={"instructions": "Slow and low."}, headers=headers)
+    assert said.status_code == 200
+    chapter = said.json()
+    assert {t["instructions"] for t in chapter["takes"]} == {"Slow and low."}
+    # asked with other instructions, each take is a new request: none has audio yet
+    assert all(t["variants"] == [] and t["chosen"] is None for t in chapter["takes"])
+    cleared = httpx.post(f"{base}/api/chapter/0/instructions", json={"instructions": ""}, headers=headers).json()
+    assert {t["instructions"] for t in cleared["takes"]} == {None}
+    assert all(t["variants"] == [0] for t in cleared["takes"])  # back to the takes already made
+    assert httpx.post(f"{base}/api/chapter/9/instructions", json={}, headers=headers).status_code == 404
