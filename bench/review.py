@@ -64,11 +64,46 @@ def bench_review(words: int = 60_000) -> None:
             book, _ = _timed(client, f"{base}/api/book?token={token}")
             take = script.takes_by_chapter[biggest][len(script.takes_by_chapter[biggest]) // 2]
             audio, _ = _timed(client, f"{base}/audio/{take.id}/0?token={token}", headers={"Range": "bytes=0-65535"})
+        starts = _browser_starts(url(server))
         server.shutdown()
     print(f"\n== the review page: a {words}-word novel, {len(script.takes)} takes in {len(sizes)} chapters ==")
     print(f"server ready (book read, script made) {ready:.2f} s; page with the first chapter {page:.0f} ms "
           f"({len(answer.content) // 1024} KB); the biggest chapter's takes ({sizes[biggest]}) {chapter:.0f} ms; "
           f"the book's progress {book:.0f} ms; a take's first 64 KB of audio {audio:.1f} ms")  # fmt: skip
+    if starts:
+        print(f"in headless Chromium: the page loaded and showing its takes in {starts[0]:.0f} ms; from a click on "
+              f"a take's play button to the audio playing: median {statistics.median(starts[1:]):.0f} ms, worst "
+              f"{max(starts[1:]):.0f} ms over {len(starts) - 1} takes")  # fmt: skip
+
+
+def _browser_starts(address: str) -> list[float]:
+    """[ms to load the page and show its takes, then ms from click to 'playing' for a few takes]; [] without
+    Debian's chromium."""
+    import shutil
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        print("(no chromium: the in-browser figures are skipped)")
+        return []
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium,
+                                             args=["--autoplay-policy=no-user-gesture-required"])  # fmt: skip
+        page = browser.new_page()
+        started = time.perf_counter()
+        page.goto(address)
+        page.wait_for_selector("#takes .take .meta")
+        times = [(time.perf_counter() - started) * 1000]
+        for i in range(1, 11):
+            page.evaluate("() => { window.began = 0; document.getElementById('player').onplaying = () => "
+                          "{ window.playing = performance.now() - window.began; }; }")  # fmt: skip
+            click = f"document.querySelectorAll('#takes .take button[data-act=play]')[{i}].click();"
+            page.evaluate(f"() => {{ window.playing = null; window.began = performance.now(); {click} }}")
+            page.wait_for_function("() => window.playing !== null")
+            times.append(page.evaluate("window.playing"))
+        browser.close()
+    return times
 
 
 if __name__ == "__main__":
