@@ -184,6 +184,20 @@ def plan(job_file: str, as_json: bool, chapters: str | None, minutes: float | No
 
 @main.command()
 @click.argument("job_file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--check", is_flag=True, help="Exit 1 while a run has work to do, 0 when the book is up to date.")
+@handles_errors
+def diff(job_file: str, as_json: bool, check: bool) -> None:
+    """What changed since the last build, and what a run would do: takes to request, cost, files to encode."""
+    from .diff import diff_book, render_diff
+
+    result = diff_book(_load(job_file))
+    click.echo(json.dumps(result.to_json(), indent=2) if as_json else plain(render_diff(result)))
+    sys.exit(1 if check and result.pending else 0)
+
+
+@main.command()
+@click.argument("job_file", type=click.Path(dir_okay=False))
 @click.option("--port", type=int, default=0, help="The port to serve on (default: any free one).")
 @click.option("--host", default="127.0.0.1", help="The address to bind (default 127.0.0.1: this machine only).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")

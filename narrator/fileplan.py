@@ -117,9 +117,7 @@ class FilePlanner:
         # the takes' content, not their cache keys: a take made again for the same text reaches every file
         takes = [_audio_hash(script, c) for c in script.by_chapter[index]]
         sound = _hash(FORMAT_VERSION, takes, job.pauses.model_dump(), job.output.mastering, self.framed)
-        # "chapters/01 Title": a chapter's MP3 and subtitles share it (titles may hold dots: no with_suffix)
-        width = max(2, len(str(len(script.chapters))))
-        stem = job.output.dir / "chapters" / f"{index + 1:0{width}d} {safe_filename(chapter.title)}"
+        stem = self.stem(index)
         track = sum(len(self.parts(i)) for i in range(index))
         tracks = sum(len(self.parts(i)) for i in range(len(script.chapters)))
         files: list[PlannedFile] = []
@@ -137,6 +135,12 @@ class FilePlanner:
         segments = {k.name: _hash(SEGMENT_VERSION, sound, k.name, bitrate_for(job, k), index == 0)
                     for k in self.book_kinds if k.segmented}  # fmt: skip
         return ChapterPlan(index, sound, files, segments)
+
+    def stem(self, index: int) -> Path:
+        """ "chapters/01 Title": a chapter's MP3 and subtitles share it (titles may hold dots: no with_suffix)."""
+        chapters = self.script.chapters
+        width = max(2, len(str(len(chapters))))
+        return self.script.job.output.dir / "chapters" / f"{index + 1:0{width}d} {safe_filename(chapters[index].title)}"
 
     @property
     def book_kinds(self) -> list[OutputKind]:
