@@ -247,6 +247,37 @@ def redo(job_file: str, rejected: bool, chunk_ids: tuple[str, ...], chapters: tu
     sys.exit(errors.EXIT_CHUNKS_FAILED if failed else errors.EXIT_OK)
 
 
+@main.group()
+def cache() -> None:
+    """What the take cache holds; removing the takes no job uses."""
+
+
+@cache.command()
+@click.argument("job_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@handles_errors
+def stats(job_files: tuple[str, ...]) -> None:
+    """Takes, bytes and voices in the caches of these jobs; which takes none of them uses."""
+    _cache_survey(job_files, prune=False)
+
+
+@cache.command()
+@click.argument("job_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Remove them (without it: say what would be removed).")
+@handles_errors
+def prune(job_files: tuple[str, ...], yes: bool) -> None:
+    """Remove the takes that none of these jobs (nor their review files) uses. A dry run unless --yes."""
+    _cache_survey(job_files, prune=yes)
+
+
+def _cache_survey(job_files: tuple[str, ...], prune: bool) -> None:
+    from .cachetools import render, survey
+
+    jobs = [_load(f) for f in job_files]
+    roots = dict.fromkeys(job.cache.resolve() for job in jobs)
+    for root in roots:  # a take used by any listed job is kept, whichever cache the others name
+        click.echo(plain(render(survey(root, jobs, prune=prune), pruned=prune)))
+
+
 @main.command()
 @click.option("--provider", type=click.Choice(list(PROVIDERS)), default=None)
 def voices(provider: str | None) -> None:
