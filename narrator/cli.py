@@ -136,9 +136,11 @@ def sample_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.argument("job_file", type=click.Path(dir_okay=False))
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
 @click.option("--strict", is_flag=True, help="Exit 5 when a file fails the mastering preset's QA.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Also write the run as JUnit XML, for CI.")
 @sample_options
 @handles_errors
-def run(job_file: str, progress: bool | None, strict: bool, chapters: str | None, minutes: float | None) -> None:
+def run(job_file: str, progress: bool | None, strict: bool, junit: str | None, chapters: str | None,
+        minutes: float | None) -> None:  # fmt: skip
     """Do everything not already done; print where the results are. With --chapters or --sample, a quick listen
     to part of the book, built in OUTPUT_DIR/sample/ (the full build is left as it is).
 
@@ -160,6 +162,16 @@ def run(job_file: str, progress: bool | None, strict: bool, chapters: str | None
         click.echo(plain(str(path)))
     click.echo(f"manifest: {result.output_dir / MANIFEST}", err=True)
     click.echo(f"report:   {result.output_dir / REPORT}", err=True)
+    if junit:
+        from pathlib import Path
+
+        from .junit import write_junit
+        from .records import Report, read_manifest
+
+        manifest = read_manifest(result.output_dir / MANIFEST)
+        report = Report.model_validate_json((result.output_dir / REPORT).read_text(encoding="utf-8"))
+        if manifest is not None:
+            write_junit(Path(junit), manifest, report, job_file)
     if result.exit_code != errors.EXIT_OK:
         click.echo(f"error: {plain(result.message)}", err=True)
     sys.exit(result.exit_code)
