@@ -23,7 +23,7 @@ from . import errors, ffmpeg, workspace
 from .assemble import ChapterAudio, Framing, assemble_chapter
 from .audio import Audio
 from .chunker import Chunk
-from .fileplan import ChapterPlan, FilePlanner, PlannedFile, bitrate_for, is_stale
+from .fileplan import ChapterPlan, FilePlanner, PlannedFile, bitrate_for, is_stale, plan_files
 from .gate import ChapterGate, NotReady
 from .mastering import PRESETS, LoudnessMeter, Preset, check_file, gain_for, mastering_filters
 from .outputkinds import OutputKind
@@ -102,16 +102,13 @@ class _Build:
         # known only at the end); otherwise just those out of date
         books = planner.book_kinds
         if gate is None:
-            everything = planner.book([planner.chapter(i) for i in range(len(script.chapters))])
+            everything = plan_files(script, planner)
             out_dir = script.job.output.dir
-            books = [f.kind for f in everything if is_stale(f, before, out_dir)]
-            if not any(f.kind.audio and is_stale(f, before, out_dir) for f in everything + self.all_chapter_files()):
+            books = [f.kind for f in everything if f.chapter is None and is_stale(f, before, out_dir)]
+            if not any(f.kind.audio and is_stale(f, before, out_dir) for f in everything):
                 self.preset = None  # only subtitles to write: the takes' placements are all they need
         self.streamed = [k for k in books if k.audio and not k.segmented]  # one encoder over the whole book
         self.segmented = [k for k in books if k.segmented]  # segments joined by remuxing
-
-    def all_chapter_files(self) -> list[PlannedFile]:
-        return [f for i in range(len(self.script.chapters)) for f in self.planner.chapter(i).files]
 
     def file_done(self, f: PlannedFile) -> None:
         with self._lock:

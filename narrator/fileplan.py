@@ -99,6 +99,7 @@ class FilePlanner:
         self.audio_kinds = [k for k in self.kinds if k.per_chapter and k.audio]
         self.framed = any(k.segmented for k in self.kinds)  # chapters in whole AAC frames (assemble.Framing)
         self._parts: dict[int, list[Part | None]] = {}
+        self._chapters: dict[int, ChapterPlan] = {}  # planned once: a chapter's takes do not change in a build
 
     @property
     def needs_every_chapter(self) -> bool:
@@ -112,6 +113,11 @@ class FilePlanner:
         return self._parts[index]
 
     def chapter(self, index: int) -> ChapterPlan:
+        if index not in self._chapters:
+            self._chapters[index] = self._plan_chapter(index)
+        return self._chapters[index]
+
+    def _plan_chapter(self, index: int) -> ChapterPlan:
         script, job, doc = self.script, self.script.job, self.script.document
         chapter = script.chapters[index]
         # the takes' content, not their cache keys: a take made again for the same text reaches every file
@@ -163,10 +169,10 @@ class FilePlanner:
         return files
 
 
-def plan_files(script: Script) -> list[PlannedFile]:
+def plan_files(script: Script, planner: FilePlanner | None = None) -> list[PlannedFile]:
     """Every file the job's formats ask for, with its fingerprint: the book's files first (the book is what a
     user looks for), then each chapter's, in the order of the kinds table."""
-    planner = FilePlanner(script)
+    planner = planner or FilePlanner(script)
     chapters = [planner.chapter(i) for i in range(len(script.chapters))]
     return planner.book(chapters) + [f for c in chapters for f in c.files]
 

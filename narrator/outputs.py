@@ -28,7 +28,7 @@ def build_outputs(
     planner = FilePlanner(script)
     if gate is None or gate.all_ready:
         gate = None
-        planned = plan_files(script)
+        planned = plan_files(script, planner)  # the build reuses the planner's chapters
         if previous and not any(is_stale(f, before, out_dir) for f in planned):
             fingerprints = {os.path.relpath(f.path, out_dir): f.fingerprint for f in planned}
             return _reuse(previous, planned, fingerprints)

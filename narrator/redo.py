@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import errors
+from .preflight import check_key
 from .review import ReviewFile, decision_for, text_hash, update_review
 from .scheduler import Limiter, SynthesisOutcome, Work, synthesize_all
 from .script import Script, prepare_script
@@ -52,12 +53,7 @@ def redo(job: Job, pick: Callable[[Script], list[Take]]) -> RedoResult:
     takes = pick(script)
     if not takes:
         return RedoResult([], SynthesisOutcome())
-    env = script.provider.profile.key_env
-    if env:
-        import os
-
-        if not os.environ.get(env, "").strip():
-            raise errors.JobError([f"{job.path}: voice.api_key_env: the environment variable {env} is not set"])
+    check_key(script)
 
     def ask_again(review: ReviewFile) -> None:
         for take in takes:

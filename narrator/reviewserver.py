@@ -268,7 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _audio(self, take_id: str, variant: int) -> None:
         script = self.server.desk.script
-        take = next((t for t in script.takes if t.id == take_id), None)
+        take = self.server.desk.take(take_id)
         keys = script.variant_keys(take) if take else []
         if take is None or variant >= len(keys) or not script.cache.has(keys[variant]):
             return self._send(404, b"no such take\n", "text/plain")

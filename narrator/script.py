@@ -3,10 +3,11 @@ each chunk's take. What plan, run and the output build all start from."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
+from typing import TypeVar
 
 from . import errors
 from .cache import TakeCache, take_key
@@ -76,10 +77,7 @@ class Script:
     @cached_property
     def takes_by_chapter(self) -> dict[int, list[Take]]:
         """Each chapter's takes, in reading order; every chapter has an entry."""
-        grouped: dict[int, list[Take]] = {i: [] for i in range(len(self.chapters))}
-        for take in self.takes:
-            grouped[take.chapter].append(take)
-        return grouped
+        return _by_chapter(self.takes, len(self.chapters))
 
     def key_of(self, take: Take) -> str:
         return self.keys[take.chunks[0].id]  # every chunk of a take shares its key
@@ -114,10 +112,17 @@ class Script:
     @cached_property
     def by_chapter(self) -> dict[int, list[Chunk]]:
         """Each chapter's chunks, in reading order; every chapter has an entry."""
-        grouped: dict[int, list[Chunk]] = {i: [] for i in range(len(self.chapters))}
-        for chunk in self.chunks:
-            grouped[chunk.chapter].append(chunk)
-        return grouped
+        return _by_chapter(self.chunks, len(self.chapters))
+
+
+_Placed = TypeVar("_Placed", Chunk, Take)
+
+
+def _by_chapter(items: Sequence[_Placed], chapters: int) -> dict[int, list[_Placed]]:
+    grouped: dict[int, list[_Placed]] = {i: [] for i in range(chapters)}
+    for item in items:
+        grouped[item.chapter].append(item)
+    return grouped
 
 
 def effective_limits(job: Job, provider: Provider, voice: VoiceSpec | None = None) -> Limits:
