@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -20,6 +21,7 @@ from .providers import PROVIDERS, provider_kind
 from .spec import Job, load_job
 
 if TYPE_CHECKING:
+    from .records import Report
     from .script import Sample
 
 
@@ -133,23 +135,42 @@ def sample_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @main.command()
-@click.argument("job_file", type=click.Path(dir_okay=False))
+@click.argument("job_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
 @click.option("--strict", is_flag=True, help="Exit 5 when a file fails the mastering preset's QA.")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Also write the run as JUnit XML, for CI.")
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False),
+    help="Several jobs or a catalogue: where the catalogue report goes (default catalogue-report.json).",
+)
 @sample_options
 @handles_errors
-def run(job_file: str, progress: bool | None, strict: bool, junit: str | None, chapters: str | None,
-        minutes: float | None) -> None:  # fmt: skip
+def run(job_files: tuple[str, ...], progress: bool | None, strict: bool, junit: str | None, report_file: str | None,
+        chapters: str | None, minutes: float | None) -> None:  # fmt: skip
     """Do everything not already done; print where the results are. With --chapters or --sample, a quick listen
-    to part of the book, built in OUTPUT_DIR/sample/ (the full build is left as it is).
+    to part of the book, built in OUTPUT_DIR/sample/ (the full build is left as it is). Several job files, or a
+    catalogue file (jobs: and shared limits), run as one catalogue under one account's limits.
 
     Exit codes: 0 all done, 1 some chunks failed, 2 invalid job or usage, 3 fatal provider error, 4 over the
-    budget, 5 --strict and QA failed, 130/143 stopped by a signal."""
+    budget, 5 --strict and QA failed, 130/143 stopped by a signal (a catalogue: its worst book's)."""
+    from .catalogue import is_catalogue
+
+    if len(job_files) == 1 and not is_catalogue(Path(job_files[0])):
+        _run_one(job_files[0], progress, strict, junit, _sample(chapters, minutes))
+    elif chapters is not None or minutes is not None:
+        raise errors.JobError(["--chapters and --sample take one job file, not a catalogue"])
+    else:
+        _run_catalogue(job_files, progress, strict, junit, report_file)
+
+
+def _run_one(job_file: str, progress: bool | None, strict: bool, junit: str | None, sample: Sample | None) -> None:
+    from .catalogue import book_row, read_report
     from .pipeline import MANIFEST, REPORT, run_job
+    from .summary import append_step_summary
 
     job = _load(job_file)
-    sample = _sample(chapters, minutes)
     _stop_on_signals()
     result = run_job(job, progress=progress, strict=strict, sample=sample)
     c = result.counts
@@ -162,19 +183,60 @@ def run(job_file: str, progress: bool | None, strict: bool, junit: str | None, c
         click.echo(plain(str(path)))
     click.echo(f"manifest: {result.output_dir / MANIFEST}", err=True)
     click.echo(f"report:   {result.output_dir / REPORT}", err=True)
+    report = read_report(job, result.output_dir)
     if junit:
-        from pathlib import Path
-
-        from .junit import write_junit
-        from .records import Report, read_manifest
-
-        manifest = read_manifest(result.output_dir / MANIFEST)
-        report = Report.model_validate_json((result.output_dir / REPORT).read_text(encoding="utf-8"))
-        if manifest is not None:
-            write_junit(Path(junit), manifest, report, job_file)
+        _write_junit(Path(junit), [(job_file, result.output_dir, report)])
+    if report is not None:
+        append_step_summary([book_row(job, None, report, Path.cwd())])
     if result.exit_code != errors.EXIT_OK:
         click.echo(f"error: {plain(result.message)}", err=True)
     sys.exit(result.exit_code)
+
+
+def _run_catalogue(job_files: tuple[str, ...], progress: bool | None, strict: bool, junit: str | None,
+                   report_file: str | None) -> None:  # fmt: skip
+    from tqdm import tqdm
+
+    from .catalogue import CATALOGUE_REPORT, Book, load_catalogue, load_jobs, read_report, run_catalogue
+    from .summary import append_step_summary
+
+    catalogue = load_catalogue(job_files)
+    jobs = load_jobs(catalogue, _load)
+    _stop_on_signals()
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=len(jobs), unit="book", desc="books", disable=not show, dynamic_ncols=True) as bar:
+
+        def finished(book: Book) -> None:
+            done = read_report(book.job)
+            line = f"{os.path.relpath(book.job.path)}: {done.message if done else 'no report'}"
+            bar.write(plain(line), file=sys.stderr)
+            bar.update()
+
+        path = Path(report_file or CATALOGUE_REPORT)
+        report = run_catalogue(catalogue, jobs, path, strict=strict, on_book=finished)
+    for book in report.books:
+        for output in book.outputs:
+            click.echo(plain(output))
+    click.echo(f"catalogue report: {path}", err=True)
+    if junit:
+        _write_junit(Path(junit), [(str(j.path), j.output.dir, read_report(j)) for j in jobs])
+    append_step_summary(report.books, f"narrator: {catalogue.path.name if catalogue.path else 'catalogue'}")
+    if report.exit_code != errors.EXIT_OK:
+        click.echo(f"error: {plain(report.message)}", err=True)
+    sys.exit(report.exit_code)
+
+
+def _write_junit(path: Path, books: list[tuple[str, Path, Report | None]]) -> None:
+    from .junit import write_junit
+    from .pipeline import MANIFEST
+    from .records import read_manifest
+
+    suites = []
+    for job_file, out_dir, report in books:
+        manifest = read_manifest(out_dir / MANIFEST)
+        if manifest is not None and report is not None:
+            suites.append((manifest, report, job_file))
+    write_junit(path, suites)
 
 
 @main.command()

@@ -134,3 +134,12 @@ class ReviewUnsettled(NarratorError):
     """``run --strict`` with rejected or stale takes in the review file: nothing is built."""
 
     exit_code = EXIT_STRICT
+
+
+class Refused(NarratorError):
+    """Several problems found before anything was sent (a catalogue's books): every line, the worst exit code."""
+
+    def __init__(self, found: list[NarratorError]):
+        self.found = found
+        self.exit_code = max(error.exit_code for error in found)
+        super().__init__("\n".join(str(error) for error in found))

@@ -5,6 +5,7 @@ QA, or a take whose editor's decision went stale or rejected it. Written from th
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 
 from .audio import atomic_write
@@ -33,18 +34,24 @@ def chapter_failures(manifest: Manifest, report: Report) -> dict[int, list[tuple
     return failures
 
 
-def write_junit(path: Path, manifest: Manifest, report: Report, job: str) -> None:
-    failures = chapter_failures(manifest, report)
-    failed = sum(1 for f in failures.values() if f)
-    seconds = report.timings_seconds.get("total", 0.0)
-    suites = ET.Element("testsuites", name="narrator", tests=str(len(failures)), failures=str(failed),
-                        errors="0", time=f"{seconds:.3f}")  # fmt: skip
-    suite = ET.SubElement(suites, "testsuite", name=manifest.title, tests=str(len(failures)), failures=str(failed),
-                          errors="0", skipped="0", time=f"{seconds:.3f}")  # fmt: skip
-    for chapter in manifest.chapters:
-        case = ET.SubElement(suite, "testcase", classname=job, name=f"{chapter.number}. {chapter.title}",
-                             time=f"{chapter.duration or 0.0:.3f}")  # fmt: skip
-        for kind, message in failures[chapter.number]:
-            ET.SubElement(case, "failure", message=message, type=kind).text = message
+def write_junit(path: Path, books: Sequence[tuple[Manifest, Report, str]]) -> None:
+    """One test suite per book: its manifest, report and job file."""
+    suites = ET.Element("testsuites", name="narrator")
+    tests = failed = 0
+    seconds = 0.0
+    for manifest, report, job in books:
+        failures = chapter_failures(manifest, report)
+        book_failed = sum(1 for f in failures.values() if f)
+        book_seconds = report.timings_seconds.get("total", 0.0)
+        suite = ET.SubElement(suites, "testsuite", name=manifest.title, tests=str(len(failures)),
+                              failures=str(book_failed), errors="0", skipped="0",
+                              time=f"{book_seconds:.3f}")  # fmt: skip
+        for chapter in manifest.chapters:
+            case = ET.SubElement(suite, "testcase", classname=job, name=f"{chapter.number}. {chapter.title}",
+                                 time=f"{chapter.duration or 0.0:.3f}")  # fmt: skip
+            for kind, message in failures[chapter.number]:
+                ET.SubElement(case, "failure", message=message, type=kind).text = message
+        tests, failed, seconds = tests + len(failures), failed + book_failed, max(seconds, book_seconds)
+    suites.attrib.update(tests=str(tests), failures=str(failed), errors="0", time=f"{seconds:.3f}")
     ET.indent(suites)
     atomic_write(path, ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n")

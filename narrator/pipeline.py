@@ -35,7 +35,7 @@ from .records import (
     read_manifest,
 )
 from .review import review_counts, review_state, stale_decisions
-from .scheduler import Limiter, SynthesisOutcome, TakeResult, Work, synthesize_all
+from .scheduler import Limiter, Pace, SynthesisOutcome, TakeResult, Work, synthesize_all
 from .script import Sample, Script, prepare_script
 from .spec import Job
 from .stages import BuildResult
@@ -73,11 +73,19 @@ def run_job(job: Job, *, progress: bool | None = None, strict: bool = False, sam
 
 
 async def run_job_async(
-    job: Job, *, progress: bool | None = None, strict: bool = False, sample: Sample | None = None
+    job: Job,
+    *,
+    progress: bool | None = None,
+    strict: bool = False,
+    sample: Sample | None = None,
+    script: Script | None = None,
+    pace: Pace | None = None,
 ) -> RunResult:
     """Do everything the job asks that is not already done. Whatever ends the run (done, failed chunks, a fatal
-    provider error, a budget refusal, a signal), report.json says so, with its exit code."""
-    run = _Run(job, strict, sample)
+    provider error, a budget refusal, a signal), report.json says so, with its exit code. ``script``: the job
+    already prepared; ``pace``: the limiter and request slots shared with other runs (catalogue.py)."""
+    run = _Run(job, strict, sample, pace)
+    run.script = script
     try:
         return await run.go(progress)
     except BaseException as exc:
@@ -86,21 +94,23 @@ async def run_job_async(
 
 
 class _Run:
-    def __init__(self, job: Job, strict: bool = False, sample: Sample | None = None):
+    def __init__(self, job: Job, strict: bool = False, sample: Sample | None = None, pace: Pace | None = None):
         self.job = sample.job(job) if sample else job
         self.sample = sample
         self.strict = strict
         self.out_dir = self.job.output.dir
         self.started = time.monotonic()
         self.timings: dict[str, float] = {}
-        self.limiter = Limiter(self.job.requests_per_minute, self.job.tokens_per_minute)
+        self.pace = pace or Pace(Limiter(self.job.requests_per_minute, self.job.tokens_per_minute))
         self.script: Script | None = None
         self.outcome = SynthesisOutcome()
         self.previous: Manifest | None = None
         self.holds_folder = False
 
     async def go(self, progress: bool | None) -> RunResult:
-        script = self.script = await asyncio.to_thread(prepare_script, self.job, self.sample)
+        if self.script is None:
+            self.script = await asyncio.to_thread(prepare_script, self.job, self.sample)
+        script = self.script
         check_key(script)
         self.timings["prepare"] = time.monotonic() - self.started
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -130,7 +140,7 @@ class _Run:
                 asyncio.to_thread(build_outputs, script, self.previous, self.timings, bar.update, gate)
             )
             try:
-                self.outcome = await _synthesize(script, cached, len(reused), self.limiter, progress, gate)
+                self.outcome = await _synthesize(script, cached, len(reused), self.pace, progress, gate)
             except BaseException:
                 building.cancel()  # its thread ends by itself: the gate closes below
                 raise
@@ -174,7 +184,7 @@ class _Run:
         assert self.script is not None
         self.timings["total"] = time.monotonic() - self.started
         self.timings["cpu"] = _cpu_seconds()  # narrator and its ffmpeg processes: stage_seconds count waits too
-        report = _report(self.script, self.outcome, counts, self.timings, built, self.limiter)
+        report = _report(self.script, self.outcome, counts, self.timings, built)
         report.exit_code, report.message = exit_code, message
         if built is None and self.previous is not None:  # what is on disk is the last build, not this job's
             report.outputs = [o for o in self.previous.outputs if (self.out_dir / o).is_file()]
@@ -201,7 +211,7 @@ class _Run:
 
 
 async def _synthesize(
-    script: Script, cached: set[str], reused: int, limiter: Limiter, progress: bool | None, gate: ChapterGate
+    script: Script, cached: set[str], reused: int, pace: Pace, progress: bool | None, gate: ChapterGate
 ) -> SynthesisOutcome:
     """Every missing take, once per cache key, in reading order, with a progress bar on a terminal."""
     work: dict[str, Work] = {}
@@ -227,7 +237,8 @@ async def _synthesize(
     job = script.job
     try:
         return await synthesize_all(list(work.values()), script.cache, concurrency=job.concurrency,
-                                    limiter=limiter, retry=job.retry, on_take=on_take)  # fmt: skip
+                                    limiter=pace.limiter, retry=job.retry, on_take=on_take, slots=pace.slots,
+                                    priority=pace.priority)  # fmt: skip
     finally:
         bar.close()
 
@@ -339,7 +350,7 @@ def _limits(script: Script) -> dict[str, int]:
 
 
 def _report(script: Script, outcome: SynthesisOutcome, counts: Counter[str], timings: dict[str, float],
-            built: BuildResult | None, limiter: Limiter) -> Report:  # fmt: skip
+            built: BuildResult | None) -> Report:  # fmt: skip
     job = script.job
     run_cost = book_cost = 0.0
     failed: list[str] = []
@@ -366,7 +377,7 @@ def _report(script: Script, outcome: SynthesisOutcome, counts: Counter[str], tim
         requests=outcome.requests,
         responses_by_status=dict(sorted(outcome.responses.items())),
         retries=dict(sorted(outcome.retries.items())),
-        rate_limited=limiter.slowdowns,
+        rate_limited=outcome.rate_limited,
         failed_chunks=failed,
         flagged_chunks={cid: p.flags for cid, p in placements.items() if p.flags},
         estimated_cost_usd=Costs(this_run=round(run_cost, 4), book=round(book_cost, 4)),

@@ -212,3 +212,48 @@ class Plan(Record):
     chapters: list[PlanRow]
     total: PlanRow
     not_read: list[str] = Field(default_factory=list)  # parts of the sources that are no chapter, and why
+
+
+class CatalogueBook(Record):
+    """One book of a catalogue run: what it did, from its own report."""
+
+    job: str  # the job file
+    title: str
+    output_dir: str
+    report: str  # its report.json
+    exit_code: int
+    message: str
+    requests: int = 0
+    rate_limited: int = 0
+    cost_usd: float = 0.0  # this run's
+    changes: dict[str, int] = {}  # chunks added, changed and removed since its last build (narrator diff)
+    takes_to_request: int = 0  # before the run
+    files_encoded: int = 0  # chapter files and whole-book segments encoded; whole-book files joined
+    outputs: list[str] = []
+
+
+class CatalogueAccount(Record):
+    """Books whose requests count against one account's limits, and the pace they shared."""
+
+    account: str  # an endpoint and the name of its key's variable (never the key)
+    books: int
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
+
+
+class CatalogueReport(Record):
+    """A catalogue run (``narrator run a.yaml b.yaml`` or ``narrator run catalogue.yaml``). Deterministic but for
+    ``timings_seconds``; each book's own report.json has the rest."""
+
+    schema_version: int = Field(SCHEMA, alias="schema")
+    catalogue: str | None  # the catalogue file, or None for job files given one by one
+    exit_code: int  # the worst book's
+    message: str
+    concurrency: int
+    budget_usd: float | None
+    accounts: list[CatalogueAccount]
+    requests: int
+    rate_limited: int
+    cost_usd: float
+    books: list[CatalogueBook]
+    timings_seconds: dict[str, float]

@@ -7,10 +7,13 @@ in flight finish and are cached, so the run stays resumable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -55,6 +58,7 @@ class SynthesisOutcome:
     requests: int = 0
     fatal: FatalProviderError | None = None
     seconds: float = 0.0
+    rate_limited: int = 0  # 429s that slowed the pace (the limiter's count is its account's, maybe shared)
 
 
 class Limiter:
@@ -112,6 +116,56 @@ class Limiter:
             self.factor = min(1.0, self.factor + 0.05)
 
 
+class Slots:
+    """Requests in flight, shared by every book of a catalogue (one concurrency budget). A free slot goes to the
+    waiting request with the lowest ``priority`` (a book's place in the catalogue), so books are synthesized in
+    order: an early book's takes are all stored, and its back end at work, while later books still synthesize."""
+
+    def __init__(self, size: int):
+        self.free = size
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrival = itertools.count()  # first come, first served within one priority
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: int = 0) -> AsyncIterator[None]:
+        await self._acquire(priority)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, priority: int) -> None:
+        if self.free > 0 and not self._waiting:
+            self.free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._arrival), waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed a slot, then cancelled before using it
+                self._release()
+            raise
+
+    def _release(self) -> None:
+        while self._waiting:
+            _, _, waiter = heapq.heappop(self._waiting)
+            if not waiter.done():  # a cancelled waiter stays in the heap until it comes up here
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
+@dataclass
+class Pace:
+    """What a run's requests share with other runs' (a catalogue's books): its account's limiter, the requests in
+    flight, and its place in line for them."""
+
+    limiter: Limiter
+    slots: Slots | None = None
+    priority: int = 0
+
+
 class RunEvents:
     """What the provider reports while it works, wired to the run: a slow-down pauses every worker, the first
     acceptance releases the workers held behind the canary, responses are counted for the report."""
@@ -148,10 +202,14 @@ async def synthesize_all(
     limiter: Limiter,
     retry: RetrySpec,
     on_take: Callable[[str, TakeResult], None] | None = None,
+    slots: Slots | None = None,
+    priority: int = 0,
 ) -> SynthesisOutcome:
     """Make every take of ``work`` (in reading order) that the run gets to; each result is in the outcome, and
-    ``on_take`` hears of each as it is stored, fails or is skipped."""
-    run = _Synthesis(work, cache, limiter, retry, on_take)
+    ``on_take`` hears of each as it is stored, fails or is skipped. ``slots`` (with this run's ``priority``) are
+    the requests in flight this run shares with others (a catalogue's books); by default, ``concurrency`` of its
+    own."""
+    run = _Synthesis(work, cache, limiter, retry, on_take, slots or Slots(concurrency), priority)
     if work:  # everything cached: do not load a model or open a connection for nothing
         await run.run(concurrency)
     return run.outcome
@@ -159,7 +217,8 @@ async def synthesize_all(
 
 class _Synthesis:
     def __init__(self, work: Sequence[Work], cache: TakeCache, limiter: Limiter, retry: RetrySpec,
-                 on_take: Callable[[str, TakeResult], None] | None) -> None:  # fmt: skip
+                 on_take: Callable[[str, TakeResult], None] | None, slots: Slots, priority: int) -> None:  # fmt: skip
+        self.slots, self.priority = slots, priority
         self.queue = list(reversed(work))  # pop() from the end keeps reading order
         self.providers = list({id(w.provider): w.provider for w in work}.values())
         self.cache, self.limiter, self.retry, self.on_take = cache, limiter, retry, on_take
@@ -188,15 +247,22 @@ class _Synthesis:
         """The first request goes alone: a bad key, an unknown model or an empty balance then costs one request,
         not one per worker. The others start as soon as it is accepted (its status line), or done, whichever
         comes first: a long take streams for a minute after its 200."""
-        first = asyncio.create_task(self.handle(self.queue.pop()))
+        first = asyncio.create_task(self.handle_alone(self.queue.pop()))
         waiting = asyncio.create_task(self.events.first_accepted.wait())
         await asyncio.wait({first, waiting}, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
         return first
 
+    async def handle_alone(self, item: Work) -> None:
+        async with self.slots.slot(self.priority):
+            await self.handle(item)
+
     async def worker(self) -> None:
-        while self.queue and not self.stop.is_set():
-            await self.handle(self.queue.pop())
+        # a worker keeps its slot while its run has work (through a retry's wait, too): a slot passes to the next
+        # book only when this one has nothing left to start, so books are synthesized in order
+        async with self.slots.slot(self.priority):
+            while self.queue and not self.stop.is_set():
+                await self.handle(self.queue.pop())
 
     async def handle(self, item: Work) -> None:
         # the retry budget holds at wall-clock time too, whatever an attempt or a server's Retry-After does
@@ -250,6 +316,7 @@ class _Synthesis:
         except BaseException as exc:
             take.discard()  # a failed or cut body is never cached
             if isinstance(exc, RateLimited):
+                self.outcome.rate_limited += 1
                 self.limiter.rate_limited(exc.retry_after)
             raise
         self.limiter.succeeded()

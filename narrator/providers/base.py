@@ -73,6 +73,9 @@ class Profile:
     price: Price = FREE  # list price of what it is configured to use
     model: str | None = None  # the name a job's ``prices:`` table may override
     key_env: str | None = None  # the environment variable that holds its secret, if it needs one
+    #: whose rate limits its requests count against (an endpoint and a key's variable): a catalogue's books with
+    #: the same account share one limiter. None: nobody else's (a local voice)
+    account: str | None = None
     parallelism: int | None = None  # takes it can make at once, whatever the job's concurrency (None: no cap)
     #: characters a take groups paragraphs up to (takes.py), unless the job's chunking.target_chars says; 0: one
     #: paragraph per take (a local voice pays nothing per request)

@@ -100,6 +100,7 @@ class OpenAIProvider(Provider):
             price=PRICES.get(self.model, Price()),
             model=self.model,
             key_env=spec.api_key_env,
+            account=f"{self.base_url} ${spec.api_key_env}",
             take_chars=TAKE_CHARS,
         )
         self._client: httpx.AsyncClient | None = None
