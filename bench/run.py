@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from narrator.devtools.epub import NavPoint, Page, build_epub  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
+from catalogue import bench_catalogue  # noqa: E402
 from review import bench_review  # noqa: E402
 from takes import bench_seams, bench_takes  # noqa: E402
 
@@ -370,6 +371,7 @@ SECTIONS = {
     "openai": bench_openai,
     "takes": bench_takes,
     "review": bench_review,
+    "catalogue": bench_catalogue,
     "long": bench_long,
 }
 

@@ -257,17 +257,30 @@ def plan(job_file: str, as_json: bool, chapters: str | None, minutes: float | No
 
 
 @main.command()
-@click.argument("job_file", type=click.Path(dir_okay=False))
+@click.argument("job_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--check", is_flag=True, help="Exit 1 while a run has work to do, 0 when the book is up to date.")
 @handles_errors
-def diff(job_file: str, as_json: bool, check: bool) -> None:
-    """What changed since the last build, and what a run would do: takes to request, cost, files to encode."""
+def diff(job_files: tuple[str, ...], as_json: bool, check: bool) -> None:
+    """What changed since the last build, and what a run would do: takes to request, cost, files to encode. Of
+    several jobs or a catalogue: each book's, and the totals."""
+    from .catalogue import is_catalogue, load_catalogue, load_jobs
     from .diff import diff_book, render_diff
 
-    result = diff_book(_load(job_file))
-    click.echo(json.dumps(result.to_json(), indent=2) if as_json else plain(render_diff(result)))
-    sys.exit(1 if check and result.pending else 0)
+    if len(job_files) == 1 and not is_catalogue(Path(job_files[0])):
+        result = diff_book(_load(job_files[0]))
+        click.echo(json.dumps(result.to_json(), indent=2) if as_json else plain(render_diff(result)))
+        sys.exit(1 if check and result.pending else 0)
+    jobs = load_jobs(load_catalogue(job_files), _load)
+    books = [(os.path.relpath(job.path), diff_book(job)) for job in jobs]
+    if as_json:
+        click.echo(json.dumps({"requests": sum(d.requests for _, d in books),
+                               "cost_usd": round(sum(d.cost_usd for _, d in books), 4),
+                               "books": [{"job": name, **d.to_json()} for name, d in books]}, indent=2))  # fmt: skip
+    else:
+        for name, book in books:
+            click.echo(plain(f"{name}: " + render_diff(book).replace("\n", "\n  ")))
+    sys.exit(1 if check and any(d.pending for _, d in books) else 0)
 
 
 @main.command()

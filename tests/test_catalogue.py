@@ -145,6 +145,8 @@ def test_nightly_reruns_request_only_what_changed_and_rebuild_identical_manifest
         _book(tmp_path, 1, edit="quietly")  # one word, in one book
         gate = run_cli("diff", "job1.yaml", "--json", "--check", cwd=tmp_path)
         assert gate.returncode == 1
+        whole = run_cli("diff", "catalogue.yaml", "--json", "--check", cwd=tmp_path)
+        assert whole.returncode == 1 and [b["requests"] for b in json.loads(whole.stdout)["books"]] == [0, 1, 0]
         [chapter] = json.loads(gate.stdout)["chapters"]
         assert [c["kind"] for c in chapter["changes"]] == ["changed"] and "quietly" in chapter["changes"][0]["text"]
         sent = len(fake.records)
@@ -156,6 +158,7 @@ def test_nightly_reruns_request_only_what_changed_and_rebuild_identical_manifest
         assert report["books"][1]["changes"] == {"changed": 1} and report["books"][0]["changes"] == {}
         assert [b["files_encoded"] for b in report["books"]] == [0, 1, 0]
         assert run_cli("diff", "job1.yaml", "--check", cwd=tmp_path).returncode == 0
+        assert run_cli("diff", "catalogue.yaml", "--check", cwd=tmp_path).returncode == 0
 
         # the same sources, settings and cache give byte-identical manifests: built twice from nothing but the cache
         # (a first build differs from these only in its chunks' run history: "synthesized", attempts)
