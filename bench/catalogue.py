@@ -92,8 +92,10 @@ def bench_catalogue(books: int = 20, words: int = 3_000) -> None:
         failed = sum(1 for c in codes if c != 0)
         print(f"{books} processes at once: {ok} requests, {limited} answered 429, wall {apart_wall:.1f} s; "
               f"ratio {apart_wall * RPM / 60.0 / max(ok, 1):.3f}; {failed} process(es) failed")  # fmt: skip
-        print(f"catalogue report: {report['requests']} requests, rate_limited {report['rate_limited']}, "
-              f"exit {report['exit_code']}")
+        print(
+            f"catalogue report: {report['requests']} requests, rate_limited {report['rate_limited']}, "
+            f"exit {report['exit_code']}"
+        )
 
 
 if __name__ == "__main__":
