@@ -5,14 +5,23 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .audio import AtomicFile, Audio, WavLayout, WavWriter, atomic_write, read_wav, wav_layout
+from .errors import ToolError
+from .workspace import read_through_dir
+
+if TYPE_CHECKING:
+    from .remote import RemoteStore
 
 CACHE_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 def take_key(fingerprint: dict[str, Any], text: str) -> str:
@@ -21,23 +30,55 @@ def take_key(fingerprint: dict[str, Any], text: str) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def open_cache(location: Path | str, out_dir: Path) -> TakeCache:
+    """A job's take cache: a folder, or object storage read through a folder of the output folder's."""
+    if isinstance(location, Path):
+        return TakeCache(location)
+    from .remote import RemoteStore
+
+    return TakeCache(read_through_dir(out_dir), RemoteStore(location))
+
+
 class TakeCache:
     """One WAV per key under ``root/takes/ab/abcdef….wav``. Writes are atomic, so a run killed at any
-    moment leaves only whole takes; shared safely by several jobs and processes."""
+    moment leaves only whole takes; shared safely by several jobs and processes. With a ``remote`` store (a cache
+    on object storage, remote.py), ``root`` is the run's local read-through folder: a take is fetched from the
+    store when first read, and each take made is stored there too."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, remote: RemoteStore | None = None):
         self.root = root
+        self.remote = remote
 
     def path(self, key: str) -> Path:
+        """Where the take is (or will be, once read: see ``local``) on this machine."""
         return self.root / "takes" / key[:2] / f"{key}.wav"
 
     def has(self, key: str) -> bool:
-        return self.path(key).is_file()
+        return self.path(key).is_file() or (self.remote is not None and self.remote.has(key))
+
+    def fetch(self, keys: Iterable[str], workers: int = 8) -> None:
+        """Bring the remote store's takes of ``keys`` to this machine now, checked (several at once): a run asks
+        before deciding what to request, so a damaged object is made again instead of failing the build."""
+        if self.remote is None:
+            return
+        missing = [k for k in dict.fromkeys(keys) if self.remote.has(k) and not self.path(k).is_file()]
+        with ThreadPoolExecutor(workers, thread_name_prefix="fetch") as pool:
+            list(pool.map(self.local, missing))
+
+    def local(self, key: str) -> Path:
+        """The take's file on this machine, fetched from the remote store first if need be (it may still not
+        exist: a take nobody made, or a damaged object, which the store removed)."""
+        path = self.path(key)
+        if self.remote is not None and not path.is_file():
+            self.remote.fetch(key, path)
+        return path
 
     def audio_hash(self, key: str) -> str | None:
         """SHA-256 of the take's samples: what came back, where the key is what was asked. Written beside the
         take when it is stored; a take from an older cache gets it here on first use (never requested again)."""
         sidecar = self.path(key).with_suffix(".sha256")
+        if self.remote is not None and not sidecar.is_file() and (stored := self.remote.takes().get(key)):
+            return min(stored, key=lambda t: t.path).digest  # an object's name says its hash: nothing fetched
         with contextlib.suppress(OSError, UnicodeDecodeError):
             digest = sidecar.read_text(encoding="ascii").strip()
             if len(digest) == 64:
@@ -52,7 +93,7 @@ class TakeCache:
 
     def get(self, key: str) -> Audio | None:
         try:
-            return read_wav(self.path(key))
+            return read_wav(self.local(key))
         except FileNotFoundError:
             return None
         except ValueError:  # damaged by something outside narrator: treat as missing
@@ -61,7 +102,7 @@ class TakeCache:
     def layout(self, key: str) -> WavLayout | None:
         """A take's rate and length, from its header: no samples read."""
         try:
-            return wav_layout(self.path(key))
+            return wav_layout(self.local(key))
         except (FileNotFoundError, ValueError):
             return None
 
@@ -81,7 +122,7 @@ class TakeCache:
         return removed
 
     def pending(self, key: str) -> PendingTake:
-        return PendingTake(self.path(key))
+        return PendingTake(self.path(key), key, self.remote)
 
 
 def _writer_alive(name: str) -> bool:
@@ -114,8 +155,8 @@ class PendingTake:
     never held in memory), and the take joins the cache only on ``commit``. ``discard`` drops it: a body
     that failed its checks is never cached."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, key: str = "", remote: RemoteStore | None = None):
+        self.path, self.key, self.remote = path, key, remote
         self.rate: int | None = None
         self.samples = 0
         self._file: AtomicFile | None = None
@@ -145,6 +186,11 @@ class PendingTake:
         # the hash first: a take visible in the cache always has it (a killed run leaves at worst a hash alone)
         atomic_write(self.path.with_suffix(".sha256"), self._digest.hexdigest().encode("ascii"))
         self._file.commit()
+        if self.remote is not None:
+            try:
+                self.remote.store(self.key, self.path, self._digest.hexdigest())
+            except (OSError, ToolError) as exc:  # the take is kept in this run's local folder all the same
+                log.warning("could not store take %s in %s: %s", self.key[:12], self.remote.url, exc)
 
     def discard(self) -> None:
         if self._wav is not None:

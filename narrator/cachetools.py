@@ -8,9 +8,11 @@ writing to the same cache meanwhile loses nothing it is making.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,13 +20,21 @@ from .script import prepare_script
 from .spec import Job
 
 
+@dataclass(frozen=True)
+class CachedTake:
+    key: str
+    size: int
+    modified: float | None  # seconds since the epoch (None: the store does not say: never pruned)
+    remove: Callable[[], None]
+
+
 @dataclass
 class CacheReport:
-    root: Path
+    root: Path | str  # a folder, or a URL of object storage
     takes: int = 0
     bytes: int = 0
     by_voice: Counter[str] = field(default_factory=Counter)  # "provider/voice" (or "unused") -> takes
-    unused: list[Path] = field(default_factory=list)  # takes no listed job uses
+    unused: list[CachedTake] = field(default_factory=list)  # takes no listed job uses
     unused_bytes: int = 0
     removed: int = 0
 
@@ -42,32 +52,49 @@ def used_keys(jobs: list[Job]) -> dict[str, str]:
     return used
 
 
-def survey(root: Path, jobs: list[Job], prune: bool = False) -> CacheReport:
-    """What the cache at ``root`` holds, against what ``jobs`` use; with ``prune``, the unused takes removed."""
+def survey(location: Path | str, jobs: list[Job], prune: bool = False) -> CacheReport:
+    """What the cache at ``location`` holds, against what ``jobs`` use; with ``prune``, the unused takes removed."""
     started = time.time()
     used = used_keys(jobs)
-    report = CacheReport(root)
+    report = CacheReport(location)
+    for take in _local(location) if isinstance(location, Path) else _remote(location):
+        report.takes += 1
+        report.bytes += take.size
+        voice = used.get(take.key)
+        report.by_voice[voice or "unused"] += 1
+        if voice is None and take.modified is not None and take.modified < started:
+            report.unused.append(take)
+            report.unused_bytes += take.size
+    if prune:
+        for take in report.unused:
+            take.remove()
+            report.removed += 1
+    return report
+
+
+def _local(root: Path) -> Iterator[CachedTake]:
+    def remover(path: Path) -> Callable[[], None]:
+        def remove() -> None:
+            for gone in (path, path.with_suffix(".sha256")):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(gone)
+
+        return remove
+
     for path in sorted((root / "takes").glob("*/*.wav")):
         try:
             stat = path.stat()
         except FileNotFoundError:  # removed meanwhile
             continue
-        report.takes += 1
-        report.bytes += stat.st_size
-        voice = used.get(path.stem)
-        report.by_voice[voice or "unused"] += 1
-        if voice is None and stat.st_mtime < started:
-            report.unused.append(path)
-            report.unused_bytes += stat.st_size
-    if prune:
-        for path in report.unused:
-            for gone in (path, path.with_suffix(".sha256")):
-                try:
-                    os.unlink(gone)
-                except FileNotFoundError:
-                    continue
-            report.removed += 1
-    return report
+        yield CachedTake(path.stem, stat.st_size, stat.st_mtime, remover(path))
+
+
+def _remote(url: str) -> Iterator[CachedTake]:
+    from .remote import RemoteStore
+
+    store = RemoteStore(url)
+    for take in sorted(store, key=lambda t: t.path):
+        yield CachedTake(take.key, take.size, take.modified, lambda take=take: store.remove(take))  # type: ignore[misc]
 
 
 def render(report: CacheReport, pruned: bool) -> str:

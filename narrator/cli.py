@@ -109,12 +109,17 @@ def main(verbose: int) -> None:
 
 
 @main.command()
-@click.argument("job_file", type=click.Path(dir_okay=False))
+@click.argument("job_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @handles_errors
-def validate(job_file: str) -> None:
-    """Check a job spec and its files; no synthesis."""
-    job = _load(job_file)
-    click.echo(f"{job_file}: ok ({len(job.sources)} source(s), provider {job.voice.provider})")
+def validate(job_files: tuple[str, ...]) -> None:
+    """Check job specs (or a catalogue and its jobs) and their files; no synthesis."""
+    from .catalogue import load_catalogue, load_jobs
+
+    catalogue = load_catalogue(job_files)
+    for job in load_jobs(catalogue, _load):
+        click.echo(f"{os.path.relpath(job.path)}: ok ({len(job.sources)} source(s), provider {job.voice.provider})")
+    if catalogue.path is not None:
+        click.echo(f"{catalogue.path}: ok (a catalogue of {len(catalogue.job_files)} job(s))")
 
 
 def _sample(chapters: str | None, minutes: float | None) -> Sample | None:
@@ -360,7 +365,7 @@ def _cache_survey(job_files: tuple[str, ...], prune: bool) -> None:
     from .cachetools import render, survey
 
     jobs = [_load(f) for f in job_files]
-    roots = dict.fromkeys(job.cache.resolve() for job in jobs)
+    roots = dict.fromkeys(job.cache.resolve() if isinstance(job.cache, Path) else job.cache for job in jobs)
     for root in roots:  # a take used by any listed job is kept, whichever cache the others name
         click.echo(plain(render(survey(root, jobs, prune=prune), pruned=prune)))
 

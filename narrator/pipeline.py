@@ -125,6 +125,7 @@ class _Run:
         job = self.job
         self.previous = read_manifest(self.out_dir / MANIFEST)
         script.cache.sweep()
+        await asyncio.to_thread(script.cache.fetch, script.keys.values())  # a cache on object storage: checked
         cached = script.cached_keys()
         reused = {c.id for c in script.chunks if script.keys[c.id] in cached}
         if job.budget_usd is not None:

@@ -92,7 +92,7 @@ class Desk:
     def waveform(self, key: str) -> list[float]:
         """Peaks of the take, computed once: editors find clipped starts and runaway takes by eye."""
         if key not in self.waveforms:
-            path = self.script.cache.path(key)
+            path = self.script.cache.local(key)
             try:
                 layout = wav_layout(path)
                 with path.open("rb") as f:
@@ -272,7 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
         keys = script.variant_keys(take) if take else []
         if take is None or variant >= len(keys) or not script.cache.has(keys[variant]):
             return self._send(404, b"no such take\n", "text/plain")
-        data = script.cache.path(keys[variant]).read_bytes()
+        data = script.cache.local(keys[variant]).read_bytes()
         ranged = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("range") or "")
         if ranged and (ranged.group(1) or ranged.group(2)):
             if ranged.group(1):

@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from . import errors
-from .cache import TakeCache, take_key
+from .cache import TakeCache, open_cache, take_key
 from .chunker import Chunk, Limits, chunk_chapters
 from .document import Chapter, Document
 from .prepare import Preparer, bare_number
@@ -210,5 +210,6 @@ def prepare_script(job: Job, sample: Sample | None = None) -> Script:
             variant = decision.redone if decision.chosen is None else min(decision.chosen, decision.redone)
         key = variant_key(fingerprints[id(voice)], texts.get(take.id, take.text), variant)
         keys.update((c.id, key) for c in take.chunks)  # every chunk of a take shares its audio
-    return Script(job, document, chapters, chunks, keys, limits, provider, TakeCache(job.cache), voices, takes,
+    cache = open_cache(job.cache, job.output.dir)
+    return Script(job, document, chapters, chunks, keys, limits, provider, cache, voices, takes,
                   review, MappingProxyType(texts), MappingProxyType(take_voices))  # fmt: skip

@@ -188,6 +188,28 @@ def _some_sources(value: Any) -> Any:
 Word = Annotated[str, BeforeValidator(lambda w: w if isinstance(w, str) and w.strip() else _no_word())]
 
 
+CACHE_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "file")
+
+
+def _cache_location(value: Any, info: ValidationInfo) -> Path | str:
+    """``cache:``: a URL of object storage stays a URL; anything else is a folder, resolved as paths are."""
+    if isinstance(value, str) and "://" in value:
+        scheme, _, rest = value.partition("://")
+        if scheme not in CACHE_SCHEMES:
+            schemes = ", ".join(f"{s}://" for s in CACHE_SCHEMES)
+            raise PydanticCustomError("url", "a folder or a URL of {schemes}, got {scheme}://",
+                                      {"schemes": schemes, "scheme": scheme})  # fmt: skip
+        if "@" in rest.split("/", 1)[0] or "?" in rest:
+            raise PydanticCustomError("url", "credentials do not go in the job file: use the environment "
+                                      "(AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, a profile)")  # fmt: skip
+        if not rest.strip("/"):
+            raise PydanticCustomError("url", "name the bucket (and a prefix): {scheme}://bucket/prefix",
+                                      {"scheme": scheme})  # fmt: skip
+        return value.rstrip("/")
+    resolved: Path = ResolvedPath(must_exist=False).func(value, info)  # type: ignore[call-arg]
+    return resolved
+
+
 def _no_word() -> Any:
     raise PydanticCustomError("word", "a lexicon word must be non-empty text")
 
@@ -198,7 +220,8 @@ class Job(_Spec):
         description="a list of source documents"
     )
     output: OutputSpec = Field(description="at least output.dir")
-    cache: Annotated[Path, ResolvedPath(must_exist=False)] = Field(".narrator-cache", validate_default=True)
+    # a folder, or a URL of object storage (s3://bucket/prefix, gs://, az://, file://: remote.py)
+    cache: Annotated[Path | str, BeforeValidator(_cache_location)] = Field(".narrator-cache", validate_default=True)
     title: Text | None = None  # default: the first source's metadata
     author: Text | None = None
     narrator: Text | None = None  # the M4B's composer tag
@@ -338,7 +361,7 @@ def _output_problem(job: Job) -> str | None:
 
 def _cross_checks(job: Job) -> list[tuple[str, str]]:
     problems = []
-    if (problem := _folder_problem(job.cache)) is not None:
+    if isinstance(job.cache, Path) and (problem := _folder_problem(job.cache)) is not None:
         problems.append(("cache", problem))
     if (problem := _output_problem(job)) is not None:
         problems.append(("output.dir", problem))

@@ -24,6 +24,11 @@ def work_dir(out_dir: Path) -> Path:
     return out_dir / SCRATCH / "work"
 
 
+def read_through_dir(out_dir: Path) -> Path:
+    """Where a run keeps its local copies of the takes of a cache on object storage (remote.py)."""
+    return out_dir / SCRATCH / "cache"
+
+
 def segments_dir(out_dir: Path) -> Path:
     """Where the whole-book file's per-chapter segments are kept between runs (segments.py)."""
     return out_dir / SCRATCH / "segments"
