@@ -9,13 +9,20 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,s3]'
+	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# What only scale-out needs (s3fs for an s3:// cache, Ray for --ray) is an extra: the tests and the type check
+# install it, the demo does not.
+EXTRAS := $(VENV)/.extras
+$(EXTRAS): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,s3,ray]'
+	touch $(EXTRAS)
 
 demo: $(STAMP)
 	$(BIN)/narrator run pipelines/demo.yaml
 
-test: $(STAMP) browser
+test: $(EXTRAS) browser
 	$(BIN)/python -m pytest -q
 
 # The review page's test drives a real browser: Debian's chromium, installed with apt when missing (as root, as
@@ -25,14 +32,14 @@ browser:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
 		|| echo "chromium is not installed: the review page's browser test will be skipped"; }
 
-bench: $(STAMP)
+bench: $(EXTRAS)
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check narrator tests bench samples
 	$(BIN)/ruff format --check narrator tests bench samples
 
-typecheck: $(STAMP)
+typecheck: $(EXTRAS)
 	$(BIN)/mypy
 
 # What CI runs (.ci/run): lint, types, then the tests.

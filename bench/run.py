@@ -26,6 +26,7 @@ from narrator.devtools.epub import NavPoint, Page, build_epub  # noqa: E402
 sys.path.insert(0, str(ROOT / "bench"))
 from catalogue import bench_catalogue  # noqa: E402
 from review import bench_review  # noqa: E402
+from scale import bench_scale  # noqa: E402
 from takes import bench_seams, bench_takes  # noqa: E402
 
 VOCABULARY = (
@@ -391,6 +392,7 @@ SECTIONS = {
     "takes": bench_takes,
     "review": bench_review,
     "catalogue": bench_catalogue,
+    "scale": bench_scale,
     "long": bench_long,
 }
 

@@ -49,6 +49,7 @@ class CatalogueSpec(BaseModel):
     tokens_per_minute: Annotated[float, Range(1, 1e10)] | None = None
     concurrency: Annotated[int, Range(1, 256, integer=True)] | None = None
     budget_usd: Annotated[float, Range(0, 1e9)] | None = None  # for the whole run: refused before any request
+    ray: Text | None = None  # a Ray cluster's address (host:port) to run the books on (rayrun.py)
 
 
 @dataclass(frozen=True)
@@ -265,22 +266,30 @@ def catalogue_report(catalogue: Catalogue, jobs: Sequence[Job], books: Sequence[
 
 
 def run_catalogue(catalogue: Catalogue, jobs: Sequence[Job], report_path: Path, *, strict: bool = False,
-                  on_book: Callable[[Book], None] | None = None) -> CatalogueReport:  # fmt: skip
-    """Prepare, check and run every book; the catalogue report is written whatever ends the run (a refusal, a
-    signal), as each book's own report is."""
+                  on_book: Callable[[Book], None] | None = None,
+                  ray: str | None = None) -> CatalogueReport:  # fmt: skip
+    """Prepare, check and run every book, here or on the Ray cluster at ``ray``; the catalogue report is written
+    whatever ends the run (a refusal, a signal), as each book's own report is."""
     started = time.monotonic()
     books: list[Book] = []
     limiters: dict[str, tuple[Limiter, list[Book]]] = {}
     refused: errors.NarratorError | None = None
+    executor: dict[str, Any] = {"kind": "local"}
     try:
         books = prepare_books(jobs, catalogue.settings.budget_usd, strict)
         limiters = accounts(books, catalogue.settings)
-        asyncio.run(run_books(limiters, catalogue.settings, strict, on_book))
+        if ray or catalogue.settings.ray:
+            from .rayrun import run_on_ray
+
+            executor = run_on_ray(ray or catalogue.settings.ray or "", limiters, strict, on_book)
+        else:
+            asyncio.run(run_books(limiters, catalogue.settings, strict, on_book))
     except errors.Refused as exc:
         refused = exc
         raise
     finally:
         report = catalogue_report(catalogue, jobs, books, limiters, report_path.parent, time.monotonic() - started,
                                   refused)  # fmt: skip
+        report.executor = executor
         report.write(report_path)
     return report

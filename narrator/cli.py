@@ -150,10 +150,11 @@ def sample_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     type=click.Path(dir_okay=False),
     help="Several jobs or a catalogue: where the catalogue report goes (default catalogue-report.json).",
 )
+@click.option("--ray", "ray_address", metavar="ADDRESS", help="Run the books on this Ray cluster (host:port).")
 @sample_options
 @handles_errors
 def run(job_files: tuple[str, ...], progress: bool | None, strict: bool, junit: str | None, report_file: str | None,
-        chapters: str | None, minutes: float | None) -> None:  # fmt: skip
+        ray_address: str | None, chapters: str | None, minutes: float | None) -> None:  # fmt: skip
     """Do everything not already done; print where the results are. With --chapters or --sample, a quick listen
     to part of the book, built in OUTPUT_DIR/sample/ (the full build is left as it is). Several job files, or a
     catalogue file (jobs: and shared limits), run as one catalogue under one account's limits.
@@ -162,12 +163,12 @@ def run(job_files: tuple[str, ...], progress: bool | None, strict: bool, junit: 
     budget, 5 --strict and QA failed, 130/143 stopped by a signal (a catalogue: its worst book's)."""
     from .catalogue import is_catalogue
 
-    if len(job_files) == 1 and not is_catalogue(Path(job_files[0])):
+    if len(job_files) == 1 and not is_catalogue(Path(job_files[0])) and not ray_address:
         _run_one(job_files[0], progress, strict, junit, _sample(chapters, minutes))
     elif chapters is not None or minutes is not None:
         raise errors.JobError(["--chapters and --sample take one job file, not a catalogue"])
     else:
-        _run_catalogue(job_files, progress, strict, junit, report_file)
+        _run_catalogue(job_files, progress, strict, junit, report_file, ray_address)
 
 
 def _run_one(job_file: str, progress: bool | None, strict: bool, junit: str | None, sample: Sample | None) -> None:
@@ -199,7 +200,7 @@ def _run_one(job_file: str, progress: bool | None, strict: bool, junit: str | No
 
 
 def _run_catalogue(job_files: tuple[str, ...], progress: bool | None, strict: bool, junit: str | None,
-                   report_file: str | None) -> None:  # fmt: skip
+                   report_file: str | None, ray_address: str | None) -> None:  # fmt: skip
     from tqdm import tqdm
 
     from .catalogue import CATALOGUE_REPORT, Book, load_catalogue, load_jobs, read_report, run_catalogue
@@ -218,7 +219,7 @@ def _run_catalogue(job_files: tuple[str, ...], progress: bool | None, strict: bo
             bar.update()
 
         path = Path(report_file or CATALOGUE_REPORT)
-        report = run_catalogue(catalogue, jobs, path, strict=strict, on_book=finished)
+        report = run_catalogue(catalogue, jobs, path, strict=strict, on_book=finished, ray=ray_address)
     for book in report.books:
         for output in book.outputs:
             click.echo(plain(output))

@@ -257,3 +257,5 @@ class CatalogueReport(Record):
     cost_usd: float
     books: list[CatalogueBook]
     timings_seconds: dict[str, float]
+    # where the work ran: {"kind": "local"}, or {"kind": "ray", "nodes", "nodes_used", "tasks"}
+    executor: dict[str, Any] = {"kind": "local"}

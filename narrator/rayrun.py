@@ -1,0 +1,155 @@
+"""The catalogue on Ray: ``narrator run --ray ADDRESS catalogue.yaml`` (ADDRESS: the ``host:port`` that
+``ray start --head`` prints), or ``ray: ADDRESS`` in the catalogue file. Optional (``pip install 'narrator[ray]'``):
+nothing here imports Ray until a run asks for it.
+
+The driver (the ``narrator`` process) prepares and checks every book as a local catalogue run does, then sends
+each book to the cluster as one task, and keeps one limiter actor per account on its own node: every request of
+every node asks it for its turn, so the cluster together keeps to the declared requests and tokens per minute.
+A node that dies takes its tasks with it; Ray runs them again elsewhere, and a book started again takes the takes
+already made from the cache (shared: the same folder on one machine, or ``cache: s3://...``). The API keys reach
+the tasks from the driver's own environment in the tasks' arguments, held in memory (see Keys).
+
+Every node needs narrator installed and the job files, sources and output folders at the same paths (a shared
+file system); a book is one task, so the unit of work spread across nodes is the book, not the chapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import errors
+from .catalogue import Book
+from .scheduler import Limiter, Pace
+from .spec import Job
+
+
+class AccountPace:
+    """The account's pace, as a Ray actor (one per account, on the driver's node): Limiter's arithmetic on the
+    wall clock, which every node of one cluster shares (on one machine exactly; across machines, as NTP keeps it)."""
+
+    def __init__(self, rpm: float | None, tpm: float | None):
+        self.limiter = Limiter(rpm, tpm, clock=time.time)
+
+    def reserve(self, tokens: int) -> float:
+        """When (wall clock) a request of ``tokens`` may be sent: spaced evenly, after any pause."""
+        pace = self.limiter
+        start = max(pace.clock(), pace.paused_until)
+        if pace.rpm:
+            start = max(start, pace.next_request)
+            pace.next_request = start + 60.0 / (pace.rpm * pace.factor)
+        if pace.tpm:
+            start = max(start, pace.next_tokens)
+            pace.next_tokens = start + 60.0 * tokens / (pace.tpm * pace.factor)
+        return start
+
+    def paused_until(self) -> float:
+        return self.limiter.paused_until
+
+    def pause(self, seconds: float) -> None:
+        self.limiter.pause(seconds)
+
+    def rate_limited(self, retry_after: float | None) -> None:
+        self.limiter.rate_limited(retry_after if retry_after is not None else 1.0 + random.random())
+
+    def succeeded(self) -> None:
+        self.limiter.succeeded()
+
+
+class SharedLimiter(Limiter):
+    """A Limiter whose pace is an AccountPace actor's: what a book's workers use inside a Ray task."""
+
+    def __init__(self, actor: Any, rpm: float | None, tpm: float | None):
+        super().__init__(rpm, tpm, clock=time.time)
+        self.actor = actor
+
+    async def acquire(self, tokens: int) -> None:
+        start = await self.actor.reserve.remote(tokens)
+        if (delay := start - time.time()) > 0:
+            await asyncio.sleep(delay)
+        while (remaining := await self.actor.paused_until.remote() - time.time()) > 0:
+            await asyncio.sleep(remaining)
+
+    def pause(self, seconds: float) -> None:
+        self.actor.pause.remote(seconds)
+
+    def rate_limited(self, retry_after: float | None) -> None:
+        self.slowdowns += 1
+        self.actor.rate_limited.remote(retry_after)
+
+    def succeeded(self) -> None:
+        self.actor.succeeded.remote()
+
+
+class Keys:
+    """The API keys a book's task needs, carried in its arguments (memory), shown as nothing if printed. Not in
+    ``runtime_env.env_vars``: Ray's runtime-env agent writes those to its log file (measured, Ray 2.60)."""
+
+    def __init__(self, values: dict[str, str]):
+        self.values = values
+
+    def __repr__(self) -> str:
+        return f"Keys({', '.join(self.values)})"
+
+
+def run_book(job: Job, strict: bool, actor: Any, rpm: float | None, tpm: float | None, keys: Keys) -> tuple[int, str]:
+    """One book, inside a Ray task: its exit code and the node it ran on."""
+    import ray
+
+    from .pipeline import run_job_async
+
+    os.environ.update(keys.values)  # this worker process's own environment, as the driver's held them
+
+    limiter = SharedLimiter(actor, rpm, tpm)
+    try:
+        result = asyncio.run(run_job_async(job, progress=False, strict=strict, pace=Pace(limiter)))
+        code = result.exit_code
+    except errors.NarratorError as exc:  # its report says why
+        code = exc.exit_code
+    return code, ray.get_runtime_context().get_node_id()
+
+
+def run_on_ray(address: str, limiters: dict[str, tuple[Limiter, list[Book]]], strict: bool,
+               on_book: Callable[[Book], None] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Every book a task on the cluster at ``address``; where the work ran (the report's ``executor``)."""
+    try:
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    except ImportError:
+        raise errors.JobError(["--ray needs the ray extra: pip install 'narrator[ray]'"]) from None
+    books = [book for _, members in limiters.values() for book in members]
+    names = sorted({env for b in books if (env := b.script.provider.profile.key_env)})
+    keys = Keys({env: os.environ[env] for env in names if env in os.environ})
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise errors.JobError([f"--ray {address}: cannot join the cluster: {str(exc).splitlines()[0]}"]) from None
+    try:
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        pace = ray.remote(num_cpus=0)(AccountPace)
+        task = ray.remote(max_retries=3)(run_book)
+        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        running = {}
+        for limiter, members in limiters.values():
+            actor = pace.options(scheduling_strategy=here).remote(limiter.rpm, limiter.tpm)
+            for book in members:
+                running[task.remote(book.job, strict, actor, limiter.rpm, limiter.tpm, keys)] = book
+        ran_on: set[str] = set()
+        pending = list(running)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                # retries spent: its report (if it got so far) says what happened
+                with contextlib.suppress(ray.exceptions.RayError):
+                    ran_on.add(ray.get(ref)[1])
+                if on_book is not None:
+                    on_book(running[ref])
+    finally:
+        ray.shutdown()
+    return {"kind": "ray", "nodes": nodes, "nodes_used": len(ran_on), "tasks": len(running)}

@@ -1,0 +1,99 @@
+"""The catalogue on a real Ray cluster of two nodes on this machine (a head and a worker, loopback only, small CPU
+counts), through the real CLI and the loopback fake limited to a fixed pace. Zero 429s, every take once, every
+book whole; a worker node killed mid-run costs only its unfinished tasks. These run in CI (`make test` installs
+the ray extra): they fail there, never skip."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from narrator import ffmpeg
+from narrator.devtools.fake_openai import FakeSpeechServer, Faults
+from narrator.devtools.raycluster import LocalCluster
+from tests.books import paragraph
+
+KEY = "sk-test-ray-0123456789abcdefghij"
+RPM = 300
+
+
+@pytest.fixture
+def cluster():
+    with LocalCluster() as started:
+        yield started
+
+
+def _catalogue(folder: Path, url: str, books: int = 6) -> Path:
+    for n in range(books):
+        chapters = [f"# Part {c + 1}\n\n" + "\n\n".join(f"Book {n} part {c + 1} page {p + 1}. {paragraph(n * 50 + p)}"
+                                                      for p in range(4)) for c in range(2)]  # fmt: skip
+        (folder / f"book{n}.md").write_text("\n\n".join(chapters) + "\n", encoding="utf-8")
+        spec = {"sources": [f"book{n}.md"], "title": f"Book {n}", "voice": {"provider": "openai", "base_url": url},
+                "output": {"dir": f"out{n}", "formats": ["mp3"]}, "cache": "cache",
+                "chunking": {"target_chars": 1}}  # fmt: skip
+        (folder / f"job{n}.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    path = folder / "catalogue.yaml"
+    path.write_text(yaml.safe_dump({"jobs": ["job*.yaml"], "requests_per_minute": RPM}), encoding="utf-8")
+    return path
+
+
+def _run(folder: Path, cluster: LocalCluster) -> subprocess.Popen:
+    env = {**cluster.env, "OPENAI_API_KEY": KEY}
+    return subprocess.Popen([sys.executable, "-m", "narrator", "run", "catalogue.yaml", "--ray", cluster.address],
+                            cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def _whole(folder: Path, books: int) -> None:
+    """Every book done, every chapter file decoding to its chapter's length, every take placed in reading order."""
+    for n in range(books):
+        manifest = json.loads((folder / f"out{n}" / "manifest.json").read_text())
+        assert {c["status"] for c in manifest["chunks"]} <= {"synthesized", "cached"}
+        for chapter in manifest["chapters"]:
+            name = folder / f"out{n}" / "chapters" / f"{chapter['number']:02d} {chapter['title']}.mp3"
+            decoded = ffmpeg.decode(name, 24000)
+            assert abs(decoded.duration - chapter["duration"]) < 0.1, (name, decoded.duration, chapter["duration"])
+            offsets = [c["offset"] for c in manifest["chunks"] if c["chapter"] == chapter["number"]]
+            assert offsets == sorted(offsets) and offsets[-1] < decoded.duration
+
+
+def test_a_catalogue_on_two_ray_nodes_keeps_the_account_pace(cluster, tmp_path):
+    with FakeSpeechServer(KEY, Faults(requests_per_minute=RPM)) as fake:
+        _catalogue(tmp_path, fake.url)
+        run = _run(tmp_path, cluster)
+        out, err = run.communicate(timeout=600)
+        records = fake.records
+    assert run.returncode == 0, err
+    report = json.loads((tmp_path / "catalogue-report.json").read_text())
+    assert report["executor"]["kind"] == "ray" and report["executor"]["nodes"] == 2
+    assert report["executor"]["tasks"] == 6 and report["executor"]["nodes_used"] == 2
+    assert [r.status for r in records].count(429) == 0 and report["rate_limited"] == 0
+    said = Counter(r.input for r in records)
+    assert max(said.values()) == 1  # no take requested twice
+    takes = [t for n in range(6) for t in json.loads((tmp_path / f"out{n}" / "manifest.json").read_text())["takes"]]
+    assert set(said) == {t["text"] for t in takes}
+    _whole(tmp_path, 6)
+    logs = [p for p in Path(cluster.temp).rglob("*") if p.is_file()]
+    assert logs and not any(KEY.encode() in p.read_bytes() for p in logs)  # the key never reached a Ray file
+
+
+def test_a_worker_node_killed_mid_run_costs_only_its_unfinished_tasks(cluster, tmp_path):
+    with FakeSpeechServer(KEY, Faults(requests_per_minute=RPM)) as fake:
+        _catalogue(tmp_path, fake.url)
+        run = _run(tmp_path, cluster)
+        deadline = time.monotonic() + 120
+        while len(fake.records) < 15 and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.05)
+        assert run.poll() is None, "the run ended before the worker node could be killed"
+        cluster.kill_worker()
+        out, err = run.communicate(timeout=600)
+    assert run.returncode == 0, err
+    report = json.loads((tmp_path / "catalogue-report.json").read_text())
+    assert [b["exit_code"] for b in report["books"]] == [0] * 6
+    _whole(tmp_path, 6)
