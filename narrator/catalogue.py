@@ -193,6 +193,7 @@ async def run_books(limiters: dict[str, tuple[Limiter, list[Book]]], settings: C
     """Run every book side by side (see the module's notes); each writes its own report, whatever ends it."""
     books = [book for _, members in limiters.values() for book in members]
     slots = Slots(settings.concurrency or max(b.job.concurrency for b in books))
+    claims: dict[str, asyncio.Future[None]] = {}  # a take two books share is made once
     # each book holds a thread for its back end while it waits for its chapters; preparing takes more
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(2 * len(books) + 8, thread_name_prefix="catalogue"))
@@ -200,7 +201,7 @@ async def run_books(limiters: dict[str, tuple[Limiter, list[Book]]], settings: C
     async def one(book: Book, limiter: Limiter) -> None:
         try:
             await run_job_async(book.job, progress=False, strict=strict, script=book.script,
-                                pace=Pace(limiter, slots, book.index))  # fmt: skip
+                                pace=Pace(limiter, slots, book.index, claims))  # fmt: skip
         except errors.NarratorError:
             pass  # its report says what ended it
         finally:

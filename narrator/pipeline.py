@@ -228,6 +228,8 @@ async def _synthesize(
 
     def on_take(key: str, result: TakeResult) -> None:
         nonlocal new_audio
+        if result.status == "cached":
+            gate.stored(key)
         if result.status == "synthesized":
             gate.stored(key)
             new_audio += result.duration
@@ -239,7 +241,7 @@ async def _synthesize(
     try:
         return await synthesize_all(list(work.values()), script.cache, concurrency=job.concurrency,
                                     limiter=pace.limiter, retry=job.retry, on_take=on_take, slots=pace.slots,
-                                    priority=pace.priority)  # fmt: skip
+                                    priority=pace.priority, claims=pace.claims)  # fmt: skip
     finally:
         bar.close()
 
@@ -280,7 +282,7 @@ def _cpu_seconds() -> float:
 
 def _chunk_statuses(script: Script, reused: set[str], outcome: SynthesisOutcome) -> dict[str, _ChunkStatus]:
     statuses: dict[str, _ChunkStatus] = {}
-    names = {"synthesized": "synthesized", "failed": "failed", "skipped": "pending"}
+    names = {"synthesized": "synthesized", "failed": "failed", "skipped": "pending", "cached": "cached"}
     for chunk in script.chunks:
         if chunk.id in reused:
             statuses[chunk.id] = _ChunkStatus("cached")

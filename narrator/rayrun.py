@@ -39,15 +39,7 @@ class AccountPace:
 
     def reserve(self, tokens: int) -> float:
         """When (wall clock) a request of ``tokens`` may be sent: spaced evenly, after any pause."""
-        pace = self.limiter
-        start = max(pace.clock(), pace.paused_until)
-        if pace.rpm:
-            start = max(start, pace.next_request)
-            pace.next_request = start + 60.0 / (pace.rpm * pace.factor)
-        if pace.tpm:
-            start = max(start, pace.next_tokens)
-            pace.next_tokens = start + 60.0 * tokens / (pace.tpm * pace.factor)
-        return start
+        return self.limiter.reserve(tokens)
 
     def paused_until(self) -> float:
         return self.limiter.paused_until

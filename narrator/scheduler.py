@@ -44,7 +44,9 @@ class Work:
 
 @dataclass
 class TakeResult:
-    status: str  # "synthesized" | "failed" | "skipped" (not attempted: the run stopped first)
+    # "synthesized" | "failed" | "skipped" (not attempted: the run stopped first) | "cached" (made meanwhile by
+    # another book or runner: not requested)
+    status: str
     attempts: int = 0
     duration: float = 0.0
     error: str | None = None
@@ -85,16 +87,20 @@ class Limiter:
         self.slowdowns = 0
         self._lock = asyncio.Lock()
 
+    def reserve(self, tokens: int) -> float:
+        """The next turn for a request of ``tokens``, on this limiter's clock; the one after it moves on."""
+        start = max(self.clock(), self.paused_until)
+        if self.rpm:
+            start = max(start, self.next_request)
+            self.next_request = start + 60.0 / (self.rpm * self.factor)
+        if self.tpm:
+            start = max(start, self.next_tokens)
+            self.next_tokens = start + 60.0 * tokens / (self.tpm * self.factor)
+        return start
+
     async def acquire(self, tokens: int) -> None:
         async with self._lock:
-            now = self.clock()
-            start = max(now, self.paused_until)
-            if self.rpm:
-                start = max(start, self.next_request)
-                self.next_request = start + 60.0 / (self.rpm * self.factor)
-            if self.tpm:
-                start = max(start, self.next_tokens)
-                self.next_tokens = start + 60.0 * tokens / (self.tpm * self.factor)
+            start = self.reserve(tokens)
         delay = start - self.clock()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -164,6 +170,7 @@ class Pace:
     limiter: Limiter
     slots: Slots | None = None
     priority: int = 0
+    claims: dict[str, asyncio.Future[None]] | None = None  # takes being made by any of the runs
 
 
 class RunEvents:
@@ -204,12 +211,14 @@ async def synthesize_all(
     on_take: Callable[[str, TakeResult], None] | None = None,
     slots: Slots | None = None,
     priority: int = 0,
+    claims: dict[str, asyncio.Future[None]] | None = None,
 ) -> SynthesisOutcome:
     """Make every take of ``work`` (in reading order) that the run gets to; each result is in the outcome, and
     ``on_take`` hears of each as it is stored, fails or is skipped. ``slots`` (with this run's ``priority``) are
     the requests in flight this run shares with others (a catalogue's books); by default, ``concurrency`` of its
     own."""
     run = _Synthesis(work, cache, limiter, retry, on_take, slots or Slots(concurrency), priority)
+    run.claims = claims if claims is not None else {}
     if work:  # everything cached: do not load a model or open a connection for nothing
         await run.run(concurrency)
     return run.outcome
@@ -219,6 +228,8 @@ class _Synthesis:
     def __init__(self, work: Sequence[Work], cache: TakeCache, limiter: Limiter, retry: RetrySpec,
                  on_take: Callable[[str, TakeResult], None] | None, slots: Slots, priority: int) -> None:  # fmt: skip
         self.slots, self.priority = slots, priority
+        self.claims: dict[str, asyncio.Future[None]] = {}  # takes being made, by key: shared by a catalogue's books
+        self.committing: dict[str, asyncio.Task[None]] = {}
         self.queue = list(reversed(work))  # pop() from the end keeps reading order
         self.providers = list({id(w.provider): w.provider for w in work}.values())
         self.cache, self.limiter, self.retry, self.on_take = cache, limiter, retry, on_take
@@ -265,13 +276,32 @@ class _Synthesis:
                 await self.handle(self.queue.pop())
 
     async def handle(self, item: Work) -> None:
-        # the retry budget holds at wall-clock time too, whatever an attempt or a server's Retry-After does
+        while (other := self.claims.get(item.key)) is not None:  # another book of this run is making it
+            await asyncio.wait({other})
+        if self.cache.has(item.key):  # made since the run began (by another book, another runner): not again
+            self.record(item.key, TakeResult("cached"))
+            return
+        claim = self.claims[item.key] = asyncio.get_running_loop().create_future()
+        taken: TakeResult | None = TakeResult("skipped")
         try:
-            taken = await asyncio.wait_for(self.make(item), self.retry.max_seconds)
-        except asyncio.TimeoutError:
-            taken = TakeResult("failed", error=f"gave up after {self.retry.max_seconds:g} s (retry.max_seconds)")
-        if taken is not None:
-            self.record(item.key, taken)
+            # the retry budget holds at wall-clock time too, whatever an attempt or a server's Retry-After does
+            try:
+                taken = await asyncio.wait_for(self.make(item), self.retry.max_seconds)
+            except asyncio.TimeoutError:
+                taken = TakeResult("failed", error=f"gave up after {self.retry.max_seconds:g} s (retry.max_seconds)")
+            if taken is not None:
+                self.record(item.key, taken)
+        finally:
+            if (committing := self.committing.pop(item.key, None)) is not None:  # claimed until it is in the cache
+                committing.add_done_callback(lambda _: self._release(item.key, claim))
+            else:
+                self._release(item.key, claim)
+
+    def _release(self, key: str, claim: asyncio.Future[None]) -> None:
+        if self.claims.get(key) is claim:
+            del self.claims[key]
+        if not claim.done():
+            claim.set_result(None)
 
     async def make(self, item: Work) -> TakeResult | None:
         """None once the take is on its way into the cache (see commit); otherwise why not."""
@@ -293,7 +323,8 @@ class _Synthesis:
         except ProviderError as exc:
             return TakeResult("failed", attempts, error=str(exc))
         # made visible in the cache off the worker's path: fsync must not delay its next request
-        self.commits.append(asyncio.create_task(self.commit(item.key, take, attempts)))
+        self.commits.append(committing := asyncio.create_task(self.commit(item.key, take, attempts)))
+        self.committing[item.key] = committing
         return None
 
     def retrying(self) -> AsyncRetrying:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import shutil
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 
 import yaml
+from markdown_it import MarkdownIt
 
 from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 from tests.books import paragraph
@@ -104,6 +106,9 @@ def test_the_worst_book_sets_the_exit_code_and_every_report_says_why(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith(("| Book 0", "| Book 1", "| Book 2"))]
     assert len(rows) == 3 and "exit 3" in rows[1] and "| done |" in rows[0]
     assert "### Failures" in text and "sk-wrong" not in text and KEY not in text
+    html = MarkdownIt("commonmark").enable("table").render(text)  # as GitHub renders the step summary
+    body = html.split("<tbody>")[1].split("</tbody>")[0]
+    assert body.count("<tr>") == 3 and "<code>job1.yaml</code>" in body and "<h3>Failures</h3>" in html
     for written in (tmp_path / "cat.json", tmp_path / "junit.xml", tmp_path / "out1" / "report.json"):
         assert "sk-wrong" not in written.read_text() and KEY not in written.read_text()
 
@@ -179,3 +184,22 @@ def test_nightly_reruns_request_only_what_changed_and_rebuild_identical_manifest
 
 def _without(manifest: bytes, lines: tuple[str, ...]) -> list[str]:
     return [line for line in manifest.decode().splitlines() if line.strip().rstrip(",") not in lines]
+
+
+def test_a_take_two_books_share_is_requested_once(tmp_path):
+    # the same voice reads the same words in every book (a series' front matter, a heading): one request for all
+    shared = "A note from the publisher, the same in every book of the series."
+    with FakeSpeechServer(KEY, Faults(latency=0.2)) as fake:
+        catalogue = _catalogue(tmp_path, fake.url, [None, None, None], concurrency=6)
+        for n in range(3):
+            book = tmp_path / f"book{n}.md"
+            book.write_text(f"# Front\n\n{shared}\n\n" + book.read_text(encoding="utf-8"), encoding="utf-8")
+        done = run_cli("run", str(catalogue), cwd=tmp_path, env=ENV)
+        said = Counter(r.input for r in fake.records)
+    assert done.returncode == 0, done.stderr
+    assert sum(n for text, n in said.items() if shared in text) == 1 and max(said.values()) == 1
+    for n in range(3):
+        chunks = json.loads((tmp_path / f"out{n}" / "manifest.json").read_text())["chunks"]
+        assert {c["status"] for c in chunks if c["text"] == shared} <= {"synthesized", "cached"}
+    report = json.loads((tmp_path / "catalogue-report.json").read_text())
+    assert sum(b["requests"] for b in report["books"]) == len(said)

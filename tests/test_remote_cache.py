@@ -36,7 +36,7 @@ def s3():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     env = {"AWS_ACCESS_KEY_ID": "moto-key", "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}  # fmt: skip
+           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "OPENAI_API_KEY": KEY}  # fmt: skip
     client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id="moto-key",
                           aws_secret_access_key=SECRET, region_name="us-east-1")  # fmt: skip
     client.create_bucket(Bucket=BUCKET)
@@ -79,7 +79,6 @@ def _report(folder: Path) -> dict:
 
 def test_two_working_folders_share_one_s3_cache(s3, tmp_path):
     client, env = s3
-    env = {**env, "OPENAI_API_KEY": KEY}
     with FakeSpeechServer(KEY) as fake:
         first, second = _folder(tmp_path, "first", fake.url), _folder(tmp_path, "second", fake.url)
         made = run_cli("run", "job.yaml", cwd=first, env=env)
@@ -108,7 +107,6 @@ def test_two_working_folders_share_one_s3_cache(s3, tmp_path):
 
 def test_two_runs_storing_the_same_takes_at_once_leave_no_damaged_object(s3, tmp_path):
     client, env = s3
-    env = {**env, "OPENAI_API_KEY": KEY}
     with FakeSpeechServer(KEY) as fake:
         folders = [_folder(tmp_path, name, fake.url) for name in ("one", "two")]
         command = [sys.executable, "-m", "narrator", "run", "job.yaml"]
@@ -125,7 +123,6 @@ def test_two_runs_storing_the_same_takes_at_once_leave_no_damaged_object(s3, tmp
 
 def test_a_damaged_object_is_detected_never_used_and_replaced(s3, tmp_path):
     client, env = s3
-    env = {**env, "OPENAI_API_KEY": KEY}
     with FakeSpeechServer(KEY) as fake:
         first = _folder(tmp_path, "first", fake.url)
         assert run_cli("run", "job.yaml", cwd=first, env=env).returncode == 0
@@ -148,7 +145,6 @@ def test_a_damaged_object_is_detected_never_used_and_replaced(s3, tmp_path):
 
 def test_cache_stats_and_prune_work_on_the_remote_cache(s3, tmp_path):
     client, env = s3
-    env = {**env, "OPENAI_API_KEY": KEY}
     with FakeSpeechServer(KEY) as fake:
         folder = _folder(tmp_path, "book", fake.url)
         assert run_cli("run", "job.yaml", cwd=folder, env=env).returncode == 0
