@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any
 
 from . import errors
-from .catalogue import Book
 from .scheduler import Limiter, Pace
 from .spec import Job
 
@@ -107,17 +106,15 @@ def run_book(job: Job, strict: bool, actor: Any, rpm: float | None, tpm: float |
     return code, ray.get_runtime_context().get_node_id()
 
 
-def run_on_ray(address: str, limiters: dict[str, tuple[Limiter, list[Book]]], strict: bool,
-               on_book: Callable[[Book], None] | None = None) -> dict[str, Any]:  # fmt: skip
-    """Every book a task on the cluster at ``address``; where the work ran (the report's ``executor``)."""
+def run_on_ray(address: str, accounts: list[tuple[Limiter, list[Job]]], keys: dict[str, str], strict: bool,
+               on_book: Callable[[Job], None] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Every book a task on the cluster at ``address``, paced by its account's limiter; ``keys``: the API keys
+    the books need, by variable name. Returns where the work ran (the report's ``executor``)."""
     try:
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     except ImportError:
         raise errors.JobError(["--ray needs the ray extra: pip install 'narrator[ray]'"]) from None
-    books = [book for _, members in limiters.values() for book in members]
-    names = sorted({env for b in books if (env := b.script.provider.profile.key_env)})
-    keys = Keys({env: os.environ[env] for env in names if env in os.environ})
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -128,10 +125,11 @@ def run_on_ray(address: str, limiters: dict[str, tuple[Limiter, list[Book]]], st
         task = ray.remote(max_retries=3)(run_book)
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
         running = {}
-        for limiter, members in limiters.values():
+        secrets = Keys(keys)
+        for limiter, jobs in accounts:
             actor = pace.options(scheduling_strategy=here).remote(limiter.rpm, limiter.tpm)
-            for book in members:
-                running[task.remote(book.job, strict, actor, limiter.rpm, limiter.tpm, keys)] = book
+            for job in jobs:
+                running[task.remote(job, strict, actor, limiter.rpm, limiter.tpm, secrets)] = job
         ran_on: set[str] = set()
         pending = list(running)
         while pending:
