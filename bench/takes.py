@@ -65,6 +65,7 @@ def bench_takes(words: int = 120_000, targets: tuple[int, ...] = (0, 1800)) -> N
             job = _novel_job(folder, server.url, target, words)
             report, wall = _run(job)
             inputs = [r.input for r in server.records if r.status == 200]
+            served = sum(r.served for r in server.records if r.status == 200)
             if target:
                 again, again_wall = _run(job)
                 novel = folder / "novel.md"
@@ -84,7 +85,8 @@ def bench_takes(words: int = 120_000, targets: tuple[int, ...] = (0, 1800)) -> N
         label = "one paragraph a request" if target == 0 else f"takes of ~{target} chars"
         print(f"{label:>24}: {len(inputs)} requests for {paragraphs} chunks ({len(inputs) / paragraphs:.2f}), "
               f"sum of latency {latency:.0f} s, synthesis {synthesis:.1f} s against its bound {bound:.1f} s "
-              f"(ratio {synthesis / bound:.3f}); back end busy {back_end:.1f} s "
+              f"(ratio {synthesis / bound:.3f}; against the latency the fake really gave, {served:.0f} s in all, "
+              f"{synthesis / (served / CONCURRENCY):.3f}); back end busy {back_end:.1f} s "
               f"({stages}); "
               f"wall {wall:.1f} s against max(synthesis, back end / {cores} cores) = {ideal:.1f} s "
               f"(ratio {wall / ideal:.3f}); CPU {cpu:.0f} s in all: against max(synthesis, CPU / {cores} cores) "

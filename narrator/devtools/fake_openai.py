@@ -64,6 +64,7 @@ class Record:
     voice: str = ""  # of a 200: what it was asked to speak with
     instructions: str = ""
     speed: float = 1.0
+    served: float = 0.0  # of a 200: seconds from its arrival to its last byte (the latency it really had)
 
 
 @dataclass
@@ -210,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
             if fault not in ("cut", "runaway"):
                 state.successes += 1
             voice, instructions = str(payload.get("voice")), str(payload.get("instructions") or "")
-            state.records.append(Record(time.monotonic(), text, 200, fault, voice, instructions, speed))
+            state.records.append(record := Record(time.monotonic(), text, 200, fault, voice, instructions, speed))
         content_type = {"pcm": "audio/pcm", "wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac",
                         "opus": "audio/ogg", "aac": "audio/aac"}[fmt]  # fmt: skip
         self.send_response(200)
@@ -230,6 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
             if piece:
                 self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
         self.wfile.write(b"0\r\n\r\n")
+        record.served = time.monotonic() - started
 
     def _fault(self, state: State) -> str | None:
         f = state.faults
@@ -380,16 +382,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--key", default="sk-test-key")
     parser.add_argument("--latency", type=float, default=0.0)
-    parser.add_argument("--error-rate", type=float, default=0.0)
-    parser.add_argument("--cut-rate", type=float, default=0.0)
-    parser.add_argument("--reset-rate", type=float, default=0.0)
+    for rate in ("--error-rate", "--cut-rate", "--reset-rate"):
+        parser.add_argument(rate, type=float, default=0.0)
     parser.add_argument("--rpm", type=float, default=None)
     parser.add_argument("--quota-after", type=int, default=None)
     args = parser.parse_args()
-    faults = Faults(
-        latency=args.latency, error_rate=args.error_rate, cut_rate=args.cut_rate, reset_rate=args.reset_rate,
-        requests_per_minute=args.rpm, quota_after=args.quota_after,
-    )  # fmt: skip
+    faults = Faults(latency=args.latency, error_rate=args.error_rate, cut_rate=args.cut_rate,
+                    reset_rate=args.reset_rate, requests_per_minute=args.rpm, quota_after=args.quota_after)  # fmt: skip
     server = FakeSpeechServer(args.key, faults, port=args.port)
     print(f"fake speech server on {server.url} (key {args.key!r}); Ctrl-C stops it", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
