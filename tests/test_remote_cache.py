@@ -73,6 +73,14 @@ def _folder(root: Path, name: str, url: str) -> Path:
     return folder
 
 
+def _built(root: Path, name: str, url: str, env: dict[str, str]) -> Path:
+    """A working folder whose book has been run once, successfully."""
+    folder = _folder(root, name, url)
+    ran = run_cli("run", "job.yaml", cwd=folder, env=env)
+    assert ran.returncode == 0, ran.stderr
+    return folder
+
+
 def _report(folder: Path) -> dict:
     return json.loads((folder / "out" / "report.json").read_text())
 
@@ -124,8 +132,7 @@ def test_two_runs_storing_the_same_takes_at_once_leave_no_damaged_object(s3, tmp
 def test_a_damaged_object_is_detected_never_used_and_replaced(s3, tmp_path):
     client, env = s3
     with FakeSpeechServer(KEY) as fake:
-        first = _folder(tmp_path, "first", fake.url)
-        assert run_cli("run", "job.yaml", cwd=first, env=env).returncode == 0
+        _built(tmp_path, "first", fake.url, env)
         objects = _objects(client)
         damaged = sorted(objects)[2]
         client.put_object(Bucket=BUCKET, Key=damaged, Body=objects[damaged][: len(objects[damaged]) // 2])
@@ -146,8 +153,7 @@ def test_a_damaged_object_is_detected_never_used_and_replaced(s3, tmp_path):
 def test_cache_stats_and_prune_work_on_the_remote_cache(s3, tmp_path):
     client, env = s3
     with FakeSpeechServer(KEY) as fake:
-        folder = _folder(tmp_path, "book", fake.url)
-        assert run_cli("run", "job.yaml", cwd=folder, env=env).returncode == 0
+        folder = _built(tmp_path, "book", fake.url, env)
     before = _objects(client)
     text = (folder / "book.md").read_text()
     (folder / "book.md").write_text(text[: text.index("# Part 2")], encoding="utf-8")  # the book loses a chapter
