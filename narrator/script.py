@@ -210,6 +210,9 @@ def prepare_script(job: Job, sample: Sample | None = None) -> Script:
             variant = decision.redone if decision.chosen is None else min(decision.chosen, decision.redone)
         key = variant_key(fingerprints[id(voice)], texts.get(take.id, take.text), variant)
         keys.update((c.id, key) for c in take.chunks)  # every chunk of a take shares its audio
-    cache = open_cache(job.cache, job.output.dir)
+    try:
+        cache = open_cache(job.cache, job.output.dir)
+    except errors.JobError as exc:  # an extra not installed: name the job
+        raise errors.JobError([f"{job.path}: {problem}" for problem in exc.problems]) from None
     return Script(job, document, chapters, chunks, keys, limits, provider, cache, voices, takes,
                   review, MappingProxyType(texts), MappingProxyType(take_voices))  # fmt: skip

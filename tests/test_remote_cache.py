@@ -193,3 +193,14 @@ def test_the_default_path_imports_nothing_of_the_extras():
     done = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parent.parent,
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+
+
+def test_without_the_s3_extra_a_remote_cache_is_one_line_naming_the_job(tmp_path):
+    (tmp_path / "b.md").write_text("# One\n\nA line.\n", encoding="utf-8")
+    (tmp_path / "job.yaml").write_text("sources: [b.md]\noutput: {dir: out}\ncache: s3://bucket/p\n", "utf-8")
+    # as on a machine without the extra: importing fsspec fails
+    cli = "import sys; sys.modules['fsspec'] = None; from narrator.cli import main; main()"
+    done = subprocess.run([sys.executable, "-c", cli, "plan", "job.yaml"], cwd=tmp_path, capture_output=True,
+                          text=True)  # fmt: skip
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "job.yaml: cache: s3://bucket/p needs the s3 extra: pip install 'narrator[s3]'" in done.stderr
