@@ -9,6 +9,7 @@ writing to the same cache meanwhile loses nothing it is making.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections import Counter
@@ -94,7 +95,7 @@ def _remote(url: str) -> Iterator[CachedTake]:
 
     store = RemoteStore(url)
     for take in sorted(store, key=lambda t: t.path):
-        yield CachedTake(take.key, take.size, take.modified, lambda take=take: store.remove(take))  # type: ignore[misc]
+        yield CachedTake(take.key, take.size, take.modified, functools.partial(store.remove, take))
 
 
 def render(report: CacheReport, pruned: bool) -> str:

@@ -160,11 +160,12 @@ def _prepare(job: Job, strict: bool) -> tuple[Script, BookDiff] | errors.Narrato
     try:
         script = prepare_script(job)
         check_key(script)
+        diff = diff_book(job, script)
         if job.budget_usd is not None:
-            check_budget(script)
+            check_budget(script, diff.cost_usd)
         if strict:
             check_review(script)
-        return script, diff_book(job, script)
+        return script, diff
     except errors.NarratorError as exc:
         return exc
 

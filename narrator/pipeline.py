@@ -228,10 +228,9 @@ async def _synthesize(
 
     def on_take(key: str, result: TakeResult) -> None:
         nonlocal new_audio
-        if result.status == "cached":
+        if result.status in ("synthesized", "cached"):  # cached: made meanwhile by another book
             gate.stored(key)
         if result.status == "synthesized":
-            gate.stored(key)
             new_audio += result.duration
             bar.set_postfix_str(f"{new_audio / 60:.1f} min of new audio", refresh=False)
         if result.status != "skipped":

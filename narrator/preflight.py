@@ -30,9 +30,11 @@ def check_review(script: Script) -> None:
         )
 
 
-def check_budget(script: Script) -> None:
+def check_budget(script: Script, to_finish: float | None = None) -> None:
+    """``to_finish``: the cost already planned (narrator diff's), else planned here."""
     job = script.job
-    to_finish = make_plan(job, script).total.cost_to_finish_usd
+    if to_finish is None:
+        to_finish = make_plan(job, script).total.cost_to_finish_usd
     if job.budget_usd is not None and to_finish > job.budget_usd:
         raise errors.BudgetExceeded(
             f"{job.path}: budget_usd: finishing would cost about ${to_finish:.2f}, over the budget of "

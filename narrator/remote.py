@@ -112,7 +112,7 @@ class RemoteStore:
                     writer.write(pcm)
                 atomic_write(wav.with_suffix(".sha256"), take.digest.encode("ascii"))
                 return True
-            self._forget(take, remove=True)  # damaged: never used, and made again by the run that needs it
+            self.remove(take)  # damaged: never used, and made again by the run that needs it
         return False
 
     def store(self, key: str, wav: Path, digest: str) -> None:
@@ -135,12 +135,8 @@ class RemoteStore:
                 self._listing.setdefault(key, []).append(RemoteTake(key, rate, digest, final, len(data), None))
 
     def remove(self, take: RemoteTake) -> None:
-        self._forget(take, remove=True)
-
-    def _forget(self, take: RemoteTake, remove: bool) -> None:
-        if remove:
-            with contextlib.suppress(FileNotFoundError, OSError):
-                self.fs.rm_file(take.path)
+        with contextlib.suppress(OSError):  # gone already, or not ours to remove: it leaves the listing either way
+            self.fs.rm_file(take.path)
         with self._lock:
             if self._listing is not None and take in self._listing.get(take.key, []):
                 self._listing[take.key].remove(take)

@@ -282,7 +282,6 @@ class _Synthesis:
             self.record(item.key, TakeResult("cached"))
             return
         claim = self.claims[item.key] = asyncio.get_running_loop().create_future()
-        taken: TakeResult | None = TakeResult("skipped")
         try:
             # the retry budget holds at wall-clock time too, whatever an attempt or a server's Retry-After does
             try:
