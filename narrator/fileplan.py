@@ -47,8 +47,10 @@ def _hash(*parts: object) -> str:
 
 
 def _chapter_parts(script: Script, chunks: list[Chunk]) -> list[Part | None]:
-    """How the chapter's files are cut (output.max_file_minutes): [None] when one file holds it all. Take
-    lengths come from their headers before any trimming, so no part can come out longer than the limit."""
+    """How the chapter's files are cut (output.max_file_minutes): [None] when one file holds it all. A take's
+    length is its audio before any trimming, plus the job's pause at each paragraph seam inside it (assembly sets
+    a seam's silence to that pause, which may be longer than the voice's own), so no part can come out longer
+    than the limit."""
     limit = script.job.output.max_file_minutes
     if limit is None:
         return [None]
@@ -61,7 +63,8 @@ def _chapter_parts(script: Script, chunks: list[Chunk]) -> list[Part | None]:
         layout = script.cache.layout(script.keys[chunks[i].id])
         if layout is None:
             raise errors.ToolError(f"take for chunk {chunks[i].id} vanished from the cache during the run")
-        lengths.append(layout.duration)
+        inside = script.take_of[chunks[i].id].chunks[1:]
+        lengths.append(layout.duration + sum(gap_seconds(c, pauses) for c in inside))
     gaps = [gap_seconds(chunks[i], pauses) for i in starts]
     cut_takes = plan_parts(lengths, gaps, [chunks[i].piece == 0 for i in starts], pauses.chapter_start,
                            pauses.chapter_end, limit * 60)  # fmt: skip
