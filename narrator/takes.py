@@ -2,13 +2,13 @@
 
 A take is consecutive chunks of one chapter, never across a scene break, up to about ``target`` characters and
 always within both input limits. Where one take ends depends only on nearby text (content-defined, as a
-deduplicating backup cuts files): a take ends after a chunk whose text hashes under ``len(text) / target``, so
-on average every ``target`` characters, and the decision for one chunk never looks at another. An edit then
+deduplicating backup cuts files): a take ends after a chunk whose first words hash under ``len(text) / target``,
+so on average every ``target`` characters, and the decision for one chunk never looks at another. An edit then
 changes the take it falls in, and at most the next one (when the edited chunk's own cut appears or goes); an
 unchanged book groups the same way every time. A heading never ends a take: it opens the take it introduces.
 
-A group over the input limits is cut again where a looser draw allows (twice as likely, then four times...), still
-by each chunk's own text, into as few takes as fit; only as a last resort greedily by size.
+A group over the input limits is cut in two where a looser draw would cut first, still by each chunk's own text,
+and each side again until every take fits.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from .chunker import Chunk, Limits
 from .tokens import count_tokens
 
+DRAW_WORDS = 3  # a chunk's draw hashes its first words only: see _draw
+MIN_SIDE = 0.25  # a group over the limits is cut, if it can be, where each side keeps this much of max_chars
 PARAGRAPH_SEPARATOR = "\n\n"  # between paragraphs in one request: the voice hears a paragraph break
 
 
@@ -54,14 +56,19 @@ def make_take(chunks: Sequence[Chunk]) -> Take:
 
 
 def _draw(chunk: Chunk) -> float:
-    """A number in [0, 1) that depends on the chunk's text only."""
-    return int(hashlib.sha256(chunk.spoken.encode("utf-8")).hexdigest()[:13], 16) / 16**13
+    """A number in [0, 1) that depends on the chunk's first words only, so that most edits to a paragraph leave
+    its cut where it was. Measured on 15 000 random one-word edits (a word inserted, deleted or replaced) of 50
+    generated novels, ``target_chars`` 1 800 and the API's limits: hashing the whole text, 3.9 in 1 000 edits
+    changed three takes and 91 changed two; hashing the first three words, 0.5 and 15. Two words are too few:
+    dialogue lines that open alike draw alike, and takes shrank from 9 paragraphs to 7."""
+    text = " ".join(chunk.spoken.split()[:DRAW_WORDS])
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:13], 16) / 16**13
 
 
-def _ends_take(chunk: Chunk, target: int, looseness: int) -> bool:
+def _ends_take(chunk: Chunk, target: int) -> bool:
     if chunk.kind == "heading":
         return False
-    return _draw(chunk) * target < chunk.chars * looseness
+    return _draw(chunk) * target < chunk.chars
 
 
 def group_takes(chunks: Sequence[Chunk], limits: Limits, target: int) -> list[Take]:
@@ -70,7 +77,8 @@ def group_takes(chunks: Sequence[Chunk], limits: Limits, target: int) -> list[Ta
         return [make_take([c]) for c in chunks]
     takes: list[Take] = []
     for run in _runs(chunks):
-        takes += _fit(run, limits, target, 1)
+        for group in _groups(run, target):
+            takes += _fit(group, limits)
     return takes
 
 
@@ -87,11 +95,11 @@ def _runs(chunks: Sequence[Chunk]) -> Iterator[list[Chunk]]:
         yield run
 
 
-def _groups(chunks: list[Chunk], target: int, looseness: int) -> list[list[Chunk]]:
+def _groups(chunks: list[Chunk], target: int) -> list[list[Chunk]]:
     groups: list[list[Chunk]] = [[]]
     for chunk in chunks:
         groups[-1].append(chunk)
-        if _ends_take(chunk, target, looseness):
+        if _ends_take(chunk, target):
             groups.append([])
     return [g for g in groups if g]
 
@@ -100,43 +108,29 @@ def _fits(take: Take, limits: Limits) -> bool:
     return take.chars <= limits.max_chars and take.tokens <= limits.max_tokens
 
 
-def _fit(run: list[Chunk], limits: Limits, target: int, looseness: int) -> list[Take]:
-    takes: list[Take] = []
-    for group in _groups(run, target, looseness):
-        take = make_take(group)
-        takes += [take] if len(group) == 1 or _fits(take, limits) else _pack(group, limits, target, looseness * 2)
-    return takes
+def _cut_first(chunk: Chunk) -> float:
+    """How readily a take ends after this chunk, lowest first: a looser draw (``_ends_take``) cuts after the chunk
+    with the lowest draw per character first. A heading never ends a take."""
+    return float("inf") if chunk.kind == "heading" else _draw(chunk) / max(chunk.chars, 1)
 
 
-def _pack(group: list[Chunk], limits: Limits, target: int, looseness: int) -> list[Take]:
-    """A group over the limits: as few takes as fit, cut only where a looser draw allows (content-defined
-    again), each as long as the limits let it be. An edit that pushes a group over the limits so cuts it in two;
-    only an edit inside a group already cut this way can move the cuts after it in the same group."""
-    if looseness > 1 << 10:
-        return _greedy(group, limits)
-    takes: list[Take] = []
-    current: list[Chunk] = []
-    for part in _groups(group, target, looseness):
-        if current and not _fits(make_take([*current, *part]), limits):
-            takes.append(make_take(current))
-            current = []
-        if not current and len(part) > 1 and not _fits(make_take(part), limits):
-            takes += _pack(part, limits, target, looseness * 2)
-            continue
-        current += part
-    if current:
-        takes.append(make_take(current))
-    return takes
+def _fit(group: list[Chunk], limits: Limits) -> list[Take]:
+    """A group over the limits is cut in two after the chunk that most readily ends a take, among the cuts that
+    leave each side a quarter of the limit (any cut, if none does), and each side again until every take fits.
 
-
-def _greedy(group: list[Chunk], limits: Limits) -> list[Take]:
-    takes: list[Take] = []
-    current: list[Chunk] = []
+    The cuts depend on the chunks' own text, so an edit inside such a group changes the side it falls in and
+    seldom more. Measured on 6 000 one-word edits as in ``_draw`` (whole-text draws): packing greedily, each take
+    as long as the limits let it, 6.0 in 1 000 edits changed three takes or more (up to four); cutting at the
+    readiest chunk anywhere, 5.3 (up to four: a cut next to the group's end leaves a long side to cut again);
+    only where both sides fit, 6.3 (up to five: a group that grows past twice the limit is cut anew from the
+    top); a quarter of the limit each side, 3.8, never more than three."""
+    take = make_take(group)
+    if len(group) == 1 or _fits(take, limits):
+        return [take]
+    order = sorted(range(1, len(group)), key=lambda cut: _cut_first(group[cut - 1]))
+    total, before = sum(c.chars for c in group), [0]
     for chunk in group:
-        if current and not _fits(make_take([*current, chunk]), limits):
-            takes.append(make_take(current))
-            current = []
-        current.append(chunk)
-    if current:
-        takes.append(make_take(current))
-    return takes
+        before.append(before[-1] + chunk.chars)
+    least = limits.max_chars * MIN_SIDE
+    cut = next((c for c in order if least <= before[c] <= total - least), order[0])
+    return _fit(group[:cut], limits) + _fit(group[cut:], limits)

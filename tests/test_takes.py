@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -75,10 +76,28 @@ def novel_chapters(words: int) -> list[Chapter]:
     return chapters
 
 
+def one_word_edit(chapter: Chapter, rng: random.Random) -> Chapter:
+    """A word inserted, deleted or replaced somewhere in one of the chapter's paragraphs."""
+    blocks = list(chapter.blocks)
+    b = rng.randrange(1, len(blocks))
+    words = blocks[b].text.split(" ")
+    at, how = rng.randrange(len(words)), rng.randrange(3)
+    if how == 0:
+        words.insert(at, "indeed")
+    elif how == 1 and len(words) > 1:
+        del words[at]
+    else:
+        words[at] = "lantern"
+    blocks[b] = Block("paragraph", " ".join(words))
+    return Chapter(chapter.title, tuple(blocks))
+
+
 def test_a_novel_needs_a_fraction_of_the_requests_and_edits_stay_local():
     """A generated novel (six in ten paragraphs short dialogue): under a quarter of its paragraphs as requests,
-    all within the API's limits; random one-word edits change one or two takes, three where an edit falls in a
-    group the limits had to cut again (takes.py)."""
+    all within the API's limits; 600 random one-word edits change one take, or two where the edited paragraph's
+    own cut comes or goes (under 3 %), and three only where the edit makes a group the limits cut differently
+    (takes.py measured 0.5 in 1 000; grouping as before this test was written: 5 in 1 000 changed three or four
+    takes, and 9 % two)."""
     chapters = novel_chapters(40_000)
     chunks = chunk_chapters(chapters, API)
     takes = group_takes(chunks, API, 1800)
@@ -86,16 +105,13 @@ def test_a_novel_needs_a_fraction_of_the_requests_and_edits_stay_local():
     assert len(takes) * 4 <= paragraph_count
     assert all(t.chars <= API.max_chars and t.tokens <= API.max_tokens for t in takes)
     rng = random.Random(7)
-    changed = []
-    for _ in range(60):
+    before = [{t.text for t in group_takes(chunk_chapters([c], API), API, 1800)} for c in chapters]
+    changed = Counter()
+    for _ in range(600):
         c = rng.randrange(len(chapters))
-        b = rng.randrange(1, len(chapters[c].blocks))
-        blocks = list(chapters[c].blocks)
-        blocks[b] = Block("paragraph", blocks[b].text + " indeed")
-        edited = [*chapters[:c], Chapter(chapters[c].title, tuple(blocks)), *chapters[c + 1 :]]
-        again = group_takes(chunk_chapters(edited, API), API, 1800)
-        changed.append(len({t.text for t in again} - {t.text for t in takes}))
-    assert max(changed) <= 3 and sum(n <= 2 for n in changed) >= 55, changed
+        again = group_takes(chunk_chapters([one_word_edit(chapters[c], rng)], API), API, 1800)
+        changed[len({t.text for t in again} - before[c])] += 1
+    assert max(changed) <= 3 and changed[3] <= 1 and changed[2] <= 18, changed
 
 
 def story(folder: Path) -> list[str]:
