@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from catalogue import bench_catalogue  # noqa: E402
 from review import bench_review  # noqa: E402
 from scale import bench_scale  # noqa: E402
-from takes import bench_seams, bench_takes  # noqa: E402
+from takes import bench_intake, bench_seams, bench_takes  # noqa: E402
 
 VOCABULARY = (
     "the a keeper light sea stone tower wind night morning boat harbour storm wave gull rope lamp oil "
@@ -390,6 +390,7 @@ SECTIONS = {
     "seams": bench_seams,
     "openai": bench_openai,
     "takes": bench_takes,
+    "intake": bench_intake,
     "review": bench_review,
     "catalogue": bench_catalogue,
     "scale": bench_scale,
