@@ -58,12 +58,16 @@ class TakeCache:
 
     def fetch(self, keys: Iterable[str], workers: int = 8) -> None:
         """Bring the remote store's takes of ``keys`` to this machine now, checked (several at once): a run asks
-        before deciding what to request, so a damaged object is made again instead of failing the build."""
+        before deciding what to request, so a damaged object is made again instead of failing the build. A take
+        this machine has and the store lacks (its store failed in an earlier run) is stored now."""
         if self.remote is None:
             return
-        missing = [k for k in dict.fromkeys(keys) if self.remote.has(k) and not self.path(k).is_file()]
+        remote, wanted = self.remote, list(dict.fromkeys(keys))
+        missing = [k for k in wanted if remote.has(k) and not self.path(k).is_file()]
+        unstored = [k for k in wanted if not remote.has(k) and self.path(k).is_file()]
         with ThreadPoolExecutor(workers, thread_name_prefix="fetch") as pool:
             list(pool.map(self.local, missing))
+            list(pool.map(lambda k: store_remotely(remote, k, self.path(k), self.audio_hash(k)), unstored))
 
     def local(self, key: str) -> Path:
         """The take's file on this machine, fetched from the remote store first if need be (it may still not
@@ -150,6 +154,17 @@ def _sample_hash(path: Path, layout: WavLayout) -> str:
     return digest.hexdigest()
 
 
+def store_remotely(remote: RemoteStore, key: str, wav: Path, digest: str | None) -> None:
+    """A take into the remote store; a failure is logged, not raised: the take stays in this run's local folder,
+    and the next run from it stores it again (TakeCache.fetch)."""
+    try:
+        if digest is None:
+            raise ToolError("its audio cannot be read")
+        remote.store(key, wav, digest)
+    except (OSError, ToolError) as exc:
+        log.warning("could not store take %s in %s: %s", key[:12], remote.url, exc)
+
+
 class PendingTake:
     """A take being received: PCM goes to a temporary file as it arrives (a 4096-character take is ~13 MB,
     never held in memory), and the take joins the cache only on ``commit``. ``discard`` drops it: a body
@@ -187,10 +202,7 @@ class PendingTake:
         atomic_write(self.path.with_suffix(".sha256"), self._digest.hexdigest().encode("ascii"))
         self._file.commit()
         if self.remote is not None:
-            try:
-                self.remote.store(self.key, self.path, self._digest.hexdigest())
-            except (OSError, ToolError) as exc:  # the take is kept in this run's local folder all the same
-                log.warning("could not store take %s in %s: %s", self.key[:12], self.remote.url, exc)
+            store_remotely(self.remote, self.key, self.path, self._digest.hexdigest())
 
     def discard(self) -> None:
         if self._wav is not None:

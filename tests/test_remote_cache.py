@@ -150,6 +150,23 @@ def test_a_damaged_object_is_detected_never_used_and_replaced(s3, tmp_path):
     assert _report(second)["chunks"]["synthesized"] == len(take["chunks"])
 
 
+def test_a_take_the_store_lost_is_stored_by_the_next_run_from_that_folder(s3, tmp_path):
+    """A store that failed (here: the bucket emptied after the run) leaves the takes in that folder only; the next
+    run from it stores them, requesting nothing, and a second folder then finds every one."""
+    client, env = s3
+    with FakeSpeechServer(KEY) as fake:
+        first = _built(tmp_path, "first", fake.url, env)
+        stored = _objects(client)
+        for name in stored:
+            client.delete_object(Bucket=BUCKET, Key=name)
+        sent = len(fake.records)
+        again = run_cli("run", "job.yaml", cwd=first, env=env)
+        assert again.returncode == 0, again.stderr
+        assert _objects(client) == stored and len(fake.records) == sent
+        second = _built(tmp_path, "second", fake.url, env)
+        assert len(fake.records) == sent and _report(second)["requests"] == 0
+
+
 def test_cache_stats_and_prune_work_on_the_remote_cache(s3, tmp_path):
     client, env = s3
     with FakeSpeechServer(KEY) as fake:
