@@ -31,14 +31,17 @@ class BookDiff:
     cost_usd: float
     chapters: list[ChapterDiff]  # only those with changes or files to make
     built: bool  # there is a last build to compare with
+    # whole-book files a run would make again: {"file", "how"}, how "remux" (from its chapters' segments, only the
+    # changed chapters' encoded) or "encode" (the whole book)
+    books: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def pending(self) -> bool:
-        return self.requests > 0 or any(c.files for c in self.chapters)
+        return self.requests > 0 or any(c.files for c in self.chapters) or bool(self.books)
 
     def to_json(self) -> dict[str, Any]:
         return {"requests": self.requests, "cost_usd": round(self.cost_usd, 4), "built": self.built,
-                "chapters": [c.__dict__ for c in self.chapters]}  # fmt: skip
+                "chapters": [c.__dict__ for c in self.chapters], "books": self.books}  # fmt: skip
 
 
 def _excerpt(text: str) -> str:
@@ -75,12 +78,13 @@ def diff_book(job: Job, script: Script | None = None) -> BookDiff:
         else:  # a take to request: every file of the chapter is made again
             row.files = [os.path.relpath(f.path, out_dir) for f in _chapter_files(planner, index)]
     complete = len(ready) == len(rows)
-    book_stale = not complete or any(is_stale(f, fingerprints, out_dir) for f in planner.book(ready))
+    stale = [f.kind for f in planner.book(ready) if is_stale(f, fingerprints, out_dir)] if complete else None
+    books = [{"file": os.path.relpath(planner.book_path(k), out_dir), "how": "remux" if k.segmented else "encode"}
+             for k in planner.book_kinds if stale is None or k in stale]  # fmt: skip
     plan = make_plan(job, script)
     chapters = [r for r in rows if r.changes or r.files]
-    if book_stale and chapters:
-        chapters[0].files += [os.path.relpath(planner.book_path(k), out_dir) for k in planner.book_kinds]
-    return BookDiff(plan.total.requests_to_send or 0, plan.total.cost_to_finish_usd, chapters, last is not None)
+    return BookDiff(plan.total.requests_to_send or 0, plan.total.cost_to_finish_usd, chapters, last is not None,
+                    books)  # fmt: skip
 
 
 def _chapter_files(planner: FilePlanner, index: int) -> list[PlannedFile]:
@@ -101,4 +105,7 @@ def render_diff(diff: BookDiff) -> str:
         lines.append(f"chapter {chapter.number} {chapter.title}:")
         lines += [f"  {c['kind']:>7} {c['chunk']}: {c['text']}" for c in chapter.changes]
         lines += [f"  encode  {name}" for name in chapter.files]
+    if diff.books:
+        lines.append("the whole book:")
+        lines += [f"  {book['how']:>6}  {book['file']}" for book in diff.books]
     return "\n".join(lines)

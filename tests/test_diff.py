@@ -44,11 +44,18 @@ def test_a_one_word_edit_is_one_change_and_a_gate_for_ci(tmp_path):
         assert chapter["number"] == 2 and chapter["title"] == "Two"
         [change] = chapter["changes"]
         assert change["kind"] == "changed" and "quietly" in change["text"]
-        assert "chapters/02 Two.mp3" in chapter["files"] and "Diffed.m4b" in chapter["files"]
+        assert "chapters/02 Two.mp3" in chapter["files"]
         assert not any("One" in f or "Three" in f for f in chapter["files"])
+        assert diff["books"] == [{"file": "Diffed.m4b", "how": "remux"}]  # one segment encoded, the book joined
 
         assert run_cli("run", str(job), env=ENV).returncode == 0
         report = json.loads((tmp_path / "out" / "report.json").read_text())
         assert report["requests"] == diff["requests"]  # what diff said a run would request, it did
         after = run_cli("diff", str(job), "--check")
-    assert after.returncode == 0, after.stdout
+        assert after.returncode == 0, after.stdout
+
+        (tmp_path / "out" / "Diffed.m4b").unlink()  # lost: every chapter is as built, but a run makes it again
+        lost = run_cli("diff", str(job), "--check")
+        assert lost.returncode == 1 and "remux  Diffed.m4b" in lost.stdout, lost.stdout
+        assert run_cli("run", str(job), env=ENV).returncode == 0
+        assert run_cli("diff", str(job), "--check").returncode == 0
