@@ -44,16 +44,19 @@ def build_files(
     timings: dict[str, float],
     progress: FileProgress | None = None,
     gate: ChapterGate | None = None,
+    prebuilt: dict[str, str] | None = None,
 ) -> BuildResult:
     """Make every planned file that is not on disk with the fingerprint ``before`` gives it (subtitles are
     always written: they are cheap). With a ``gate``, each chapter waits for its takes; NotReady, carrying the
-    chapter files finished (``finished``), if some never come."""
+    chapter files finished (``finished``), if some never come. ``prebuilt``: chapter files this run made
+    elsewhere (build_chapter, as Ray tasks), relative path -> fingerprint: not made again, but checked by QA."""
     # its own folder: providers keep their scratch files in the work folder too, and synthesis may still run
     work_dir = workspace.work_dir(script.job.output.dir) / "build"
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     started = time.monotonic()
-    build = _Build(script, planner, before, work_dir, progress, gate)
+    build = _Build(script, planner, {**before, **(prebuilt or {})}, work_dir, progress, gate)
+    build.prebuilt = prebuilt or {}
     chapters = build.run()
     timings["outputs"] = time.monotonic() - started
     qa = build.check(timings)  # while the chapters' WAVs are still here: a file may have to be made again
@@ -96,6 +99,7 @@ class _Build:
         self.chapters: list[ChapterAudio] = []  # as assembled, once run() is done
         self.headroom: dict[Path, float] = {}  # dB under the preset's ceiling a file is made again with
         self.encodes: list[Future[object]] = []
+        self.prebuilt: dict[str, str] = {}
         self._lock = threading.Lock()
         self.preset: Preset | None = PRESETS[script.job.output.mastering]
         # the whole-book files that may have to be made: all of them while synthesis runs (their fingerprints are
@@ -216,6 +220,9 @@ class _Build:
         chapter = self.assemble_and_measure(index)
         out_dir = self.script.job.output.dir
         mine = [f for f in plan.files if f.kind.audio and is_stale(f, self.before, out_dir)]
+        for f in plan.files:  # made by another task of this run: QA measures it all the same
+            if f.kind.audio and self.prebuilt.get(os.path.relpath(f.path, out_dir)) == f.fingerprint:
+                self.file_done(f)
         with self._lock:
             self.encodes += [pool.submit(self.encode_chapter, f, chapter) for f in mine]
         missing = [k for k in self.segmented if not self.store.has(plan.segments[k.name])]
@@ -354,6 +361,35 @@ class _Build:
             book.abort()
             raise
         self.finish_book(f, book, mastered)
+
+
+def chapter_pending(script: Script, planner: FilePlanner, before: dict[str, str], index: int) -> bool:
+    """Has chapter ``index`` a file or a whole-book segment to make (its takes all stored)?"""
+    plan, out_dir = planner.chapter(index), script.job.output.dir
+    store = SegmentStore(workspace.segments_dir(out_dir))
+    return any(f.kind.audio and is_stale(f, before, out_dir) for f in plan.files) or any(
+        not store.has(plan.segments[k.name]) for k in planner.book_kinds if k.segmented
+    )
+
+
+def build_chapter(script: Script, before: dict[str, str], index: int) -> dict[str, str]:
+    """One chapter's files and its whole-book segments, every take of the book stored: the work of one Ray task
+    (rayrun.py). The chapter files made, relative path -> fingerprint, for the book's own build (``prebuilt``);
+    the segments go to the store, where that build finds them. Scratch space of its own, removed after."""
+    work_dir = workspace.work_dir(script.job.output.dir) / f"chapter-{index + 1}-{os.getpid()}"
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True)
+    try:
+        build = _Build(script, FilePlanner(script), before, work_dir, None, None)
+        build.streamed = []  # one encoder over the whole book: the book's own build feeds it
+        build.setup()
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            build.make_chapter(index, pool)
+            for encode in list(build.encodes):
+                encode.result()
+        return dict(build.finished)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def _overshoot(qa: QaFile, preset: Preset) -> float:

@@ -20,11 +20,12 @@ def build_outputs(
     timings: dict[str, float],
     progress: FileProgress | None = None,
     gate: ChapterGate | None = None,
+    prebuilt: dict[str, str] | None = None,
 ) -> BuildResult:
     """Make what is out of date. With a ``gate``, while synthesis still runs: each chapter is built as soon as
     its takes are stored (NotReady if some never are: the files finished so far are on disk, and in the error)."""
     out_dir = script.job.output.dir
-    before = previous.fingerprints if previous else {}
+    before = {**(previous.fingerprints if previous else {}), **(prebuilt or {})}
     planner = FilePlanner(script)
     if gate is None or gate.all_ready:
         gate = None
@@ -32,7 +33,7 @@ def build_outputs(
         if previous and not any(is_stale(f, before, out_dir) for f in planned):
             fingerprints = {os.path.relpath(f.path, out_dir): f.fingerprint for f in planned}
             return _reuse(previous, planned, fingerprints)
-    result = build_files(script, planner, before, timings, progress, gate)
+    result = build_files(script, planner, before, timings, progress, gate, prebuilt)
     # QA rows of the files not made again carry over; a file no longer planned takes its row with it
     order = {os.path.basename(path): i for i, path in enumerate(result.fingerprints)}
     remade = {q.file for q in result.qa}

@@ -80,12 +80,14 @@ async def run_job_async(
     sample: Sample | None = None,
     script: Script | None = None,
     pace: Pace | None = None,
+    prebuilt: dict[str, str] | None = None,
 ) -> RunResult:
     """Do everything the job asks that is not already done. Whatever ends the run (done, failed chunks, a fatal
     provider error, a budget refusal, a signal), report.json says so, with its exit code. ``script``: the job
-    already prepared; ``pace``: the limiter and request slots shared with other runs (catalogue.py)."""
+    already prepared; ``pace``: the limiter and request slots shared with other runs (catalogue.py);
+    ``prebuilt``: chapter files made by this run's other tasks (rayrun.py), relative path -> fingerprint."""
     run = _Run(job, strict, sample, pace)
-    run.script = script
+    run.script, run.prebuilt = script, prebuilt
     try:
         return await run.go(progress)
     except BaseException as exc:
@@ -105,6 +107,7 @@ class _Run:
         self.script: Script | None = None
         self.outcome = SynthesisOutcome()
         self.previous: Manifest | None = None
+        self.prebuilt: dict[str, str] | None = None
         self.holds_folder = False
 
     async def go(self, progress: bool | None) -> RunResult:
@@ -138,10 +141,10 @@ class _Run:
         finished: dict[str, str] = {}
         with _FilesBar(progress) as bar:
             building = asyncio.create_task(
-                asyncio.to_thread(build_outputs, script, self.previous, self.timings, bar.update, gate)
+                asyncio.to_thread(build_outputs, script, self.previous, self.timings, bar.update, gate, self.prebuilt)
             )
             try:
-                self.outcome = await _synthesize(script, cached, len(reused), self.pace, progress, gate)
+                self.outcome = await synthesize_takes(script, cached, len(reused), self.pace, progress, gate)
             except BaseException:
                 building.cancel()  # its thread ends by itself: the gate closes below
                 raise
@@ -211,7 +214,7 @@ class _Run:
             self.write_report(exit_code, message, counts, None)
 
 
-async def _synthesize(
+async def synthesize_takes(
     script: Script, cached: set[str], reused: int, pace: Pace, progress: bool | None, gate: ChapterGate
 ) -> SynthesisOutcome:
     """Every missing take, once per cache key, in reading order, with a progress bar on a terminal."""

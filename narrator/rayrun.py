@@ -5,12 +5,16 @@ nothing here imports Ray until a run asks for it.
 The driver (the ``narrator`` process) prepares and checks every book as a local catalogue run does, then sends
 each book to the cluster as one task, and keeps one limiter actor per account on its own node: every request of
 every node asks it for its turn, so the cluster together keeps to the declared requests and tokens per minute.
-A node that dies takes its tasks with it; Ray runs them again elsewhere, and a book started again takes the takes
-already made from the cache (shared: the same folder on one machine, or ``cache: s3://...``). The API keys reach
-the tasks from the driver's own environment in the tasks' arguments, held in memory (see Keys).
+A book's task requests its missing takes, then sends each chapter with something to make (its files, its
+segments of the M4B) to the cluster as a task of its own, and last builds the book itself from what they made
+(the chapters assembled again for subtitles and QA, the M4B remuxed, the MP3 book fed) and writes its manifest
+and report. A node that dies takes its tasks with it; Ray runs them again elsewhere, and a task started again
+takes the takes and segments already made from the cache and the store (shared: the same folder on one machine,
+or ``cache: s3://...``). The API keys reach the tasks from the driver's own environment in the tasks' arguments,
+held in memory (see Keys).
 
 Every node needs narrator installed and the job files, sources and output folders at the same paths (a shared
-file system); a book is one task, so the unit of work spread across nodes is the book, not the chapter.
+file system).
 """
 
 from __future__ import annotations
@@ -89,21 +93,68 @@ class Keys:
         return f"Keys({', '.join(self.values)})"
 
 
-def run_book(job: Job, strict: bool, actor: Any, rpm: float | None, tpm: float | None, keys: Keys) -> tuple[int, str]:
-    """One book, inside a Ray task: its exit code and the node it ran on."""
+def run_book(job: Job, strict: bool, actor: Any, rpm: float | None, tpm: float | None,
+             keys: Keys) -> tuple[int, list[str]]:  # fmt: skip
+    """One book, inside a Ray task: its exit code and the nodes its tasks ran on (its own first)."""
     import ray
 
     from .pipeline import run_job_async
 
     os.environ.update(keys.values)  # this worker process's own environment, as the driver's held them
-
-    limiter = SharedLimiter(actor, rpm, tpm)
-    try:
-        result = asyncio.run(run_job_async(job, progress=False, strict=strict, pace=Pace(limiter)))
+    nodes = [ray.get_runtime_context().get_node_id()]
+    try:  # one Pace an event loop: its slots belong to the loop they are made in
+        prebuilt = _chapters_on_ray(job, Pace(SharedLimiter(actor, rpm, tpm)), nodes)
+        pace = Pace(SharedLimiter(actor, rpm, tpm))
+        result = asyncio.run(run_job_async(job, progress=False, strict=strict, pace=pace, prebuilt=prebuilt))
         code = result.exit_code
     except errors.NarratorError as exc:  # its report says why
         code = exc.exit_code
-    return code, ray.get_runtime_context().get_node_id()
+    return code, nodes
+
+
+def _chapters_on_ray(job: Job, pace: Pace, nodes: list[str]) -> dict[str, str]:
+    """The book's missing takes, then each chapter with something to make as a Ray task: the chapter files they
+    made (relative path -> fingerprint). Nothing, if some take could not be made: the book's run says why."""
+    import ray
+
+    from .build import chapter_pending
+    from .fileplan import FilePlanner
+    from .gate import ChapterGate
+    from .pipeline import synthesize_takes
+    from .preflight import check_key
+    from .records import read_manifest
+    from .script import prepare_script
+
+    script = prepare_script(job)
+    check_key(script)
+    script.cache.sweep()
+    script.cache.fetch(script.keys.values())
+    cached = script.cached_keys()
+    reused = sum(1 for c in script.chunks if script.keys[c.id] in cached)
+    asyncio.run(synthesize_takes(script, cached, reused, pace, False, ChapterGate(script, cached)))
+    if not set(script.keys.values()) <= script.cached_keys():
+        return {}
+    last = read_manifest(job.output.dir / "manifest.json")
+    before = last.fingerprints if last else {}
+    planner = FilePlanner(script)
+    chapter = ray.remote(max_retries=3)(build_chapter_task)
+    refs = [chapter.remote(job, before, i) for i in range(len(script.chapters))
+            if chapter_pending(script, planner, before, i)]  # fmt: skip
+    made: dict[str, str] = {}
+    for files, node in ray.get(refs):  # a task waiting in ray.get lends its CPU to the chapters' tasks
+        made.update(files)
+        nodes.append(node)
+    return made
+
+
+def build_chapter_task(job: Job, before: dict[str, str], index: int) -> tuple[dict[str, str], str]:
+    """One chapter's files and segments, as a Ray task: what it made, and the node it ran on."""
+    import ray
+
+    from .build import build_chapter
+    from .script import prepare_script
+
+    return build_chapter(prepare_script(job), before, index), ray.get_runtime_context().get_node_id()
 
 
 def run_on_ray(address: str, accounts: list[tuple[Limiter, list[Job]]], keys: dict[str, str], strict: bool,
@@ -130,16 +181,17 @@ def run_on_ray(address: str, accounts: list[tuple[Limiter, list[Job]]], keys: di
             actor = pace.options(scheduling_strategy=here).remote(limiter.rpm, limiter.tpm)
             for job in jobs:
                 running[task.remote(job, strict, actor, limiter.rpm, limiter.tpm, secrets)] = job
-        ran_on: set[str] = set()
+        ran_on: list[str] = []
         pending = list(running)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             for ref in done:
                 # retries spent: its report (if it got so far) says what happened
                 with contextlib.suppress(ray.exceptions.RayError):
-                    ran_on.add(ray.get(ref)[1])
+                    ran_on += ray.get(ref)[1]
                 if on_book is not None:
                     on_book(running[ref])
     finally:
         ray.shutdown()
-    return {"kind": "ray", "nodes": nodes, "nodes_used": len(ran_on), "tasks": len(running)}
+    # tasks: the books' and their chapters' (as many as finished)
+    return {"kind": "ray", "nodes": nodes, "nodes_used": len(set(ran_on)), "tasks": max(len(ran_on), len(running))}

@@ -1,6 +1,7 @@
 """The catalogue on a real Ray cluster of two nodes on this machine (a head and a worker, loopback only, small CPU
 counts), through the real CLI and the loopback fake limited to a fixed pace. Zero 429s, every take once, every
-book whole; a worker node killed mid-run costs only its unfinished tasks. These run in CI (`make test` installs
+book whole, each chapter's files and M4B segment made by a task of its own; a worker node killed mid-run costs
+only its unfinished tasks. These run in CI (`make test` installs
 the ray extra): they fail there, never skip."""
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _catalogue(folder: Path, url: str, books: int = 6) -> Path:
                                                       for p in range(4)) for c in range(2)]  # fmt: skip
         (folder / f"book{n}.md").write_text("\n\n".join(chapters) + "\n", encoding="utf-8")
         spec = {"sources": [f"book{n}.md"], "title": f"Book {n}", "voice": {"provider": "openai", "base_url": url},
-                "output": {"dir": f"out{n}", "formats": ["mp3"]}, "cache": "cache",
+                "output": {"dir": f"out{n}", "formats": ["mp3", "m4b"]}, "cache": "cache",
                 "chunking": {"target_chars": 1}}  # fmt: skip
         (folder / f"job{n}.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
     path = folder / "catalogue.yaml"
@@ -61,6 +62,9 @@ def _whole(folder: Path, books: int) -> None:
             assert abs(decoded.duration - chapter["duration"]) < 0.1, (name, decoded.duration, chapter["duration"])
             offsets = [c["offset"] for c in manifest["chunks"] if c["chapter"] == chapter["number"]]
             assert offsets == sorted(offsets) and offsets[-1] < decoded.duration
+        [m4b] = (folder / f"out{n}").glob("*.m4b")  # remuxed from segments the chapters' tasks encoded
+        length = sum(c["duration"] for c in manifest["chapters"])
+        assert abs(ffmpeg.decode(m4b, 24000).duration - length) < 0.05, (m4b, length)
 
 
 def test_a_catalogue_on_two_ray_nodes_keeps_the_account_pace(cluster, tmp_path):
@@ -72,7 +76,10 @@ def test_a_catalogue_on_two_ray_nodes_keeps_the_account_pace(cluster, tmp_path):
     assert run.returncode == 0, err
     report = json.loads((tmp_path / "catalogue-report.json").read_text())
     assert report["executor"]["kind"] == "ray" and report["executor"]["nodes"] == 2
-    assert report["executor"]["tasks"] == 6 and report["executor"]["nodes_used"] == 2
+    assert report["executor"]["tasks"] == 6 + 6 * 2 and report["executor"]["nodes_used"] == 2  # books, chapters
+    for n in range(6):  # each chapter's file and M4B segment were made by its task: the book's build only remuxed
+        book = json.loads((tmp_path / f"out{n}" / "report.json").read_text())
+        assert book["stage_runs"] == {"assembly": 2, "remux": 1}, book["stage_runs"]
     assert [r.status for r in records].count(429) == 0 and report["rate_limited"] == 0
     said = Counter(r.input for r in records)
     assert max(said.values()) == 1  # no take requested twice
