@@ -29,9 +29,10 @@ from .mastering import PRESETS, LoudnessMeter, Preset, check_file, gain_for, mas
 from .outputkinds import OutputKind
 from .parts import part_prelude, part_row
 from .records import ChapterRow, Placement, QaFile
+from .scheduler import SynthesisOutcome
 from .script import Script
 from .segments import FRAME, Segment, SegmentStore, encode_segment, join_segments
-from .stages import BuildResult, FileProgress, StageClock, master_to_wav, write_all_subtitles
+from .stages import BuildResult, FileProgress, PriorWork, StageClock, master_to_wav, write_all_subtitles
 from .writers import BookEncoder, book_tags, write_chapter, write_cover
 
 Made = Future[tuple[ChapterAudio, ChapterAudio]]
@@ -372,10 +373,10 @@ def chapter_pending(script: Script, planner: FilePlanner, before: dict[str, str]
     )
 
 
-def build_chapter(script: Script, before: dict[str, str], index: int) -> dict[str, str]:
+def build_chapter(script: Script, before: dict[str, str], index: int) -> PriorWork:
     """One chapter's files and its whole-book segments, every take of the book stored: the work of one Ray task
-    (rayrun.py). The chapter files made, relative path -> fingerprint, for the book's own build (``prebuilt``);
-    the segments go to the store, where that build finds them. Scratch space of its own, removed after."""
+    (rayrun.py). The chapter files made (``prebuilt``, for the book's own build) and its stages; the segments go
+    to the store, where that build finds them. Scratch space of its own, removed after."""
     work_dir = workspace.work_dir(script.job.output.dir) / f"chapter-{index + 1}-{os.getpid()}"
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
@@ -387,7 +388,7 @@ def build_chapter(script: Script, before: dict[str, str], index: int) -> dict[st
             build.make_chapter(index, pool)
             for encode in list(build.encodes):
                 encode.result()
-        return dict(build.finished)
+        return PriorWork(SynthesisOutcome(), dict(build.finished), build.clock.seconds, build.clock.runs)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 

@@ -38,7 +38,7 @@ from .review import review_counts, review_state, stale_decisions
 from .scheduler import Limiter, Pace, SynthesisOutcome, TakeResult, Work, synthesize_all
 from .script import Sample, Script, prepare_script
 from .spec import Job
-from .stages import BuildResult
+from .stages import BuildResult, PriorWork
 from .workspace import Workspace
 
 MANIFEST = "manifest.json"
@@ -80,14 +80,14 @@ async def run_job_async(
     sample: Sample | None = None,
     script: Script | None = None,
     pace: Pace | None = None,
-    prebuilt: dict[str, str] | None = None,
+    prior: PriorWork | None = None,
 ) -> RunResult:
     """Do everything the job asks that is not already done. Whatever ends the run (done, failed chunks, a fatal
     provider error, a budget refusal, a signal), report.json says so, with its exit code. ``script``: the job
     already prepared; ``pace``: the limiter and request slots shared with other runs (catalogue.py);
-    ``prebuilt``: chapter files made by this run's other tasks (rayrun.py), relative path -> fingerprint."""
+    ``prior``: what this run's other tasks did (rayrun.py): takes requested, chapter files made."""
     run = _Run(job, strict, sample, pace)
-    run.script, run.prebuilt = script, prebuilt
+    run.script, run.prior = script, prior or run.prior
     try:
         return await run.go(progress)
     except BaseException as exc:
@@ -107,7 +107,7 @@ class _Run:
         self.script: Script | None = None
         self.outcome = SynthesisOutcome()
         self.previous: Manifest | None = None
-        self.prebuilt: dict[str, str] | None = None
+        self.prior = PriorWork(SynthesisOutcome())  # nothing done by other tasks: a run of its own
         self.holds_folder = False
 
     async def go(self, progress: bool | None) -> RunResult:
@@ -130,7 +130,8 @@ class _Run:
         script.cache.sweep()
         await asyncio.to_thread(script.cache.fetch, script.keys.values())  # a cache on object storage: checked
         cached = script.cached_keys()
-        reused = {c.id for c in script.chunks if script.keys[c.id] in cached}
+        made = self.prior.synthesized()  # by this run's other tasks (rayrun.py): not reused, but made
+        reused = {c.id for c in script.chunks if script.keys[c.id] in cached - made}
         if job.budget_usd is not None:
             check_budget(script)
         if self.strict:
@@ -140,9 +141,8 @@ class _Run:
         built: BuildResult | None = None
         finished: dict[str, str] = {}
         with _FilesBar(progress) as bar:
-            building = asyncio.create_task(
-                asyncio.to_thread(build_outputs, script, self.previous, self.timings, bar.update, gate, self.prebuilt)
-            )
+            built_by = (script, self.previous, self.timings, bar.update, gate, self.prior.prebuilt)
+            building = asyncio.create_task(asyncio.to_thread(build_outputs, *built_by))
             try:
                 self.outcome = await synthesize_takes(script, cached, len(reused), self.pace, progress, gate)
             except BaseException:
@@ -150,6 +150,7 @@ class _Run:
                 raise
             finally:
                 gate.close()  # no more takes come: a chapter still without its takes will not be built
+                self.prior.into_outcome(self.outcome)
                 self.timings["synthesis"] = self.outcome.seconds
                 statuses = _chunk_statuses(script, reused, self.outcome)
                 # the record of what is done survives whatever follows; the last build's record with it
@@ -160,6 +161,7 @@ class _Run:
                 finished = stopped.finished
         counts = Counter(s.status for s in statuses.values())
         if built is not None:
+            self.prior.into_build(built)
             remove_stale_outputs(self.out_dir, self.previous, {p.resolve() for p in built.outputs})
         _manifest(script, statuses, built, self.previous, finished).write(self.out_dir / MANIFEST)
         exit_code, message = self.verdict(counts, statuses, built)

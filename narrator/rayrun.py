@@ -31,6 +31,7 @@ from typing import Any
 from . import errors
 from .scheduler import Limiter, Pace
 from .spec import Job
+from .stages import PriorWork
 
 
 class AccountPace:
@@ -103,18 +104,19 @@ def run_book(job: Job, strict: bool, actor: Any, rpm: float | None, tpm: float |
     os.environ.update(keys.values)  # this worker process's own environment, as the driver's held them
     nodes = [ray.get_runtime_context().get_node_id()]
     try:  # one Pace an event loop: its slots belong to the loop they are made in
-        prebuilt = _chapters_on_ray(job, Pace(SharedLimiter(actor, rpm, tpm)), nodes)
+        prior = _chapters_on_ray(job, Pace(SharedLimiter(actor, rpm, tpm)), nodes)
         pace = Pace(SharedLimiter(actor, rpm, tpm))
-        result = asyncio.run(run_job_async(job, progress=False, strict=strict, pace=pace, prebuilt=prebuilt))
+        result = asyncio.run(run_job_async(job, progress=False, strict=strict, pace=pace, prior=prior))
         code = result.exit_code
     except errors.NarratorError as exc:  # its report says why
         code = exc.exit_code
     return code, nodes
 
 
-def _chapters_on_ray(job: Job, pace: Pace, nodes: list[str]) -> dict[str, str]:
-    """The book's missing takes, then each chapter with something to make as a Ray task: the chapter files they
-    made (relative path -> fingerprint). Nothing, if some take could not be made: the book's run says why."""
+def _chapters_on_ray(job: Job, pace: Pace, nodes: list[str]) -> PriorWork:
+    """The book's missing takes, then each chapter with something to make as a Ray task: what was requested,
+    and the chapter files the tasks made. No chapter task if some take could not be made: the book's run retries
+    it and says what happened."""
     import ray
 
     from .build import chapter_pending
@@ -131,23 +133,24 @@ def _chapters_on_ray(job: Job, pace: Pace, nodes: list[str]) -> dict[str, str]:
     script.cache.fetch(script.keys.values())
     cached = script.cached_keys()
     reused = sum(1 for c in script.chunks if script.keys[c.id] in cached)
-    asyncio.run(synthesize_takes(script, cached, reused, pace, False, ChapterGate(script, cached)))
+    outcome = asyncio.run(synthesize_takes(script, cached, reused, pace, False, ChapterGate(script, cached)))
+    prior = PriorWork(outcome)
     if not set(script.keys.values()) <= script.cached_keys():
-        return {}
+        return prior
     last = read_manifest(job.output.dir / "manifest.json")
     before = last.fingerprints if last else {}
     planner = FilePlanner(script)
     chapter = ray.remote(max_retries=3)(build_chapter_task)
     refs = [chapter.remote(job, before, i) for i in range(len(script.chapters))
             if chapter_pending(script, planner, before, i)]  # fmt: skip
-    made: dict[str, str] = {}
-    for files, node in ray.get(refs):  # a task waiting in ray.get lends its CPU to the chapters' tasks
-        made.update(files)
+    for made, node in ray.get(refs):  # a task waiting in ray.get lends its CPU to the chapters' tasks
+        prior.prebuilt.update(made.prebuilt)
+        prior.add_stages(made.stage_seconds, made.stage_runs)
         nodes.append(node)
-    return made
+    return prior
 
 
-def build_chapter_task(job: Job, before: dict[str, str], index: int) -> tuple[dict[str, str], str]:
+def build_chapter_task(job: Job, before: dict[str, str], index: int) -> tuple[PriorWork, str]:
     """One chapter's files and segments, as a Ray task: what it made, and the node it ran on."""
     import ray
 

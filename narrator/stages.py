@@ -14,6 +14,7 @@ from .assemble import ChapterAudio
 from .fileplan import PlannedFile
 from .mastering import Preset, master_chapter, mastering_filters
 from .records import ChapterRow, Placement, QaFile
+from .scheduler import SynthesisOutcome
 from .script import Script
 from .subtitles import chapter_cues, write_subtitles
 
@@ -30,6 +31,43 @@ class BuildResult:
     reused: bool = False
     stage_seconds: dict[str, float] = field(default_factory=dict)  # busy time per stage, summed over threads
     stage_runs: dict[str, int] = field(default_factory=dict)  # times each stage ran
+
+
+@dataclass
+class PriorWork:
+    """What other tasks of this run did before the book's own run (rayrun.py): the takes they requested, the
+    chapter files they made (relative path -> fingerprint) and their busy seconds and runs by stage. The book's
+    report counts them as its own."""
+
+    outcome: SynthesisOutcome
+    prebuilt: dict[str, str] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_runs: dict[str, int] = field(default_factory=dict)
+
+    def add_stages(self, seconds: dict[str, float], runs: dict[str, int]) -> None:
+        for stage, busy in seconds.items():
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + busy
+        for stage, count in runs.items():
+            self.stage_runs[stage] = self.stage_runs.get(stage, 0) + count
+
+    def synthesized(self) -> set[str]:
+        return {key for key, result in self.outcome.results.items() if result.status == "synthesized"}
+
+    def into_outcome(self, outcome: SynthesisOutcome) -> None:
+        """The takes requested before added to the book's own run's: results, requests, responses, seconds."""
+        earlier = self.outcome
+        outcome.results = {**earlier.results, **outcome.results}
+        outcome.requests += earlier.requests
+        outcome.responses.update(earlier.responses)
+        outcome.retries.update(earlier.retries)
+        outcome.rate_limited += earlier.rate_limited
+        outcome.seconds += earlier.seconds
+
+    def into_build(self, built: BuildResult) -> None:
+        """The chapters' tasks' stages added to the book's own build's."""
+        mine = PriorWork(self.outcome, stage_seconds=dict(built.stage_seconds), stage_runs=dict(built.stage_runs))
+        mine.add_stages(self.stage_seconds, self.stage_runs)
+        built.stage_seconds, built.stage_runs = mine.stage_seconds, mine.stage_runs
 
 
 class StageClock:

@@ -77,9 +77,14 @@ def test_a_catalogue_on_two_ray_nodes_keeps_the_account_pace(cluster, tmp_path):
     report = json.loads((tmp_path / "catalogue-report.json").read_text())
     assert report["executor"]["kind"] == "ray" and report["executor"]["nodes"] == 2
     assert report["executor"]["tasks"] == 6 + 6 * 2 and report["executor"]["nodes_used"] == 2  # books, chapters
-    for n in range(6):  # each chapter's file and M4B segment were made by its task: the book's build only remuxed
+    for n in range(6):  # the book's report counts what its tasks did: the takes it requested, the files they made
         book = json.loads((tmp_path / f"out{n}" / "report.json").read_text())
-        assert book["stage_runs"] == {"assembly": 2, "remux": 1}, book["stage_runs"]
+        manifest = json.loads((tmp_path / f"out{n}" / "manifest.json").read_text())
+        assert book["requests"] == len(manifest["takes"]) and book["chunks"]["synthesized"] == len(manifest["chunks"])
+        assert {c["status"] for c in manifest["chunks"]} == {"synthesized"}
+        # each chapter assembled by its task and again by the book's build (placements, subtitles); its file and its
+        # segment encoded once, by its task; the M4B remuxed once, by the book
+        assert book["stage_runs"] == {"assembly": 4, "encoding": 2, "book_encoding": 2, "remux": 1}
     assert [r.status for r in records].count(429) == 0 and report["rate_limited"] == 0
     said = Counter(r.input for r in records)
     assert max(said.values()) == 1  # no take requested twice
