@@ -56,7 +56,7 @@ def build_files(
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     started = time.monotonic()
-    build = _Build(script, planner, {**before, **(prebuilt or {})}, work_dir, progress, gate)
+    build = _Build(script, planner, before, work_dir, progress, gate)  # before: prebuilt included (outputs.py)
     build.prebuilt = prebuilt or {}
     chapters = build.run()
     timings["outputs"] = time.monotonic() - started

@@ -69,6 +69,12 @@ class TakeCache:
             list(pool.map(self.local, missing))
             list(pool.map(lambda k: store_remotely(remote, k, self.path(k), self.audio_hash(k)), unstored))
 
+    def ready(self, keys: Iterable[str]) -> None:
+        """Before a run decides what to request: leftovers of killed writers swept, a remote store's takes fetched
+        and checked, takes it lacks stored."""
+        self.sweep()
+        self.fetch(keys)
+
     def local(self, key: str) -> Path:
         """The take's file on this machine, fetched from the remote store first if need be (it may still not
         exist: a take nobody made, or a damaged object, which the store removed)."""

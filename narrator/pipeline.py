@@ -127,8 +127,7 @@ class _Run:
     async def run(self, script: Script, progress: bool | None) -> RunResult:
         job = self.job
         self.previous = read_manifest(self.out_dir / MANIFEST)
-        script.cache.sweep()
-        await asyncio.to_thread(script.cache.fetch, script.keys.values())  # a cache on object storage: checked
+        await asyncio.to_thread(script.cache.ready, script.keys.values())  # a cache on object storage: checked
         cached = script.cached_keys()
         made = self.prior.synthesized()  # by this run's other tasks (rayrun.py): not reused, but made
         reused = {c.id for c in script.chunks if script.keys[c.id] in cached - made}

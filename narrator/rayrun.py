@@ -129,8 +129,7 @@ def _chapters_on_ray(job: Job, pace: Pace, nodes: list[str]) -> PriorWork:
 
     script = prepare_script(job)
     check_key(script)
-    script.cache.sweep()
-    script.cache.fetch(script.keys.values())
+    script.cache.ready(script.keys.values())
     cached = script.cached_keys()
     reused = sum(1 for c in script.chunks if script.keys[c.id] in cached)
     outcome = asyncio.run(synthesize_takes(script, cached, reused, pace, False, ChapterGate(script, cached)))

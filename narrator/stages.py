@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from .assemble import ChapterAudio
 from .fileplan import PlannedFile
@@ -45,10 +46,7 @@ class PriorWork:
     stage_runs: dict[str, int] = field(default_factory=dict)
 
     def add_stages(self, seconds: dict[str, float], runs: dict[str, int]) -> None:
-        for stage, busy in seconds.items():
-            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + busy
-        for stage, count in runs.items():
-            self.stage_runs[stage] = self.stage_runs.get(stage, 0) + count
+        self.stage_seconds, self.stage_runs = _summed(self.stage_seconds, seconds), _summed(self.stage_runs, runs)
 
     def synthesized(self) -> set[str]:
         return {key for key, result in self.outcome.results.items() if result.status == "synthesized"}
@@ -65,9 +63,13 @@ class PriorWork:
 
     def into_build(self, built: BuildResult) -> None:
         """The chapters' tasks' stages added to the book's own build's."""
-        mine = PriorWork(self.outcome, stage_seconds=dict(built.stage_seconds), stage_runs=dict(built.stage_runs))
-        mine.add_stages(self.stage_seconds, self.stage_runs)
-        built.stage_seconds, built.stage_runs = mine.stage_seconds, mine.stage_runs
+        built.stage_seconds = _summed(built.stage_seconds, self.stage_seconds)
+        built.stage_runs = _summed(built.stage_runs, self.stage_runs)
+
+
+def _summed(counts: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """Per-stage figures added up, in the order the stages first appear."""
+    return {**counts, **{stage: counts.get(stage, 0) + value for stage, value in more.items()}}
 
 
 class StageClock:
