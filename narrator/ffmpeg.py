@@ -7,7 +7,8 @@ import os
 import subprocess
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -73,13 +74,23 @@ def stop_all() -> None:
                 proc.kill()
 
 
-def run(args: list[str], what: str, stdin: bytes | None = None) -> bytes:
+def run(args: list[str], what: str, stdin: bytes | Sequence[Path] | None = None) -> bytes:
+    """ffmpeg with ``args``; ``stdin``: bytes, or files whose bytes are sent one after the other, a piece at a
+    time (memory stays flat however long they are)."""
     command = [executable(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
     if stdin is not None:
         command.remove("-nostdin")
     pipe = subprocess.PIPE if stdin is not None else subprocess.DEVNULL
     proc = popen(command, stdin=pipe, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = proc.communicate(stdin)
+    if isinstance(stdin, bytes) or stdin is None:
+        out, err = proc.communicate(stdin)
+    else:  # communicate() would close stdin: the output is read on threads while the files are fed
+        with ThreadPoolExecutor(2) as readers:
+            out_read = readers.submit(proc.stdout.read)  # type: ignore[union-attr]
+            err_read = readers.submit(proc.stderr.read)  # type: ignore[union-attr]
+            _feed_files(proc, stdin)
+            out, err = out_read.result(), err_read.result()
+        proc.wait()
     if proc.returncode != 0:
         lines = err.decode("utf-8", errors="replace").strip().splitlines()
         raise ToolError(f"ffmpeg failed while {what}: {lines[-1] if lines else f'exit {proc.returncode}'}")
@@ -118,6 +129,17 @@ def stream_pcm(
     if proc.returncode != 0:
         lines = b"".join(errors).decode("utf-8", errors="replace").strip().splitlines()
         raise ToolError(f"ffmpeg failed while decoding: {lines[-1] if lines else f'exit {proc.returncode}'}")
+
+
+def _feed_files(proc: subprocess.Popen[bytes], files: Sequence[Path]) -> None:
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # ffmpeg gave up: its stderr says why
+        for path in files:
+            with path.open("rb") as f:
+                while piece := f.read(1 << 20):
+                    proc.stdin.write(piece)
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()
 
 
 def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:

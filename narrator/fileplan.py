@@ -22,6 +22,7 @@ from .writers import safe_filename
 
 FORMAT_VERSION = 2  # bump when the way files are made changes, so old outputs are rebuilt (2: chapters framed)
 SEGMENT_VERSION = 1  # the same for the M4B's per-chapter segments (segments.py)
+JOIN_VERSION = 2  # the same for the join of segments into a book (2: one timed stream; 1 overstated the length)
 CUE_VERSION = 2  # the same for subtitles alone (2: sentences placed at pauses), so audio is not encoded again
 
 
@@ -166,6 +167,8 @@ class FilePlanner:
         files = []
         for kind in self.book_kinds:
             shape = [book_tags, self.cover, bitrate_for(job, kind)] if kind.audio else [CUE_VERSION]
+            if kind.segmented:
+                shape.append(JOIN_VERSION)
             segments = tuple(c.segments[kind.name] for c in chapters) if kind.segmented else ()
             fingerprint = _hash(prints, kind.name, *shape)
             files.append(PlannedFile(self.book_path(kind), kind, None, fingerprint, segments=segments))

@@ -10,6 +10,16 @@ silence (assembly opens every chapter with at least one frame of pause and round
 assemble.Framing); the first segment's priming is cut by the M4B's edit list (the joined stream is read one frame
 early). Every chapter then sits in the book exactly where its samples say, and joins fall in silence: decoding a
 joined book gives the chapters' own samples to within the codec's noise (tests/test_segments.py measures it).
+
+Segments are ADTS streams, which carry no length: the join must not ask a demuxer for one. ffmpeg's concat
+demuxer did, guessed each segment's length from its bitrate, and offset the next segment's packets by the guess:
+the demo's M4B claimed 221 s for 146 s of audio (each segment's last packet "lasting" 14-37 s) and its markers
+pointed into the wrong chapters. ADTS frames are self-contained, so the segments' bytes are sent one after the
+other as one stream, whose packets ffmpeg times by counting frames: continuous by construction. The movie's
+timescale is the audio's sample rate: ffmpeg's own choice for a chapter track (1/28 224 000 s) overflows a
+sample's 32-bit duration after 76 s, and a book with longer chapters lost its QuickTime chapter list ("Application
+provided duration: ... is invalid"); at the sample rate every marker is exact, to the sample, for chapters of up
+to 27 hours at 22 050 Hz.
 """
 
 from __future__ import annotations
@@ -55,18 +65,17 @@ def join_segments(
     cover_file: Path | None,
     work_dir: Path,
 ) -> None:
-    """The book: every segment's frames copied in order (ffmpeg's concat demuxer), with a marker per chapter,
-    the tags and the cover. Read one frame early: the M4B's edit list cuts the first segment's priming."""
-    listing = work_dir / f"{kind.name}-segments.txt"
-    quoted = (str(s.path.resolve()).replace("'", "'\\''") for s in segments)
-    atomic_write(listing, "".join(f"file '{path}'\n" for path in quoted).encode("utf-8"))
+    """The book: every segment's frames copied in order as one ADTS stream (see above), with a marker per
+    chapter, the tags and the cover. Read one frame early: the M4B's edit list cuts the first segment's priming."""
     metadata = work_dir / f"{kind.name}-metadata.txt"
     atomic_write(metadata, ffmetadata([(s.title, s.samples) for s in segments], rate, tags).encode("utf-8"))
     cover_in, cover_map = cover_args(cover_file, 2)
-    args = ["-itsoffset", f"{-FRAME / rate:.9f}", "-f", "concat", "-safe", "0", "-i", str(listing),
-            "-i", str(metadata), *cover_in, "-map", "0:a", *cover_map, "-map_metadata", "1", "-map_chapters", "1",
-            "-c:a", "copy", *kind.remux]  # fmt: skip
-    encode_atomically(dest, kind.final_muxer, args, f"writing {dest.name}")
+    stream = ["-itsoffset", f"{-FRAME / rate:.9f}", "-f", "aac", "-i", "pipe:0"]  # aac: the ADTS demuxer
+    maps = ["-map", "0:a", *cover_map, "-map_metadata", "1", "-map_chapters", "1"]
+    timing = ["-movie_timescale", str(rate)]
+    args = [*stream, "-i", str(metadata), *cover_in, *maps, "-c:a", "copy", *timing, *kind.remux]
+    segment_files = [s.path for s in segments]
+    encode_atomically(dest, kind.final_muxer, args, f"writing {dest.name}", stdin=segment_files)
 
 
 class SegmentStore:

@@ -65,13 +65,19 @@ def _metadata_args(tags: dict[str, str | None]) -> list[str]:
 
 
 def encode_atomically(
-    dest: Path, muxer: str, args: list[str], what: str, finish: Callable[[Path], None] | None = None
+    dest: Path,
+    muxer: str,
+    args: list[str],
+    what: str,
+    finish: Callable[[Path], None] | None = None,
+    stdin: Sequence[Path] | None = None,
 ) -> None:
-    """ffmpeg writes a temporary file, ``finish`` may add to it, then it is renamed into place."""
+    """ffmpeg writes a temporary file, ``finish`` may add to it, then it is renamed into place. ``stdin``: files
+    sent to ffmpeg's standard input, one after the other."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
     try:
-        ffmpeg.run([*args, "-f", muxer, str(tmp)], what)
+        ffmpeg.run([*args, "-f", muxer, str(tmp)], what, stdin=stdin)
         if finish is not None:
             finish(tmp)
         os.replace(tmp, dest)
