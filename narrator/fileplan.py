@@ -166,7 +166,7 @@ class FilePlanner:
         prints = [c.sound for c in chapters]
         files = []
         for kind in self.book_kinds:
-            shape = [book_tags, self.cover, bitrate_for(job, kind)] if kind.audio else [CUE_VERSION]
+            shape: list[object] = [book_tags, self.cover, bitrate_for(job, kind)] if kind.audio else [CUE_VERSION]
             if kind.segmented:
                 shape.append(JOIN_VERSION)
             segments = tuple(c.segments[kind.name] for c in chapters) if kind.segmented else ()
