@@ -10,6 +10,7 @@ EXIT_INVALID = 2
 EXIT_FATAL_PROVIDER = 3
 EXIT_BUDGET = 4
 EXIT_STRICT = 5
+EXIT_TOOL = 6
 
 
 class NarratorError(Exception):
@@ -125,9 +126,10 @@ class BudgetExceeded(NarratorError):
 
 
 class ToolError(NarratorError):
-    """An external tool (ffmpeg) failed."""
+    """An external tool (ffmpeg) failed, or a take vanished from the cache under the run: not the chunks' fault,
+    so not their exit code (the message names the file and ffmpeg's own reason)."""
 
-    exit_code = EXIT_CHUNKS_FAILED
+    exit_code = EXIT_TOOL
 
 
 class ReviewUnsettled(NarratorError):

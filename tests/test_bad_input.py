@@ -419,3 +419,32 @@ def test_nothing_listening_ends_the_run_at_once_naming_the_url(tmp_path, cli):
     case = Case("refused", MD, openai_job(url), 3, f"voice.base_url {url}: connection refused", command="run",
                 env=KEY)  # fmt: skip
     check(tmp_path, cli, case)
+
+
+def test_an_ffmpeg_failure_has_its_own_exit_code_and_names_the_file(tmp_path, cli):
+    """ffmpeg crashing while it encodes a chapter MP3 (a real process that fails, standing in for a broken
+    install or a full encoder): exit 6, one line naming the file and ffmpeg's reason, the takes kept."""
+    from narrator import ffmpeg
+    from narrator.devtools.fake_openai import FakeSpeechServer
+
+    broken = tmp_path / "ffmpeg"
+    broken.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *libmp3lame*) echo "Error: encoder crashed (simulated)" >&2; exit 1;; esac\n'
+        f'exec "{ffmpeg.executable()}" "$@"\n',
+        encoding="utf-8",
+    )
+    broken.chmod(0o755)
+    (tmp_path / "book.md").write_text(f"# One\n\n{paragraph(1)}\n\n# Two\n\n{paragraph(2)}\n", encoding="utf-8")
+    key = "sk-test-0123456789abcdefghijklmnop"
+    with FakeSpeechServer(key) as server:
+        spec = {"sources": ["book.md"], "title": "Broken", "voice": {"provider": "openai", "base_url": server.url},
+                "output": {"dir": "out", "formats": ["mp3"]}, "cache": "cache"}  # fmt: skip
+        (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+        env = {"OPENAI_API_KEY": key, "IMAGEIO_FFMPEG_EXE": str(broken)}
+        result = cli("run", str(tmp_path / "job.yaml"), env=env)
+    assert result.returncode == 6, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert ".mp3" in last and "encoder crashed (simulated)" in last, last
+    assert any((tmp_path / "cache").rglob("*.wav")) or any((tmp_path / "cache").rglob("*.flac"))
