@@ -149,6 +149,7 @@ OutputFormat = Annotated[Text, OneOf(tuple(OUTPUT_KINDS))]
 
 
 class OutputSpec(_Spec):
+    # default (parse_job): out/<job file's name> beside the job
     dir: Annotated[Path, ResolvedPath(must_exist=False)] = Field(description="the folder for the audiobook")
     formats: Annotated[tuple[OutputFormat, ...], BeforeValidator(_listed)] = ("m4b", "mp3")
     bitrate: Annotated[str, BeforeValidator(_bitrate)] = "64k"
@@ -219,7 +220,7 @@ class Job(_Spec):
     sources: Annotated[tuple[SourceSpec, ...], BeforeValidator(_some_sources)] = Field(
         description="a list of source documents"
     )
-    output: OutputSpec = Field(description="at least output.dir")
+    output: OutputSpec = Field(description="the output folder and formats (default: out/<job name>, m4b and mp3)")
     # a folder, or a URL of object storage (s3://bucket/prefix, gs://, az://, file://: remote.py)
     cache: Annotated[Path | str, BeforeValidator(_cache_location)] = Field(".narrator-cache", validate_default=True)
     title: Text | None = None  # default: the first source's metadata
@@ -277,6 +278,9 @@ def parse_job(text: str, job_path: Path) -> Job:
         data["sources"] = [
             _source_voice(s, i, job_voice, context, report, usable) for i, s in enumerate(raw["sources"])
         ]
+    output = raw.get("output", {})
+    if isinstance(output, dict) and "dir" not in output:  # default: out/<job name> beside the job
+        data["output"] = {**output, "dir": f"out/{job_path.stem}"}
     try:
         job = Job.model_validate({**data, "path": job_path}, context=context)
     except ValidationError as exc:

@@ -3,6 +3,7 @@ validation errors or from spec.py's own checks."""
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,14 @@ def _as_written(loc: tuple[Any, ...], raw: Any) -> tuple[Any, ...]:
     return loc
 
 
+def unknown_key(key: str, allowed: list[str]) -> str:
+    """``unknown key``, the allowed keys, and the one meant when the key is a slip of the hand (difflib's ratio
+    of at least 0.6: ``voise``, ``formts``, ``Voice``)."""
+    close = difflib.get_close_matches(key.lower(), allowed, n=1, cutoff=0.6)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    return "unknown key" + hint + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+
+
 def _message(error: Any, loc: tuple[Any, ...], model: type[BaseModel], raw: Any) -> str:
     kind = error["type"]
     if kind == "missing":
@@ -57,7 +66,7 @@ def _message(error: Any, loc: tuple[Any, ...], model: type[BaseModel], raw: Any)
     if kind == "extra_forbidden":
         allowed = _model_at(model, loc[:-1])
         keys = [name for name, f in allowed.model_fields.items() if not f.exclude] if allowed else []
-        return "unknown key" + (f"; allowed: {', '.join(keys)}" if keys else "")
+        return unknown_key(str(loc[-1]) if loc else "", keys)
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return f"must be a mapping, got {kind_of(error['input'])}"
     if kind in ("tuple_type", "list_type"):

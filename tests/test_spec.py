@@ -73,7 +73,24 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
 def test_missing_required_keys(tmp_path):
     problems = errors_of(write_job(tmp_path, "title: Only a title\n"))
     assert any("sources: required" in p for p in problems)
-    assert any("output: required" in p for p in problems)
+    assert not any("output" in p for p in problems)  # output.dir has a default
+
+
+def test_output_dir_defaults_to_out_and_the_job_name_beside_the_job(tmp_path):
+    (tmp_path / "a.txt").write_text("Hello.", encoding="utf-8")
+    bare = load_job(write_job(tmp_path, {"sources": ["a.txt"]}, "night-reading.yaml"))
+    assert bare.output.dir == tmp_path / "out" / "night-reading" and bare.output.formats == ("m4b", "mp3")
+    formats_only = load_job(write_job(tmp_path, {"sources": ["a.txt"], "output": {"formats": ["mp3"]}}))
+    assert formats_only.output.dir == tmp_path / "out" / "job" and formats_only.output.formats == ("mp3",)
+
+
+def test_a_misspelled_key_gets_the_one_meant(tmp_path):
+    (tmp_path / "a.txt").write_text("Hello.", encoding="utf-8")
+    problems = errors_of(write_job(tmp_path, {"sources": ["a.txt"], "voise": {}, "output": {"formts": ["mp3"]}}))
+    assert any("voise: unknown key; did you mean `voice`?" in p for p in problems), problems
+    assert any("output.formts: unknown key; did you mean `formats`?" in p for p in problems), problems
+    far = errors_of(write_job(tmp_path, {"sources": ["a.txt"], "zzzqqq": 1}))
+    assert any("zzzqqq: unknown key; allowed:" in p for p in far), far
 
 
 def test_cli_validate_reports_errors_with_exit_2_and_no_traceback(tmp_path, cli):
