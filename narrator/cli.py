@@ -99,7 +99,22 @@ def _load(job_file: str) -> Job:
     return job
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Lists each command with its help's whole first sentence (click cuts it at the terminal's width, so
+    ``narrator --help`` showed "What changed since the last build, and what a run would do:...")."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="narrator")
 @click.option("-v", "--verbose", count=True, help="More log lines (-vv for debugging).")
 def main(verbose: int) -> None:

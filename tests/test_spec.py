@@ -132,3 +132,10 @@ def test_file_length_limit_defaults_to_acxs_and_may_not_exceed_it(tmp_path):
     output = {"dir": "out", "mastering": "acx", "max_file_minutes": 180}
     (problem,) = errors_of(write_job(tmp_path, {"sources": ["a.md"], "output": output}))
     assert problem.endswith("output.max_file_minutes: the acx preset allows at most 120 minutes a file, got 180")
+
+
+def test_help_lists_every_command_with_its_whole_first_sentence(cli):
+    result = cli("--help")
+    assert result.returncode == 0 and "..." not in result.stdout
+    listing = " ".join(result.stdout.split("Commands:")[1].split())
+    assert "What changed since the last build, and what a run would do: takes to request, cost, files to" in listing
