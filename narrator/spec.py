@@ -41,7 +41,8 @@ def ResolvedPath(must_exist: bool) -> BeforeValidator:
         try:
             resolved = (base / os.path.expanduser(value)).resolve()
             exists, is_file = resolved.exists(), resolved.is_file()
-        except (OSError, ValueError) as exc:  # NUL bytes, lone surrogates, names too long for the file system
+        # NUL bytes, lone surrogates, names too long for the file system; a symlink loop (RuntimeError before 3.13)
+        except (OSError, ValueError, RuntimeError) as exc:
             shown = ascii(os.fspath(value))[:80]
             reason = str(exc)[:80]
             raise PydanticCustomError(

@@ -448,3 +448,12 @@ def test_an_ffmpeg_failure_has_its_own_exit_code_and_names_the_file(tmp_path, cl
     last = result.stderr.strip().splitlines()[-1]
     assert ".mp3" in last and "encoder crashed (simulated)" in last, last
     assert any((tmp_path / "cache").rglob("*.wav")) or any((tmp_path / "cache").rglob("*.flac"))
+
+
+def test_a_source_that_is_a_symlink_loop_is_one_line(tmp_path, cli):
+    (tmp_path / "loop.md").symlink_to(tmp_path / "loop.md")
+    (tmp_path / "job.yaml").write_text("sources: [loop.md]\nvoice: {provider: local}\n", encoding="utf-8")
+    result = cli("validate", str(tmp_path / "job.yaml"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "job.yaml:1: sources[0]: not a usable path: 'loop.md'" in line and "loop" in line.lower()
