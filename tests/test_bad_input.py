@@ -457,3 +457,15 @@ def test_a_source_that_is_a_symlink_loop_is_one_line(tmp_path, cli):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert "job.yaml:1: sources[0]: not a usable path: 'loop.md'" in line and "loop" in line.lower()
+
+
+def test_html_nested_fifty_thousand_deep_is_read(tmp_path, cli):
+    """A page nested 50 000 elements deep (a broken converter's output) is read, its text found; it used to
+    take minutes, each tag scanning every open one. The timeout only keeps a hang from stalling the suite."""
+    depth = 50_000
+    page = "<html><body><h1>Deep</h1>" + "<div>" * depth + "<p>The lamp burned low.</p>" + "</div>" * depth
+    (tmp_path / "deep.html").write_text(page + "</body></html>", encoding="utf-8")
+    (tmp_path / "job.yaml").write_text("sources: [deep.html]\nvoice: {provider: local}\n", encoding="utf-8")
+    result = cli("plan", "--json", str(tmp_path / "job.yaml"), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert '"characters"' in result.stdout and "Deep" in result.stdout

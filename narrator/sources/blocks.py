@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from ..document import Block, ReadOptions
-from .structures import Frame, Table, is_line_class, stanza_text, verse_line
+from .structures import Frame, Frames, Table, is_line_class, stanza_text, verse_line
 
 _BLOCK_TAGS = {
     "p", "div", "li", "blockquote", "pre", "dd", "dt", "figcaption", "figure", "section", "article",
@@ -66,7 +66,7 @@ class _Extractor(HTMLParser):
         self.text: list[str] = []
         self.heading_level = 0
         self.skip_stack: list[str] = []  # tags opened while skipping, to find where skipping ends
-        self.frames: list[Frame] = []  # open elements that change how text inside them is read
+        self.frames = Frames()  # open elements that change how text inside them is read
         self.in_title = False
         self.title_parts: list[str] = []
         self.open_links: list[str | None] = []  # per open <a>: the note it may mark (its #fragment)
@@ -77,7 +77,7 @@ class _Extractor(HTMLParser):
         self.alts: list[str] = []  # images' alt text met inside a paragraph, read after it
 
     def frame(self, kind: str) -> Frame | None:
-        return next((f for f in reversed(self.frames) if f.kind == kind), None)
+        return self.frames.innermost(kind)
 
     # -- emitting blocks -------------------------------------------------------------------------
     def emit(self, kind: str, text: str) -> None:
@@ -265,7 +265,7 @@ class _Extractor(HTMLParser):
                 if target:
                     self.refs.append(target)
             return
-        if not any(f.tag == tag for f in self.frames):
+        if not self.frames.has_tag(tag):
             return  # a stray end tag
         while self.frames:
             frame = self.frames.pop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ..document import TableReading
@@ -59,6 +60,39 @@ class Frame:
     note_id: str = ""
     counter: int = 0  # a list's last item number; -1 for a list without numbers
     table: Table | None = None
+
+
+class Frames:
+    """The open frames, innermost last, counted by tag and kind: asking for a kind or tag that is not open costs
+    nothing, where a scan of the stack made an HTML file nested 40 000 elements deep take minutes to read (every
+    start and end tag scanned every open one)."""
+
+    def __init__(self) -> None:
+        self._stack: list[Frame] = []
+        self._tags: Counter[str] = Counter()
+        self._kinds: Counter[str] = Counter()
+
+    def __bool__(self) -> bool:
+        return bool(self._stack)
+
+    def append(self, frame: Frame) -> None:
+        self._stack.append(frame)
+        self._tags[frame.tag] += 1
+        self._kinds[frame.kind] += 1
+
+    def pop(self) -> Frame:
+        frame = self._stack.pop()
+        self._tags[frame.tag] -= 1
+        self._kinds[frame.kind] -= 1
+        return frame
+
+    def has_tag(self, tag: str) -> bool:
+        return self._tags[tag] > 0
+
+    def innermost(self, kind: str) -> Frame | None:
+        if not self._kinds[kind]:
+            return None
+        return next(f for f in reversed(self._stack) if f.kind == kind)
 
 
 def is_line_class(classes: set[str]) -> bool:
