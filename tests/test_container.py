@@ -44,6 +44,13 @@ def best_match(window: np.ndarray, reference: np.ndarray, lags: range) -> tuple[
     return best
 
 
+def envelope(signal: np.ndarray, block: int = 32) -> np.ndarray:
+    """The signal's loudness in blocks of ``block`` samples: what a codec keeps of speech, where its waveform's
+    fine phase differs between AAC and MP3 (raw correlation of the local voice across the two: 0.78-0.91)."""
+    usable = signal[: signal.size - signal.size % block].reshape(-1, block)
+    return np.sqrt(np.mean(usable**2, axis=1))
+
+
 def check_m4b(path: Path, chapters: list[dict], rate: int) -> None:
     """The M4B's container against its audio and the manifest's chapters: lengths, packets, both chapter
     lists, titles, order."""
@@ -92,18 +99,25 @@ def check_mp3(path: Path, seconds: float, titles: list[str] | None, starts: list
         assert abs(chaps[-1][1] - decoded / header.rate) < 0.002
 
 
-def check_seeks(path: Path, chapters: list[dict], rate: int, first_sound: list[np.ndarray]) -> None:
+def check_seeks(
+    path: Path, chapters: list[dict], rate: int, first_sound: list[np.ndarray], by_envelope: bool = False
+) -> None:
     """Seeking to each chapter marker (``-ss`` before the input, as a player seeks) plays that chapter's first
     take: ``first_sound[i]`` is found where the manifest puts it, and no other chapter's is a better match."""
     for i, chapter in enumerate(chapters):
-        window = decoded_seconds(path, rate, seek=chapter["start"], seconds=4.0)
+        window = decoded_seconds(path, rate, seek=chapter["start"], seconds=6.0)
         # ffmpeg seeking to a time at (or just after) an AAC frame's start plays from the next frame: a plain
         # M4A encoded by ffmpeg in one go does the same (measured: 1024 samples late, every time). So a player
         # lands within a frame of the marker, and the M4B's marker is judged with that frame's grace.
         expected = round(chapter["first_offset"] * rate)
         grace = AAC_FRAME + round(0.03 * rate)
-        lags = range(max(0, expected - grace), expected + grace, 4)
-        scores = [best_match(window, sound, lags) for sound in first_sound]
+        if by_envelope:
+            block = 32
+            lags = range(max(0, expected - grace) // block, (expected + grace) // block + 1)
+            scores = [best_match(envelope(window, block), envelope(sound, block), lags) for sound in first_sound]
+        else:
+            lags = range(max(0, expected - grace), expected + grace, 4)
+            scores = [best_match(window, sound, lags) for sound in first_sound]
         score, lag = scores[i]
         assert score > 0.8, (path.name, chapter["title"], scores)
         assert max(s for j, (s, _) in enumerate(scores) if j != i) < score - 0.2, (chapter["title"], scores)
@@ -137,9 +151,9 @@ def test_the_demo_book_as_players_read_it(tmp_path):
     for path, chapter in zip(files, chapters, strict=True):
         check_mp3(path, chapter["duration"], None, None)
     # a chapter's first take, as its own MP3 opens: what seeking to its marker in the M4B must play
-    openings = [decoded_seconds(p, rate, seconds=2.0) for p in files]
+    openings = [decoded_seconds(p, rate, seconds=4.0) for p in files]
     firsts = [o[round(c["first_offset"] * rate) :] for o, c in zip(openings, chapters, strict=True)]
-    check_seeks(m4b, chapters, rate, firsts)
+    check_seeks(m4b, chapters, rate, firsts, by_envelope=True)
 
 
 def _long_book(folder: Path, minutes: list[float]) -> None:
