@@ -327,3 +327,64 @@ def test_chapter_choices_are_checked_in_the_spec(tmp_path):
         "sources[0].chapters[1]: a range runs from 1 upward, low to high, got 5-2",
         'sources[0].chapters[2]: a chapter number, a range like "3-5" or a title, got a list',
     ]
+
+
+_OLD_STYLE_GUTENBERG = """The Project Gutenberg EBook of Harbour Lights, by Ann Writer
+
+Title: Harbour Lights
+
+Author: Ann Writer
+
+*** START OF THIS PROJECT GUTENBERG EBOOK HARBOUR LIGHTS ***
+
+HARBOUR LIGHTS
+
+CONTENTS
+
+CHAPTER I.      The Keeper
+
+CHAPTER II.     The Gull
+
+
+
+CHAPTER I.
+
+The keeper climbed the stair at dusk and lit the lamp. The harbour was calm
+and the gulls had gone quiet on the rocks.
+
+[Illustration: The keeper at the
+lamp, with the harbour below]
+
+He watched the boats come in one by one. [Illustration: A small boat
+rounding the point] The last one came in after dark.
+
+CHAPTER II.
+
+A gull sat on the rail all morning and would not move for anyone.
+
+End of Project Gutenberg's Harbour Lights, by Ann Writer
+
+Transcriber's notes: several spellings made consistent.
+
+*** END OF THIS PROJECT GUTENBERG EBOOK HARBOUR LIGHTS ***
+
+This file should be named 1234.txt.
+"""
+
+
+@pytest.mark.parametrize("end_line", [True, False])
+def test_an_old_style_gutenberg_text_ends_at_its_footer_and_never_reads_an_illustration(tmp_path, end_line):
+    """As older Project Gutenberg texts are published: a contents list of chapter lines, an "End of Project
+    Gutenberg's ..." footer with transcriber's notes after it (with or without the *** END line), and
+    [Illustration: ...] blocks over several lines, alone and inside a paragraph."""
+    text = _OLD_STYLE_GUTENBERG if end_line else _OLD_STYLE_GUTENBERG.replace("*** END OF", "END OF")
+    path = tmp_path / "harbour.txt"
+    path.write_text(text, encoding="utf-8")
+    doc = read_text(path)
+    assert [c.title for c in doc.chapters] == ["CHAPTER I", "CHAPTER II"]
+    spoken = " ".join(b.text for c in doc.chapters for b in c.blocks)
+    assert "Project Gutenberg" not in spoken and "Transcriber" not in spoken and "1234" not in spoken
+    assert "Illustration" not in spoken and "rounding the point" not in spoken
+    assert "He watched the boats come in one by one. The last one came in after dark." in spoken
+    assert doc.chapters[-1].blocks[-1].text == "A gull sat on the rail all morning and would not move for anyone."
+    assert any("table of contents" in d for d in doc.dropped)

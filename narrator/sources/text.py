@@ -57,8 +57,12 @@ def decode_text(data: bytes, path: Path) -> str:
 # Project Gutenberg's plain-text builds: the licence before START and after END is not the book
 _PG_START = re.compile(r"^\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK.*$", re.IGNORECASE | re.MULTILINE)
 _PG_END = re.compile(r"^\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK.*$", re.IGNORECASE | re.MULTILINE)
+# the older footer, before (or instead of) the END line: "End of Project Gutenberg's Harbour Lights, by ..." or
+# "End of the Project Gutenberg EBook of ...", followed by transcribers' notes and the licence
+_PG_OLD_END = re.compile(r"^\s*End of (?:the )?Project Gutenberg(?:'s|\s+E-?Book)\b.*$", re.IGNORECASE | re.MULTILINE)
 _PG_FIELD = re.compile(r"^(Title|Author):\s*(.+)$", re.MULTILINE)
 _ILLUSTRATION = re.compile(r"^\[Illustration(?::\s*(?P<caption>.*?))?\]$", re.IGNORECASE | re.DOTALL)
+_INLINE_ILLUSTRATION = re.compile(r"\[Illustration(?::[^\]]*)?\]", re.IGNORECASE)  # inside a paragraph, any lines
 _FOOTNOTE = re.compile(r"\[Footnote[^\]]*\]", re.IGNORECASE | re.DOTALL)
 _NOTE_MARK = re.compile(r"\[(\d{1,3}|[A-Z])\]")
 _FOOTNOTE_BODY = re.compile(r"\[Footnote\s+(\w{1,3})\s*:\s*(.*?)\]", re.IGNORECASE | re.DOTALL)
@@ -71,10 +75,10 @@ _CONTENTS = re.compile(r"^\s*(table of )?contents\.?\s*$", re.IGNORECASE)
 def _gutenberg(raw: str) -> tuple[str, str | None, str | None]:
     """The book between Project Gutenberg's START and END lines, with the title and author its header gives."""
     start, end = _PG_START.search(raw), _PG_END.search(raw)
-    if start is None:
-        return raw, None, None
-    fields = dict(_PG_FIELD.findall(raw[: start.start()]))
-    body = raw[start.end() : end.start() if end and end.start() > start.end() else len(raw)]
+    fields = dict(_PG_FIELD.findall(raw[: start.start()])) if start else {}
+    body = raw[start.end() : end.start() if end and end.start() > start.end() else len(raw)] if start else raw
+    if old_end := _PG_OLD_END.search(body):
+        body = body[: old_end.start()]
     return body, fields.get("Title", "").strip() or None, fields.get("Author", "").strip() or None
 
 
@@ -84,6 +88,7 @@ def _for_the_ear(para: str) -> str | None:
     para = _FOOTNOTE.sub("", para).strip()
     if illustration := _ILLUSTRATION.match(para):
         para = illustration.group("caption") or ""
+    para = _INLINE_ILLUSTRATION.sub(" ", para)  # one inside a paragraph is never read, caption and all
     para = _ITALICS.sub(r"\1", _NOTE_MARK.sub("", para)).strip()
     return para or None
 
