@@ -161,7 +161,7 @@ YAML_CASES = [
     Case("unknown top-level key", MD, job(colour="blue"), 2, "colour: unknown key; allowed: sources"),
     Case("concurrency as text", MD, job(concurrency="lots"), 2, "concurrency: must be an integer, got text"),
     Case("speed out of range", MD, job(voice={"speed": 9}), 2, "voice.speed: must be between 0.25 and 4, got 9"),
-    Case("no output", MD, {"sources": ["book.md"]}, 2, "output: required: at least output.dir"),
+    Case("output not a mapping", MD, {"sources": ["book.md"], "output": "out"}, 2, "output: must be a mapping"),
     Case(
         "sources empty", MD, job([]), 2, "sources: must be a non-empty list of paths or {path, title, format} mappings"
     ),
