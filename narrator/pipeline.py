@@ -109,6 +109,7 @@ class _Run:
         self.previous: Manifest | None = None
         self.prior = PriorWork(SynthesisOutcome())  # nothing done by other tasks: a run of its own
         self.holds_folder = False
+        self.cached_at_start: set[str] | None = None  # stored when synthesis began; a take stored since is made
 
     async def go(self, progress: bool | None) -> RunResult:
         if self.script is None:
@@ -128,7 +129,7 @@ class _Run:
         job = self.job
         self.previous = read_manifest(self.out_dir / MANIFEST)
         await asyncio.to_thread(script.cache.ready, script.keys.values())  # a cache on object storage: checked
-        cached = script.cached_keys()
+        cached = self.cached_at_start = script.cached_keys()
         made = self.prior.synthesized()  # by this run's other tasks (rayrun.py): not reused, but made
         reused = {c.id for c in script.chunks if script.keys[c.id] in cached - made}
         if job.budget_usd is not None:
@@ -208,9 +209,11 @@ class _Run:
             exit_code, message = 128 + signum, f"stopped by {signal.Signals(signum).name}; rerun to resume"
         else:
             return
-        cached = self.script.cached_keys()
-        done = sum(1 for c in self.script.chunks if self.script.keys[c.id] in cached)
-        counts = Counter({"cached": done, "pending": len(self.script.chunks) - done})
+        stored = self.script.cached_keys()
+        before = stored if self.cached_at_start is None else self.cached_at_start  # stopped before synthesis
+        counts: Counter[str] = Counter()
+        for key in (self.script.keys[chunk.id] for chunk in self.script.chunks):
+            counts["pending" if key not in stored else "cached" if key in before else "synthesized"] += 1
         with contextlib.suppress(OSError):
             self.write_report(exit_code, message, counts, None)
 

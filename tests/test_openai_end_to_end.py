@@ -260,7 +260,8 @@ def test_sigterm_while_encoding_stops_ffmpeg_too_and_the_rerun_finishes(tmp_path
         assert stderr.startswith("stopping...")  # said at once
         stopped = report(tmp_path)  # CI is told: not the previous run's exit code, this one's
         assert stopped["exit_code"] == 143 and "SIGTERM" in stopped["message"] and not stopped["outputs_current"]
-        assert stopped["chunks"]["reused"] == 121  # every take was done before encoding began
+        # every take was made by this run before encoding began: synthesized, not reused
+        assert stopped["chunks"]["synthesized"] == 121 and stopped["chunks"]["reused"] == 0, stopped["chunks"]
 
         result = run(job)
         assert result.returncode == 0, result.stderr
