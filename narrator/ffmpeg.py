@@ -7,7 +7,7 @@ import os
 import subprocess
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -88,9 +88,14 @@ def run(args: list[str], what: str, stdin: bytes | Sequence[Path] | None = None)
         with ThreadPoolExecutor(2) as readers:
             out_read = readers.submit(proc.stdout.read)  # type: ignore[union-attr]
             err_read = readers.submit(proc.stderr.read)  # type: ignore[union-attr]
-            _feed_files(proc, stdin)
-            out, err = out_read.result(), err_read.result()
-        proc.wait()
+            try:
+                _feed(proc, _pieces_of(stdin))
+            except ToolError:  # a file could not be read: ffmpeg must not finish on half its input
+                proc.kill()
+                raise
+            finally:
+                out, err = out_read.result(), err_read.result()
+                proc.wait()
     if proc.returncode != 0:
         lines = err.decode("utf-8", errors="replace").strip().splitlines()
         raise ToolError(f"ffmpeg failed while {what}: {lines[-1] if lines else f'exit {proc.returncode}'}")
@@ -115,7 +120,7 @@ def stream_pcm(
     # stderr and stdin on threads of their own: ffmpeg blocks on a full pipe, and so would we
     readers = [threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)]  # type: ignore[union-attr]
     if feed is not None:
-        readers.append(threading.Thread(target=_feed, args=(proc, feed), daemon=True))
+        readers.append(threading.Thread(target=_feed, args=(proc, [feed]), daemon=True))
     for thread in readers:
         thread.start()
     try:
@@ -131,21 +136,23 @@ def stream_pcm(
         raise ToolError(f"ffmpeg failed while decoding: {lines[-1] if lines else f'exit {proc.returncode}'}")
 
 
-def _feed_files(proc: subprocess.Popen[bytes], files: Sequence[Path]) -> None:
-    assert proc.stdin is not None
-    with contextlib.suppress(BrokenPipeError):  # ffmpeg gave up: its stderr says why
-        for path in files:
-            with path.open("rb") as f:
-                while piece := f.read(1 << 20):
-                    proc.stdin.write(piece)
-    with contextlib.suppress(BrokenPipeError):
-        proc.stdin.close()
+def _pieces_of(files: Sequence[Path]) -> Iterator[bytes]:
+    """The files' bytes, a megabyte at a time; a file that cannot be read is a ToolError naming it."""
+    for path in files:
+        try:
+            f = path.open("rb")
+        except OSError as exc:
+            raise ToolError(f"cannot read {path}: {exc.strerror}") from None
+        with f:
+            while piece := f.read(1 << 20):
+                yield piece
 
 
-def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
+def _feed(proc: subprocess.Popen[bytes], pieces: Iterable[bytes]) -> None:
     assert proc.stdin is not None
     with contextlib.suppress(BrokenPipeError):  # ffmpeg gave up on bad input: its stderr says why
-        proc.stdin.write(data)
+        for piece in pieces:
+            proc.stdin.write(piece)
     with contextlib.suppress(BrokenPipeError):
         proc.stdin.close()
 

@@ -157,3 +157,21 @@ def test_a_resampled_mastered_book_keeps_every_chapter_in_place(tmp_path):
         lags = range(-20, 21)
         score = [float(np.dot(here[max(0, k) : n + min(0, k)], own[max(0, -k) : n - max(0, k)])) for k in lags]
         assert lags[int(np.argmax(score))] == 0, (path.name, lags[int(np.argmax(score))])
+
+
+def test_a_segment_gone_from_the_store_is_one_error_naming_it(tmp_path):
+    from narrator.errors import ToolError
+
+    rate = 24_000
+    pcm = _chapter(2.0, rate, 0)
+    wav = tmp_path / "chapter.wav"
+    atomic_write(wav, wav_bytes(Audio(pcm.tobytes(), rate)))
+    kind = OUTPUT_KINDS["m4b"]
+    present = tmp_path / "segment-0.aac"
+    encode_segment(wav, present, kind=kind, bitrate="64k", samples=pcm.size, first=True)
+    gone = tmp_path / "segment-1.aac"
+    segments = [Segment(present, "One", pcm.size), Segment(gone, "Two", pcm.size)]
+    book = tmp_path / "Book.m4b"
+    with pytest.raises(ToolError, match=r"segment-1\.aac"):
+        join_segments(segments, book, kind=kind, rate=rate, tags={}, cover_file=None, work_dir=tmp_path)
+    assert not book.exists() and not list(tmp_path.glob(".Book.m4b*"))
