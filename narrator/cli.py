@@ -313,7 +313,7 @@ def diff(job_files: tuple[str, ...], as_json: bool, check: bool) -> None:
 def review(job_file: str, port: int, host: str, open_browser: bool) -> None:
     """The editor's page for the job: hear each take beside its text, approve, reject, fix and regenerate.
     Prints its URL (with the access token) and serves until Ctrl-C."""
-    from .reviewserver import serve, url
+    from .review.server import serve, url
 
     job = _load(job_file)
     if host not in ("127.0.0.1", "localhost", "::1"):

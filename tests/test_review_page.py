@@ -16,7 +16,7 @@ import pytest
 
 from narrator import ffmpeg
 from narrator.devtools.fake_openai import FakeSpeechServer, Faults
-from narrator.reviewserver import serve, url
+from narrator.review.server import serve, url
 from narrator.spec import load_job
 from tests.conftest import run_cli, write_job
 

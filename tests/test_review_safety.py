@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from narrator.devtools.fake_openai import FakeSpeechServer
-from narrator.reviewserver import parse_time, serve
+from narrator.review.server import parse_time, serve
 from narrator.spec import load_job
 from tests.books import sentence
 from tests.conftest import run_cli, write_job

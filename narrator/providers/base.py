@@ -80,6 +80,7 @@ class Profile:
     #: characters a take groups paragraphs up to (takes.py), unless the job's chunking.target_chars says; 0: one
     #: paragraph per take (a local voice pays nothing per request)
     take_chars: int = 0
+    takes_instructions: bool = False  # does it read ``instructions`` (how to say a take)? The review page asks
 
 
 class TakeSink(Protocol):

@@ -102,6 +102,7 @@ class OpenAIProvider(Provider):
             key_env=spec.api_key_env,
             account=f"{self.base_url} ${spec.api_key_env}",
             take_chars=TAKE_CHARS,
+            takes_instructions=takes_instructions(self.model),
         )
         self._client: httpx.AsyncClient | None = None
         self._answered = False  # has the server answered any request of this run? (else: unreachable is fatal)

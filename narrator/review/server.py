@@ -14,139 +14,19 @@ import html
 import json
 import re
 import secrets
-import threading
-from dataclasses import dataclass
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
+from pydantic import ValidationError
 
-from .audio import wav_layout
-from .records import Manifest, read_manifest
-from .redo import redo
-from .review import Status, TakeDecision, decision_for, review_state, stale_decisions, text_hash, update_review
-from .script import Script, prepare_script
-from .spec import Job
-from .takes import Take
-
-PEAKS = 96  # bars in a take's waveform
-
-
-@dataclass
-class Desk:
-    """The job under review: its script (made again after every change to the review file) and last manifest."""
-
-    job: Job
-    token: str
-    _script: Script | None = None
-
-    def __post_init__(self) -> None:
-        self.lock = threading.Lock()
-        self.waveforms: dict[str, list[float]] = {}
-
-    @property
-    def script(self) -> Script:
-        with self.lock:
-            if self._script is None:
-                self._script = prepare_script(self.job)
-            return self._script
-
-    def changed(self) -> None:
-        with self.lock:
-            self._script = None
-
-    def manifest(self) -> Manifest | None:
-        return read_manifest(self.job.output.dir / "manifest.json")
-
-    def take(self, take_id: str) -> Take | None:
-        return next((t for t in self.script.takes if t.id == take_id), None)
-
-    def chapter(self, index: int) -> dict[str, Any]:
-        script = self.script
-        manifest = self.manifest()
-        placed = {c.id: c for c in manifest.chunks} if manifest else {}
-        starts = {c.number - 1: c.start for c in manifest.chapters} if manifest else {}
-        takes = []
-        stale = stale_decisions(script.review, script.takes)
-        for take in script.takes_by_chapter[index]:
-            current = script.decision(take)
-            inherited = stale.get(take.id)
-            first = placed.get(take.chunks[0].id)
-            variants = [n for n, key in enumerate(script.variant_keys(take)) if script.cache.has(key)]
-            flags = sorted({f for c in take.chunks if c.id in placed for f in placed[c.id].flags or []})
-            takes.append({
-                "id": take.id, "text": script.text_of(take), "source": take.text,
-                "chunks": [c.id for c in take.chunks],
-                "status": current.status if current else "unheard", "note": current.note if current else None,
-                "overridden": bool(current and current.text), "instructions": current.instructions if current else None,
-                "stale": inherited is not None,
-                "was": {"status": inherited.status, "note": inherited.note} if inherited else None,
-                "variants": variants, "chosen": _chosen(current, variants),
-                "start": None if first is None or first.offset is None else (starts.get(index) or 0.0) + first.offset,
-                "flags": flags, "waveform": self.waveform(script.key_of(take)),
-            })  # fmt: skip
-        return {"index": index, "title": script.chapters[index].title, "takes": takes}
-
-    def waveform(self, key: str) -> list[float]:
-        """Peaks of the take, computed once: editors find clipped starts and runaway takes by eye."""
-        if key not in self.waveforms:
-            path = self.script.cache.local(key)
-            try:
-                layout = wav_layout(path)
-                with path.open("rb") as f:
-                    f.seek(layout.offset)
-                    samples = np.frombuffer(f.read(layout.samples * 2), dtype="<i2")
-            except (OSError, ValueError):
-                return []
-            bars = np.array_split(np.abs(samples.astype(np.int32)), PEAKS) if samples.size >= PEAKS else []
-            self.waveforms[key] = [round(float(b.max()) / 32768, 3) for b in bars]
-        return self.waveforms[key]
-
-    def book(self) -> dict[str, Any]:
-        script = self.script
-        chapters = []
-        stale = stale_decisions(script.review, script.takes)
-        for index, chapter in enumerate(script.chapters):
-            counts = {"approved": 0, "rejected": 0, "unheard": 0, "stale": 0}
-            for take in script.takes_by_chapter[index]:
-                state, _ = review_state(script.review, take, stale)
-                counts[state if state in counts else "unheard"] += 1
-            chapters.append({"index": index, "title": chapter.title, **counts})
-        return {"title": script.document.title, "chapters": chapters, "lexicon": script.review.lexicon}
-
-    def at(self, seconds: float) -> dict[str, Any] | None:
-        """The take playing at ``seconds`` into the book (the M4B's timeline), and how far into it."""
-        manifest = self.manifest()
-        if manifest is None:
-            return None
-        starts = {c.number: c.start or 0.0 for c in manifest.chapters}
-        for chunk in manifest.chunks:
-            if chunk.offset is None or chunk.take is None:
-                continue
-            begin = starts.get(chunk.chapter, 0.0) + chunk.offset
-            if begin <= seconds < begin + (chunk.duration or 0.0) + 2.0:  # a pause belongs to the take before it
-                return {"chapter": chunk.chapter - 1, "take": chunk.take, "into": round(seconds - begin, 3)}
-        return None
-
-
-def _chosen(decision: TakeDecision | None, variants: list[int]) -> int | None:
-    if not variants:
-        return None
-    if decision is not None and decision.chosen is not None and decision.chosen in variants:
-        return decision.chosen
-    return variants[-1]
-
-
-def parse_time(text: str) -> float:
-    """``2:13:05``, ``13:05`` or ``785`` (seconds; decimals allowed) into seconds."""
-    if not re.fullmatch(r"\d+(:\d{1,2}){0,2}(\.\d+)?", text.strip()):
-        raise ValueError(f"not a time: {text!r}")
-    seconds = 0.0
-    for part in text.strip().split(":"):
-        seconds = seconds * 60 + float(part)
-    return seconds
+from ..redo import redo
+from ..spec import Job
+from ..takes import Take
+from .decisions import ReviewFile, Status, TakeDecision, decision_for, text_hash, update_review
+from .desk import Desk, parse_time, position_of
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -185,6 +65,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if index >= len(desk.script.chapters):
                     return self._send(404, b"no such chapter\n", "text/plain")
                 self._json(desk.chapter(index))
+            elif url.path == "/api/search":
+                self._json(desk.search((query.get("q") or [""])[0]))
             elif url.path == "/api/at":
                 found = desk.at(parse_time((query.get("t") or [""])[0]))
                 self._json(
@@ -207,7 +89,15 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ValueError("a JSON object was expected")
             desk = self.server.desk
             if m := re.fullmatch(r"/api/take/(t[0-9a-f]{12})", self.path):
-                self._json(self._decide(m.group(1), body))
+                self._json(self._decide({m.group(1): body})[0])
+            elif self.path == "/api/decisions":  # one change for many takes (approve all shown); undoable
+                changes = body.get("takes")
+                if not isinstance(changes, dict) or not all(isinstance(v, dict) for v in changes.values()):
+                    raise ValueError("takes: a mapping of take id to its change was expected")
+                before = {i: (d.model_dump() if (d := desk.script.review.takes.get(i)) else None) for i in changes}
+                self._json({"takes": self._decide(changes), "before": before})
+            elif self.path == "/api/restore":  # undo: the decisions as they were (None: there was none)
+                self._json({"takes": self._restore(body.get("takes"))})
             elif m := re.fullmatch(r"/api/take/(t[0-9a-f]{12})/regenerate", self.path):
                 take = desk.take(m.group(1))
                 if take is None:
@@ -218,14 +108,13 @@ class _Handler(BaseHTTPRequestHandler):
                 failed = [r.error for r in result.outcome.results.values() if r.status == "failed"]
                 if failed or result.outcome.fatal is not None:
                     return self._json({"error": failed[0] if failed else str(result.outcome.fatal)}, 502)
-                self._json({"take": desk.chapter(take.chapter)["takes"][_position(desk.script, take)]})
+                self._json({"take": desk.chapter(take.chapter)["takes"][position_of(desk.script, take)]})
             elif m := re.fullmatch(r"/api/chapter/(\d+)/instructions", self.path):
                 index = int(m.group(1))
                 if index >= len(desk.script.chapters):
                     return self._json({"error": "no such chapter"}, 404)
                 said = str(body.get("instructions") or "").strip() or None
-                for take in desk.script.takes_by_chapter[index]:
-                    self._decide(take.id, {"instructions": said})
+                self._decide({take.id: {"instructions": said} for take in desk.script.takes_by_chapter[index]})
                 self._json(desk.chapter(index))
             elif self.path == "/api/lexicon":
                 word, said = str(body.get("word", "")).strip(), str(body.get("replacement", "")).strip()
@@ -233,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
                     raise ValueError("a lexicon entry is one word and what to say instead")
                 pattern = re.compile(rf"\b{re.escape(word)}\b")
                 script = desk.script  # where the takes it changes are (their ids follow their text, and change)
-                changes = [{"chapter": t.chapter, "position": _position(script, t)}
+                changes = [{"chapter": t.chapter, "position": position_of(script, t)}
                            for t in script.takes if pattern.search(t.text)]  # fmt: skip
                 update_review(desk.job.path, lambda review: review.lexicon.__setitem__(word, said))
                 desk.changed()
@@ -243,28 +132,69 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._json({"error": str(exc)}, 400)
 
-    def _decide(self, take_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _decide(self, changes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """Apply each take's change in one write of the review file; the takes as the page shows them now."""
         desk = self.server.desk
-        take = desk.take(take_id)
-        if take is None:
-            raise ValueError("no such take")
-        status = body.get("status")
-        if status is not None and status not in Status.__args__:  # type: ignore[attr-defined]
-            raise ValueError(f"status must be one of {', '.join(Status.__args__)}")  # type: ignore[attr-defined]
+        takes = {}
+        for take_id, body in changes.items():
+            take = desk.take(take_id)
+            if take is None:
+                raise ValueError(f"no such take: {take_id}")
+            status = body.get("status")
+            if status is not None and status not in Status.__args__:  # type: ignore[attr-defined]
+                raise ValueError(f"status must be one of {', '.join(Status.__args__)}")  # type: ignore[attr-defined]
+            if body.get("instructions") and not desk.voice()["instructions"]:
+                raise ValueError("this book's voice does not take instructions")
+            takes[take_id] = take
 
-        def change(review: Any) -> None:
-            found = review.takes.get(take.id)
-            if found is None or found.source != text_hash(take.text):
-                found = review.takes[take.id] = decision_for(take)
-            for key in ("status", "note", "text", "instructions"):
-                if key in body:
-                    setattr(found, key, (str(body[key]).strip() or None) if body[key] is not None else None)
-            if "chosen" in body:
-                found.chosen = int(body["chosen"])
+        def change(review: ReviewFile) -> None:
+            for take_id, body in changes.items():
+                take = takes[take_id]
+                found = review.takes.get(take.id)
+                if found is None or found.source != text_hash(take.text):
+                    found = review.takes[take.id] = decision_for(take)
+                for key in ("status", "note", "text", "instructions"):
+                    if key in body:
+                        setattr(found, key, (str(body[key]).strip() or None) if body[key] is not None else None)
+                if "chosen" in body:
+                    found.chosen = int(body["chosen"])
 
         update_review(desk.job.path, change)
         desk.changed()
-        return desk.chapter(take.chapter)["takes"][_position(desk.script, take)]
+        return self._shown(takes.values())
+
+    def _restore(self, before: Any) -> list[dict[str, Any]]:
+        """Put decisions back as ``/api/decisions`` found them: undo."""
+        desk = self.server.desk
+        if not isinstance(before, dict):
+            raise ValueError("takes: a mapping of take id to its decision (or null) was expected")
+        takes = {i: t for i in before if (t := desk.take(i)) is not None}
+        try:
+            restored = {i: None if d is None else TakeDecision.model_validate(d) for i, d in before.items()}
+        except ValidationError as exc:
+            raise ValueError(f"not a decision: {exc.errors()[0]['msg']}") from None
+
+        def change(review: ReviewFile) -> None:
+            for take_id, decision in restored.items():
+                if decision is None:
+                    review.takes.pop(take_id, None)
+                else:
+                    review.takes[take_id] = decision
+
+        update_review(desk.job.path, change)
+        desk.changed()
+        return self._shown(takes.values())
+
+    def _shown(self, takes: Iterable[Take]) -> list[dict[str, Any]]:
+        """The takes as the page shows them now (each chapter's made once: a batch may hold hundreds)."""
+        desk = self.server.desk
+        chapters: dict[int, dict[str, Any]] = {}
+        shown = []
+        for take in takes:
+            if take.chapter not in chapters:
+                chapters[take.chapter] = desk.chapter(take.chapter)
+            shown.append(chapters[take.chapter]["takes"][position_of(desk.script, take)])
+        return shown
 
     def _audio(self, take_id: str, variant: int) -> None:
         script = self.server.desk.script
@@ -301,13 +231,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def _position(script: Script, take: Take) -> int:
-    return [t.id for t in script.takes_by_chapter[take.chapter]].index(take.id)
-
-
 def _page(desk: Desk) -> str:
     """The page, with the first chapter's takes rendered here: it shows at once, before any script runs."""
-    template = resources.files("narrator").joinpath("review.html").read_text(encoding="utf-8")
+    template = resources.files("narrator.review").joinpath("page.html").read_text(encoding="utf-8")
     first = desk.chapter(0)
     rows = "".join(
         f'<li class="take" data-id="{t["id"]}"><p class="text">{html.escape(t["text"])}</p></li>'

@@ -20,9 +20,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import errors
-from .audio import atomic_write
-from .takes import Take
+from .. import errors
+from ..audio import atomic_write
+from ..takes import Take
 
 Status = Literal["unheard", "approved", "rejected"]
 
@@ -123,11 +123,22 @@ def load_review(job_path: Path) -> ReviewFile:
 _locks: dict[Path, threading.Lock] = {}
 
 
+def _lock_path(path: Path) -> Path:
+    """The review file's lock, in a ``.narrator/`` folder beside it that git ignores (its own ``.gitignore``):
+    teams commit the review file, and a lock beside it showed in every ``git status``."""
+    folder = path.parent / ".narrator"
+    folder.mkdir(exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        atomic_write(ignore, b"# narrator's working files: never committed\n*\n")
+    return folder / f"{path.name}.lock"
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """One writer at a time: threads of this process, and other processes (an OS file lock)."""
     lock = _locks.setdefault(path, threading.Lock())
-    with lock, open(path.with_name(f".{path.name}.lock"), "a+") as held:
+    with lock, open(_lock_path(path), "a+") as held:
         try:
             import fcntl
 
