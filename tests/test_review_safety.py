@@ -128,3 +128,77 @@ def test_a_chapters_instructions_reach_every_take_of_it(desk):
     assert {t["instructions"] for t in cleared["takes"]} == {None}
     assert all(t["variants"] == [0] for t in cleared["takes"])  # back to the takes already made
     assert httpx.post(f"{base}/api/chapter/9/instructions", json={}, headers=headers).status_code == 404
+
+
+def test_many_decisions_at_once_and_undo_puts_back_what_was_there(desk):
+    folder, server, base, token, takes = desk
+    headers = {"X-Narrator-Token": token}
+    review = folder / "job.review.yaml"
+    httpx.post(f"{base}/api/take/{takes[1]}", json={"status": "rejected", "note": "too fast"}, headers=headers)
+    httpx.post(f"{base}/api/restore", json={"takes": {takes[2]: None}}, headers=headers)  # no decision at all
+    before_file = review.read_text(encoding="utf-8")
+    chosen = takes[1:4]  # one rejected with a note, one without a decision, one with only a note
+    done = httpx.post(
+        f"{base}/api/decisions", json={"takes": {t: {"status": "approved"} for t in chosen}}, headers=headers
+    )
+    assert done.status_code == 200
+    assert [t["status"] for t in done.json()["takes"]] == ["approved"] * 3
+    assert done.json()["before"][takes[1]]["status"] == "rejected" and done.json()["before"][takes[2]] is None
+    saved = yaml.safe_load(review.read_text(encoding="utf-8"))["takes"]
+    assert {saved[t]["status"] for t in chosen} == {"approved"}
+    undone = httpx.post(f"{base}/api/restore", json={"takes": done.json()["before"]}, headers=headers)
+    assert undone.status_code == 200
+    assert [t["status"] for t in undone.json()["takes"]] == ["rejected", "unheard", "unheard"]
+    assert review.read_text(encoding="utf-8") == before_file  # exactly as it was
+    book = httpx.get(f"{base}/api/book", headers=headers).json()
+    assert book["totals"]["takes"] == len(takes) and book["totals"]["rejected"] >= 1
+    assert sum(book["totals"][s] for s in ("approved", "rejected", "stale", "unheard")) == len(takes)
+    bad = httpx.post(f"{base}/api/decisions", json={"takes": {"t000000000000": {}}}, headers=headers)
+    assert bad.status_code == 400 and "no such take" in bad.json()["error"]
+
+
+def test_search_finds_takes_by_their_text_ignoring_case(desk):
+    folder, server, base, token, takes = desk
+    headers = {"X-Narrator-Token": token}
+    script = server.desk.script
+    word = script.text_of(script.takes[3]).split()[2].strip(".,;")
+    found = httpx.get(f"{base}/api/search", params={"q": word.upper()}, headers=headers).json()
+    expected = [t.id for t in script.takes if word.casefold() in script.text_of(t).casefold()]
+    assert [r["id"] for r in found["results"]] == expected and found["count"] == len(expected) >= 1
+    hit = found["results"][0]
+    assert hit["match"].casefold() == word.casefold() and hit["chapter"] == 0
+    assert httpx.get(f"{base}/api/search", params={"q": " "}, headers=headers).status_code == 400
+
+
+def test_instructions_are_offered_only_by_voices_that_read_them(tmp_path):
+    (tmp_path / "book.md").write_text("# One\n\nA short paragraph to read.\n", encoding="utf-8")
+    for voice, takes_them in (({"provider": "local"}, False), ({"provider": "openai", "model": "tts-1"}, False),
+                              ({"provider": "openai", "model": "gpt-4o-mini-tts"}, True)):  # fmt: skip
+        job = write_job(tmp_path, {"sources": ["book.md"], "voice": voice, "cache": "cache"})
+        server = serve(load_job(job))
+        assert server.desk.voice() == {"instructions": takes_them}
+        take = server.desk.script.takes[0].id
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        host, port = server.server_address[:2]
+        said = httpx.post(f"http://{host}:{port}/api/take/{take}", json={"instructions": "Slowly."},
+                          headers={"X-Narrator-Token": server.desk.token})  # fmt: skip
+        server.shutdown()
+        server.server_close()
+        assert said.status_code == (200 if takes_them else 400), said.text
+
+
+def test_the_review_files_lock_stays_out_of_git_status(tmp_path):
+    import shutil
+    import subprocess
+
+    from narrator.review import update_review
+
+    if shutil.which("git") is None:
+        pytest.skip("no git")
+    job = tmp_path / "job.yaml"
+    job.write_text("sources: []\n", encoding="utf-8")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    update_review(job, lambda review: review.lexicon.__setitem__("Lizzy", "Lizzie"))
+    status = subprocess.run(["git", "status", "--porcelain", "-uall"], cwd=tmp_path, capture_output=True, text=True)
+    assert sorted(line[3:] for line in status.stdout.splitlines()) == ["job.review.yaml", "job.yaml"]
+    assert list((tmp_path / ".narrator").glob("*.lock"))  # it is there, only ignored

@@ -85,11 +85,13 @@ def review_state(review: ReviewFile, take: Take, stale: Mapping[str, TakeDecisio
 
 
 def review_counts(review: ReviewFile, takes: Sequence[Take]) -> dict[str, int]:
+    """Every take of the book by its review state (a take the file says nothing of is ``unheard``), and how many
+    have their text overridden."""
     counts: dict[str, int] = {}
     stale = stale_decisions(review, takes)
     for take in takes:
         state, overridden = review_state(review, take, stale)
-        for name in (state, "overridden" if overridden else None):
+        for name in (state or "unheard", "overridden" if overridden else None):
             if name is not None:
                 counts[name] = counts.get(name, 0) + 1
     return dict(sorted(counts.items()))

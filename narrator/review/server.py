@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from ..redo import redo
 from ..spec import Job
 from ..takes import Take
-from .decisions import ReviewFile, Status, TakeDecision, decision_for, text_hash, update_review
+from .decisions import ReviewFile, Status, TakeDecision, decision_for, review_path, text_hash, update_review
 from .desk import Desk, parse_time, position_of
 
 
@@ -235,6 +235,7 @@ def _page(desk: Desk) -> str:
     """The page, with the first chapter's takes rendered here: it shows at once, before any script runs."""
     template = resources.files("narrator.review").joinpath("page.html").read_text(encoding="utf-8")
     first = desk.chapter(0)
+    data = {"chapter": first, "voice": desk.voice(), "review_file": review_path(desk.job.path).name}
     rows = "".join(
         f'<li class="take" data-id="{t["id"]}"><p class="text">{html.escape(t["text"])}</p></li>'
         for t in first["takes"]
@@ -242,7 +243,7 @@ def _page(desk: Desk) -> str:
     return (
         template.replace("{{title}}", html.escape(desk.script.document.title))
         .replace("{{first}}", rows)
-        .replace("{{data}}", json.dumps(first).replace("</", "<\\/"))  # inert inside its <script> element
+        .replace("{{data}}", json.dumps(data).replace("</", "<\\/"))  # inert inside its <script> element
     )
 
 
