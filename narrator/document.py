@@ -19,6 +19,9 @@ class Block:
     level: int = 0  # heading level 1-6; 0 for other blocks
     note: str = ""  # kind "note": the id of the footnote or endnote this paragraph belongs to
     refs: tuple[str, ...] = ()  # the ids of the notes whose markers stood in this paragraph
+    #: the block as printed, for the eye (subtitles): verse keeps its lines ("\n") and none of the commas added
+    #: for the ear, and the source's own characters stay (no lexicon, no "Mister"). Empty: as ``text`` was read
+    shown: str = ""
 
 
 @dataclass(frozen=True)

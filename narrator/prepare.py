@@ -97,6 +97,13 @@ class Preparer:
             text = self.lexicon_re.sub(lambda m: self.lexicon[m.group(0)], text)
         return text
 
+    @staticmethod
+    def shown(text: str) -> str:
+        """The text as printed, cleaned only of what no reader sees: controls, invisible characters, runs of
+        spaces; its lines, characters and punctuation stay (subtitles show it)."""
+        text = unicodedata.normalize("NFC", plain(text)).translate(_INVISIBLE)
+        return "\n".join(line for raw in text.split("\n") if (line := _WS.sub(" ", raw).strip()))
+
     def chapter(self, chapter: Chapter) -> Chapter:
         blocks = []
         for block in chapter.blocks:
@@ -107,5 +114,5 @@ class Preparer:
             if not blocks and block.kind == "heading" and self.numbered_titles and (n := bare_number(text)):
                 text = f"Chapter {number_words(n).capitalize()}"
             if text:
-                blocks.append(Block(block.kind, text, block.level))
+                blocks.append(Block(block.kind, text, block.level, shown=self.shown(block.shown or block.text)))
         return replace(chapter, title=self.text(chapter.title) or chapter.title, blocks=tuple(blocks))

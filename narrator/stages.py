@@ -103,8 +103,9 @@ def write_all_subtitles(script: Script, chapters: list[ChapterAudio], planned: l
     offset = 0.0
     for chapter in chapters:
         chunks = script.by_chapter[chapter.index]
-        write_subtitles(chapter_cues(chapter, chunks), stems[chapter.index], kinds)
-        book_cues += chapter_cues(chapter, chunks, offset)
+        blocks = script.chapters[chapter.index].blocks
+        write_subtitles(chapter_cues(chapter, chunks, blocks), stems[chapter.index], kinds)
+        book_cues += chapter_cues(chapter, chunks, blocks, offset)
         offset += chapter.duration
     write_subtitles(book_cues, stems[None], kinds)
 

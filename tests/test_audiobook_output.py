@@ -18,7 +18,6 @@ from mutagen.mp4 import MP4
 from narrator import ffmpeg
 from narrator.assemble import quality_flags, sentence_onsets
 from narrator.audio import frame_energy
-from narrator.chunker import sentences
 from narrator.devtools.fake_openai import FakeSpeechServer, Faults, speech_like
 from narrator.devtools.picture import lighthouse_cover
 from tests.books import sentence
@@ -104,19 +103,18 @@ def test_podcast_preset_hits_its_loudness_target(tmp_path):
 
 def test_subtitles_cover_every_sentence_in_order_on_the_book_timeline(tmp_path):
     out, _, manifest = build(tmp_path, {"formats": ["m4b", "srt", "vtt"]})
-    spoken = [s.strip() for c in manifest["chunks"] for s in sentences(c["text"]) if s.strip()]
-    book_srt = (out / "Measured Book.srt").read_text()
-    cues = re.findall(r"(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})\n(.+)\n", book_srt)
-    assert [c[8] for c in cues] == spoken
-    times = [(int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000, int(h2) * 3600 + int(m2) * 60 + int(s2)
-              + int(ms2) / 1000) for h, m, s, ms, h2, m2, s2, ms2, _ in cues]  # fmt: skip
+    spoken = " ".join(c["text"] for c in manifest["chunks"]).split()
+    parsed = _srt_cues((out / "Measured Book.srt").read_text())
+    cues = [" ".join(lines) for _, _, lines in parsed]
+    assert " ".join(cues).split() == spoken  # every word, once, in order (a long sentence spans cues)
+    times = [(start, end) for start, end, _ in parsed]
     assert all(a <= b for a, b in times)
     assert all(b1 <= a2 + 0.001 for (_, b1), (a2, _) in itertools.pairwise(times))
     m4b = read_metadata(out / "Measured Book.m4b")
     total = ffmpeg.decode(out / "Measured Book.m4b", 24_000).duration
     assert times[-1][1] <= total + 0.05
     # each chapter's first cue (its spoken title) starts at that chapter's marker plus the opening pause
-    chapter_firsts = [t for t, c in zip(times, cues, strict=True) if c[8].startswith("Chapter ") and len(c[8]) < 12]
+    chapter_firsts = [t for t, c in zip(times, cues, strict=True) if c.startswith("Chapter ") and len(c) < 12]
     for marker, first in zip(m4b["chapters"], chapter_firsts, strict=True):
         assert abs(first[0] - (marker["start"] + 0.5)) < 0.1
     for chapter in manifest["chapters"]:  # each chapter's cues end within that chapter's audio
@@ -235,3 +233,74 @@ def test_sentences_are_placed_at_the_pause_between_them_not_in_proportion():
     energy = frame_energy(speech_like(f"{first} {second}"), 240)
     (onset,) = sentence_onsets([len(first), len(second)], energy, 0.01)
     assert onset == pytest.approx(energy.size * 0.01 * len(first) / (len(first) + len(second)))
+
+
+def _poem() -> tuple[str, list[list[str]]]:
+    """An HTML poem in three numbered parts, the way toolchains set verse (a stanza of line spans), and its lines
+    as printed: short lines, lines with no end punctuation (narrator adds a pause comma for the ear), one line
+    longer than a subtitle line, a stanza that is one sentence of twelve lines, "Mr." and a curly apostrophe."""
+    nouns = ["harbour", "lantern", "gull", "tide", "rope", "mast", "shore", "sail", "net", "stone", "bell", "reef"]
+    parts: list[list[str]] = []
+    html_parts = []
+    for p in range(3):
+        stanzas = []
+        for s in range(4):
+            if s == 2:  # one sentence over twelve lines, most with no punctuation at their end
+                verbs = ["sang", "slept", "turned"]
+                lines = [f"and the {nouns[(k + p) % 12]} that {verbs[k % 3]} by the {nouns[k]}" for k in range(12)]
+                lines[0] = "When " + lines[0][4:]
+                lines[-1] += "."
+            else:
+                lines = [
+                    f"The {nouns[(s + p) % 12]} was grey at the turn of the year,",
+                    f"Mr. Hale’s {nouns[(s + 5) % 12]} lay still" if s == 1 else f"a {nouns[s + 3]} in the dark",
+                    "and every boat that left the quay went out against the wind" if s == 3 else "so it went;",
+                    "nobody called.",
+                ]
+            stanzas.append(lines)
+        parts.append([line for stanza in stanzas for line in stanza])
+        body = "".join('<div class="stanza">' + "".join(f'<span class="line">{line}</span><br/>' for line in st)
+                       + "</div>" for st in stanzas)  # fmt: skip
+        html_parts.append(f"<h2>{['I', 'II', 'III'][p]}.</h2>{body}")
+    page = ("<html><head><title>Harbour Verses</title></head><body><h1>Harbour Verses</h1>"
+            + "".join(html_parts) + "</body></html>")  # fmt: skip
+    return page, parts
+
+
+def _srt_cues(text: str) -> list[tuple[float, float, list[str]]]:
+    cues = []
+    for block in text.strip().split("\n\n"):
+        index, times, *lines = block.split("\n")
+        start, end = (
+            sum(float(x) * f for x, f in zip(re.split(r"[:,]", t), (3600, 60, 1, 0.001), strict=True))
+            for t in times.split(" --> ")
+        )
+        cues.append((start, end, lines))
+    return cues
+
+
+def test_subtitles_of_verse_show_the_printed_lines_in_readable_cues(tmp_path):
+    page, parts = _poem()
+    (tmp_path / "poem.html").write_text(page, encoding="utf-8")
+    out, _, manifest = build(tmp_path, {"formats": ["m4b", "srt"]}, sources=["poem.html"])
+    cues = _srt_cues((out / "Measured Book.srt").read_text(encoding="utf-8"))
+    shown = [line for _, _, lines in cues for line in lines]
+    printed = [line for part in parts for line in part]
+    # every printed word once, in order, with the source's punctuation: no commas added for the ear, "Mr." not
+    # "Mister", the curly apostrophe kept; the numbered headings ("I.") have no cue of their own
+    assert " ".join(shown).split() == ["Harbour", "Verses", *" ".join(printed).split()]
+    assert not any(re.fullmatch(r"[IVX]+\.", " ".join(lines)) for _, _, lines in cues)
+    # a verse line is a line of a cue: whole, or (longer than a cue's line) wrapped in two
+    for line in printed:
+        assert line in shown or len(line) > 42, line
+    for k, (start, end, lines) in enumerate(cues):
+        assert 1 <= len(lines) <= 2 and all(len(x) <= 42 for x in lines), lines
+        assert end - start <= 7.0 + 1e-3, (start, end, lines)
+        room = cues[k + 1][0] - end if k + 1 < len(cues) else 1.0
+        assert end - start >= 1.0 - 1e-3 or room < 1e-3, (start, end, lines)
+    # the twelve-line sentence is no longer one cue: it takes six of two lines
+    long_sentence = parts[0][8:20]
+    assert [lines for _, _, lines in cues if lines[0] in long_sentence] == [
+        long_sentence[i : i + 2] for i in range(0, 12, 2)
+    ]
+    assert [c["title"] for c in manifest["chapters"]] == ["I.", "II.", "III."]

@@ -80,16 +80,17 @@ class _Extractor(HTMLParser):
         return self.frames.innermost(kind)
 
     # -- emitting blocks -------------------------------------------------------------------------
-    def emit(self, kind: str, text: str) -> None:
+    def emit(self, kind: str, text: str, shown: str = "") -> None:
         note = self.frame("note")
         if note is not None:
-            self.out.blocks.append(Block("note", text, note=note.note_id))
+            self.out.blocks.append(Block("note", text, note=note.note_id, shown=shown))
         elif self.frame("notes") is not None:
             return  # a notes section's own heading or text ("Endnotes"): not a note, not the book
         elif kind == "heading":
             self.out.blocks.append(Block("heading", text, self.heading_level))
         else:
-            self.out.blocks.append(Block("paragraph", self.prefix + text, refs=tuple(self.refs)))
+            shown = shown and self.prefix + shown
+            self.out.blocks.append(Block("paragraph", self.prefix + text, refs=tuple(self.refs), shown=shown))
             self.prefix, self.refs = "", []
 
     def take_text(self) -> str:
@@ -104,7 +105,7 @@ class _Extractor(HTMLParser):
     def end_stanza(self) -> None:
         self.end_line()
         if self.lines:
-            self.emit("paragraph", stanza_text(self.lines))
+            self.emit("paragraph", stanza_text(self.lines), "\n".join(self.lines))
             self.lines = []
 
     def flush(self) -> None:
@@ -114,7 +115,7 @@ class _Extractor(HTMLParser):
         text = self.take_text()
         if self.lines:  # lines set one per element outside any poem container: they end here
             self.lines, lines = [], self.lines
-            self.emit("paragraph", stanza_text(lines))
+            self.emit("paragraph", stanza_text(lines), "\n".join(lines))
         if not text:
             pass
         elif self.heading_level:

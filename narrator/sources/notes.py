@@ -18,7 +18,7 @@ def place_notes(doc: Document, place: NotePlace) -> Document:
     for number, chapter in enumerate(doc.chapters):
         for block in chapter.blocks:
             if block.kind == "note":
-                notes.setdefault(block.note, []).append(Block("paragraph", block.text))
+                notes.setdefault(block.note, []).append(Block("paragraph", block.text, shown=block.shown))
                 printed_in.setdefault(block.note, number)
     for number, chapter in enumerate(doc.chapters):
         for ref in (ref for b in chapter.blocks if b.kind != "note" for ref in b.refs):
