@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -10,6 +11,7 @@ BlockKind = Literal["heading", "paragraph", "scene_break", "note"]
 ImageText = Literal["caption", "alt", "skip"]
 NotePlace = Literal["skip", "end_of_chapter"]
 TableReading = Literal["rows", "skip"]
+FrontMatter = Literal["skip", "read"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class ReadOptions:
     tables: TableReading = "rows"  # each row with its header cells ("Year: 1850; Ships: 12."), or announce and skip
     notes: NotePlace = "skip"  # footnote and endnote bodies: never read, or read after their chapter
     split_at: int | None = None  # Markdown and HTML: chapters at headings of this level and above
+    front_matter: FrontMatter = "skip"  # EPUB: a title page's dedication or epigraph is listed as not read, or read
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,26 @@ def without_text(titles: list[str]) -> tuple[str, ...]:
     shown = ", ".join(titles[:4]) + (f" and {len(titles) - 4} more" if len(titles) > 4 else "")
     many = len(titles) > 1
     return (f"{len(titles)} heading{'s' if many else ''} with no text under {'them' if many else 'it'}: {shown}",)
+
+
+def unread_front(where: str, blocks: Sequence[Block], names: Iterable[str]) -> str | None:
+    """What a plan says of a title page's text that is not read: None when it holds nothing but ``names`` (the
+    book's title and author, "by Ann Writer"), else how much, and how it starts."""
+    names = [n for n in names if n]
+    said = [b for b in blocks if b.kind in ("paragraph", "heading") and not _is_name(b.text, names)]
+    if not said:
+        return None
+    words = said[0].text.split()
+    opening = " ".join(words[:8]) + ("…" if len(words) > 8 else "")
+    count, them = (f"{len(said)} paragraphs", "them") if len(said) > 1 else ("1 paragraph", "it")
+    return f"{where} (title page): {count} not read, starting “{opening}” (front_matter: read reads {them})"
+
+
+_BYLINE = re.compile(r"^\s*by\s+\S+(\s+\S+){0,4}\s*$", re.IGNORECASE)  # "by Ann Writer": a title page's author
+
+
+def _is_name(text: str, names: list[str]) -> bool:
+    return bool(_BYLINE.match(text)) or any(same_words(text, n) for n in names)
 
 
 def same_words(a: str, b: str) -> bool:

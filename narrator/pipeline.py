@@ -374,7 +374,6 @@ def _report(script: Script, outcome: SynthesisOutcome, counts: Counter[str], tim
             run_cost += request_cost(price, take.tokens, take.chars, result.duration)
         elif result is not None and result.status == "failed":
             failed += [c.id for c in take.chunks]
-    placements = built.placements if built else {}
     qa = None
     if job.output.mastering != "none":
         files = built.qa if built else []
@@ -388,12 +387,13 @@ def _report(script: Script, outcome: SynthesisOutcome, counts: Counter[str], tim
         retries=dict(sorted(outcome.retries.items())),
         rate_limited=outcome.rate_limited,
         failed_chunks=failed,
-        flagged_chunks={cid: p.flags for cid, p in placements.items() if p.flags},
+        flagged_chunks={cid: p.flags for cid, p in (built.placements if built else {}).items() if p.flags},
         estimated_cost_usd=Costs(this_run=round(run_cost, 4), book=round(book_cost, 4)),
         timings_seconds={k: round(v, 3) for k, v in timings.items()},
         stage_seconds={k: round(v, 3) for k, v in (built.stage_seconds if built else {}).items()},
         stage_runs=dict(built.stage_runs) if built else {},
         review=review_counts(script.review, script.takes),
+        not_read=list(script.document.dropped),
         outputs=[os.path.relpath(p, job.output.dir) for p in built.outputs] if built else [],
         outputs_reused=bool(built and built.reused),
         qa=qa,

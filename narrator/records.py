@@ -173,6 +173,7 @@ class Report(Record):
     stage_seconds: dict[str, float]
     stage_runs: dict[str, int] = {}  # how many times each stage ran: chapters assembled, files and segments encoded
     review: dict[str, int] = {}  # takes by the review file's word: approved, rejected, overridden, stale
+    not_read: list[str] = []  # parts of the sources not read, and why (a title page's dedication, a contents page)
     outputs: list[str]  # the book's files on disk (after a failed run: the last build's)
     outputs_reused: bool
     qa: QaSection | None = _omitted()  # with a mastering preset

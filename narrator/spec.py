@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from . import yamlfile
-from .document import ImageText, NotePlace, TableReading
+from .document import FrontMatter, ImageText, NotePlace, TableReading
 from .errors import JobError
 from .fields import Choice, OneOf, Range, Text, kind_of
 from .outputkinds import OUTPUT_KINDS
@@ -89,6 +89,7 @@ class SourceSpec(_Spec):
     images: Annotated[ImageText, Choice(ImageText)] = "caption"  # what of a figure is read
     tables: Annotated[TableReading, Choice(TableReading)] = "rows"  # row by row with their headers, or announced
     notes: Annotated[NotePlace, Choice(NotePlace)] = "skip"  # footnote and endnote bodies
+    front_matter: Annotated[FrontMatter, Choice(FrontMatter)] = "skip"  # a title page's dedication, epigraph
     # this source's own voice, instructions or speed, over the job's voice (see parse_job: _source_voice)
     voice: VoiceSpec | None = None
 

@@ -12,7 +12,7 @@ from narrator.script import prepare_script
 from narrator.spec import load_job
 from tests import toolchains
 from tests.books import sentence as S
-from tests.conftest import write_job
+from tests.conftest import run_cli, write_job
 
 
 def spoken(book: Path, **source: object) -> list[tuple[str, list[str]]]:
@@ -168,3 +168,37 @@ def test_gutenberg_text_notes_numbered_per_chapter_stay_with_their_chapter(tmp_p
         ("CHAPTER II", ["CHAPTER II", S(3), "Notes", S(4)]),
     ]
     assert spoken(book) == [("CHAPTER I", ["CHAPTER I", S(1)]), ("CHAPTER II", ["CHAPTER II", S(3)])]
+
+
+def test_a_title_pages_dedication_and_epigraph_are_listed_or_read(tmp_path):
+    book = toolchains.publisher_title_page(tmp_path / "trade.epub")
+    chapters = [("Chapter 1", ["Chapter 1", S(1)]), ("Chapter 2", ["Chapter 2", S(2)])]
+    assert spoken(book) == chapters
+    assert not_read(book) == (
+        "trade.epub: title.xhtml (title page): 3 paragraphs not read, starting “For M., who kept the lamp lit.” "
+        "(front_matter: read reads them)",
+        "trade.epub: copyright.xhtml (copyright-page): not read",
+    )
+    read = [("Title page", ["Harbour", "by Ann Writer", "For M., who kept the lamp lit.",
+                            "The sea keeps what the shore forgets.", "\u2014 an old saying of the quay"])]  # fmt: skip
+    assert spoken(book, front_matter="read") == read + chapters
+    # the plan says it before anything is spent, and the report after
+    plan = run_cli("plan", str(write_job(tmp_path, {"sources": ["trade.epub"], "output": {"dir": "out"}})))
+    assert "not read: trade.epub: title.xhtml (title page): 3 paragraphs not read" in plan.stdout, plan.stdout
+
+
+def test_a_one_file_books_title_page_section_is_listed_or_read(tmp_path):
+    page = ('<html><head><title>Harbour</title></head><body><section epub:type="titlepage"><h1>Harbour</h1>'
+            "<p>by Ann Writer</p><p>For the keepers of the light.</p></section>"
+            f"<h1>Chapter 1</h1><p>{S(1)}</p></body></html>")  # fmt: skip
+    book = tmp_path / "one.html"
+    book.write_text(page, encoding="utf-8")
+    assert spoken(book) == [("Chapter 1", ["Chapter 1", S(1)])]
+    assert not_read(book) == (
+        "one.html: one.html (title page): 1 paragraph not read, starting “For the keepers of the light.” "
+        "(front_matter: read reads it)",
+    )
+    assert spoken(book, front_matter="read")[0] == (
+        "Harbour",
+        ["Harbour", "by Ann Writer", "For the keepers of the light."],
+    )

@@ -115,6 +115,9 @@ def test_takes_are_real_speech_and_trimmed(book_run):
     # nothing of the skipped pages reached the manifest
     text = " ".join(c["text"] for c in manifest["chunks"])
     assert "footnote" not in text and "rights" not in text
+    # ... and the report says so: nothing vanishes without a word
+    report = json.loads((out / "report.json").read_text())
+    assert "book.epub: y-rights.xhtml (copyright-page): not read" in report["not_read"], report["not_read"]
 
 
 def test_rerun_synthesizes_nothing_and_keeps_ids(book_run):

@@ -384,7 +384,33 @@ def test_an_old_style_gutenberg_text_ends_at_its_footer_and_never_reads_an_illus
     assert [c.title for c in doc.chapters] == ["CHAPTER I", "CHAPTER II"]
     spoken = " ".join(b.text for c in doc.chapters for b in c.blocks)
     assert "Project Gutenberg" not in spoken and "Transcriber" not in spoken and "1234" not in spoken
-    assert "Illustration" not in spoken and "rounding the point" not in spoken
-    assert "He watched the boats come in one by one. The last one came in after dark." in spoken
+    # the markup is never read; the captions are (images: caption, the default), each after its paragraph
+    assert "Illustration" not in spoken and "[" not in spoken
+    texts = [b.text for b in doc.chapters[0].blocks]
+    assert texts[2:] == ["The keeper at the lamp, with the harbour below",
+                         "He watched the boats come in one by one. The last one came in after dark.",
+                         "A small boat rounding the point"]  # fmt: skip
+    skipped = read_text(path, ReadOptions(images="skip"))
+    assert [b.text for b in skipped.chapters[0].blocks][2:] == [texts[3]]  # images: skip reads no caption
     assert doc.chapters[-1].blocks[-1].text == "A gull sat on the rail all morning and would not move for anyone."
     assert any("table of contents" in d for d in doc.dropped)
+
+
+def test_a_gutenberg_chapter_title_on_its_own_line_under_the_chapter_line_is_part_of_the_title(tmp_path):
+    """Project Gutenberg's texts often set "CHAPTER I." and the chapter's name as two paragraphs. A short first
+    paragraph that is a sentence ("Yes.", "He did not come back.") stays a paragraph."""
+    path = tmp_path / "pg.txt"
+    path.write_text(
+        "CHAPTER I.\n\nTHE HARBOUR.\n\nThe boats came in at dusk.\n\n"
+        "CHAPTER II.\n\nThe Keeper of the Light\n\nA letter came on Tuesday.\n\n"
+        "CHAPTER III.\n\nYes.\n\nShe said it twice.\n\n"
+        "CHAPTER IV.\n\nHe did not come back.\n\nNobody asked why.\n",
+        encoding="utf-8",
+    )
+    doc = read_text(path)
+    assert [c.title for c in doc.chapters] == [
+        "CHAPTER I: THE HARBOUR", "CHAPTER II: The Keeper of the Light", "CHAPTER III", "CHAPTER IV",
+    ]  # fmt: skip
+    assert [b.text for b in doc.chapters[0].blocks] == ["CHAPTER I: THE HARBOUR", "The boats came in at dusk."]
+    assert [b.text for b in doc.chapters[2].blocks] == ["CHAPTER III", "Yes.", "She said it twice."]
+    assert [b.text for b in doc.chapters[3].blocks][1] == "He did not come back."

@@ -157,6 +157,27 @@ def indesign_nested_parts(path: Path) -> Path:
     return build_epub(path, title="Harbour", author="Ann Writer", pages=pages, toc=toc, version=3)
 
 
+def publisher_title_page(path: Path) -> Path:
+    """A trade publisher's EPUB 3 (InDesign or Vellum): the title page (a "titlepage" landmark, never narrated)
+    also carries the dedication and an epigraph with its attribution; a copyright page; then the chapters."""
+    title_page = (
+        '<section epub:type="titlepage" class="titlepage"><h1 class="title">Harbour</h1>'
+        '<p class="author">by Ann Writer</p><p class="dedication">For M., who kept the lamp lit.</p>'
+        '<blockquote class="epigraph"><p>The sea keeps what the shore forgets.</p>'
+        '<p class="attribution">— an old saying of the quay</p></blockquote></section>'
+    )
+    pages = [
+        Page("title.xhtml", title_page, "Harbour"),
+        Page("copyright.xhtml", f'<section epub:type="copyright-page"><p>{S(92)}</p></section>', "Copyright"),
+        Page("ch1.xhtml", f"<h2>Chapter 1</h2><p>{S(1)}</p>", "Chapter 1"),
+        Page("ch2.xhtml", f"<h2>Chapter 2</h2><p>{S(2)}</p>", "Chapter 2"),
+    ]
+    toc = [NavPoint("Chapter 1", "ch1.xhtml"), NavPoint("Chapter 2", "ch2.xhtml")]
+    return build_epub(path, title="Harbour", author="Ann Writer", pages=pages, toc=toc, version=3,
+                      landmarks={"titlepage": "title.xhtml", "copyright-page": "copyright.xhtml",
+                                 "bodymatter": "ch1.xhtml"})
+
+
 def gutenberg_text(path: Path) -> Path:
     """Project Gutenberg's plain-text build: licence header and footer, Title/Author fields, a table of contents,
     hard-wrapped paragraphs, an illustration, a footnote and its marker, _italics_."""

@@ -21,7 +21,9 @@ READERS: dict[str, Callable[[Path, ReadOptions], Document]] = {
 
 
 def read_options(spec: SourceSpec) -> ReadOptions:
-    return ReadOptions(images=spec.images, tables=spec.tables, notes=spec.notes, split_at=spec.split_at)
+    return ReadOptions(
+        images=spec.images, tables=spec.tables, notes=spec.notes, split_at=spec.split_at, front_matter=spec.front_matter
+    )
 
 
 def read_source(spec: SourceSpec) -> Document:

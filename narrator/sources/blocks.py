@@ -28,9 +28,12 @@ _VOID = {"br", "hr", "img", "meta", "link", "input", "area", "base", "col", "emb
 _SKIP_SEMANTICS = {
     "noteref", "doc-noteref", "backlink", "doc-backlink", "annoref", "biblioref",
     "pagebreak", "doc-pagebreak", "toc", "landmarks", "page-list", "doc-toc", "doc-pagelist",
-    "cover", "titlepage", "title-page", "halftitlepage", "copyright-page", "copyright", "colophon", "imprint",
+    "cover", "copyright-page", "copyright", "colophon", "imprint",
     "index", "loi", "lot", "doc-cover", "doc-colophon", "doc-index",
 }  # fmt: skip
+# A title page is not narrated either, but it may carry more than the title: a dedication, an epigraph. Its text
+# is kept aside (ExtractedBlocks.front) to be listed as not read, or read in place with ``front_matter: read``
+TITLE_PAGES = {"titlepage", "title-page", "halftitlepage"}
 # Page and line numbers printed in the margin, by the classes Project Gutenberg, Calibre and others give them
 _NUMBER_CLASSES = {
     "pagenum", "pagenumber", "page-number", "pageno", "page", "lnum", "linenum", "linenumber", "line-number",
@@ -56,6 +59,7 @@ class ExtractedBlocks:
     blocks: list[Block] = field(default_factory=list)
     anchors: dict[str, int] = field(default_factory=dict)  # element id -> index of the next block
     title: str | None = None  # the <title> element
+    front: list[Block] = field(default_factory=list)  # a title page's text, not read (front_matter: skip)
 
 
 class _Extractor(HTMLParser):
@@ -82,7 +86,9 @@ class _Extractor(HTMLParser):
     # -- emitting blocks -------------------------------------------------------------------------
     def emit(self, kind: str, text: str, shown: str = "") -> None:
         note = self.frame("note")
-        if note is not None:
+        if self.frame("front") is not None and self.options.front_matter == "skip":
+            self.out.front.append(Block("heading" if kind == "heading" else "paragraph", text, shown=shown))
+        elif note is not None:
             self.out.blocks.append(Block("note", text, note=note.note_id, shown=shown))
         elif self.frame("notes") is not None:
             return  # a notes section's own heading or text ("Endnotes"): not a note, not the book
@@ -186,6 +192,10 @@ class _Extractor(HTMLParser):
         if self.frame("cell") is not None and tag not in ("td", "th", "table"):
             self.text.append(" ")  # a cell's paragraphs and headings are one cell
             self.frames.append(Frame(tag, "in_cell"))
+            return
+        if semantics & TITLE_PAGES:
+            self.flush()
+            self.frames.append(Frame(tag, "front"))
             return
         verse_mark = (classes | semantics) & _VERSE
         is_note = semantics & _NOTES or (classes & _NOTE_CLASSES and not semantics)
@@ -293,7 +303,7 @@ class _Extractor(HTMLParser):
         elif frame.kind == "heading":
             self.flush()
             self.heading_level = 0
-        elif frame.kind in ("note", "notes", "list", "block"):
+        elif frame.kind in ("note", "notes", "list", "block", "front"):
             self.flush()
 
     def _drop_suffix(self, text: str) -> None:

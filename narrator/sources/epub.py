@@ -20,9 +20,19 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from ..document import Block, Chapter, Cover, Document, ReadOptions, same_words, sniff_image_type, without_text
+from ..document import (
+    Block,
+    Chapter,
+    Cover,
+    Document,
+    ReadOptions,
+    same_words,
+    sniff_image_type,
+    unread_front,
+    without_text,
+)
 from ..errors import SourceError
-from .blocks import clean_text, extract_blocks
+from .blocks import TITLE_PAGES, ExtractedBlocks, clean_text, extract_blocks
 from .notes import place_notes
 
 NS = {
@@ -144,10 +154,10 @@ def read_epub(path: Path, options: ReadOptions | None = None) -> Document:
 
     nav_item = next((m for m in manifest.values() if "nav" in m.properties), None)
     toc: list[TocEntry] = []
-    skip_paths: set[str] = set()
+    skip_paths: dict[str, str] = {}  # page -> why it is not read (its landmark: "titlepage", "toc", ...)
     if nav_item is not None:
         toc, skip_paths = _read_nav(book, nav_item.path)
-        skip_paths.add(nav_item.path)
+        skip_paths.setdefault(nav_item.path, "toc")
     if not toc:
         ncx_item = manifest.get(spine_el.get("toc", "")) or next(
             (m for m in manifest.values() if m.media_type == "application/x-dtbncx+xml"), None
@@ -156,11 +166,11 @@ def read_epub(path: Path, options: ReadOptions | None = None) -> Document:
             toc = _read_ncx(book, ncx_item.path)
     for ref in opf.iterfind("opf:guide/opf:reference", NS):
         if ref.get("type", "").lower() in SKIP_TYPES:
-            skip_paths.add(_resolve(opf_dir, ref.get("href", ""))[0])
+            skip_paths.setdefault(_resolve(opf_dir, ref.get("href", ""))[0], ref.get("type", "").lower())
 
     cover = _find_cover(book, manifest, metadata)
     options = options or ReadOptions()
-    chapters, dropped = _build_chapters(book, spine, toc, skip_paths, options)
+    chapters, dropped = _build_chapters(book, spine, toc, _Skipped(skip_paths, (title, author or "")), options)
     doc = Document(title, tuple(chapters), author, language, cover, dropped)
     return place_notes(doc, options.notes)
 
@@ -172,11 +182,11 @@ def _text(parent: Element | None, tag: str) -> str | None:
     return clean_text("".join(el.itertext())) or None if el is not None else None
 
 
-def _read_nav(book: _Epub, nav_path: str) -> tuple[list[TocEntry], set[str]]:
+def _read_nav(book: _Epub, nav_path: str) -> tuple[list[TocEntry], dict[str, str]]:
     root = book.xml(nav_path)
     base = posixpath.dirname(nav_path)
     toc: list[TocEntry] = []
-    skip: set[str] = set()
+    skip: dict[str, str] = {}
     for nav in root.iter(f"{{{NS['xhtml']}}}nav"):
         kind = set(nav.get(EPUB_TYPE, "").split())
         if "toc" in kind:
@@ -185,8 +195,8 @@ def _read_nav(book: _Epub, nav_path: str) -> tuple[list[TocEntry], set[str]]:
                 toc = _flatten_nav_list(ol, base)
         elif "landmarks" in kind:
             for a in nav.iter(f"{{{NS['xhtml']}}}a"):
-                if set(a.get(EPUB_TYPE, "").split()) & SKIP_TYPES:
-                    skip.add(_resolve(base, a.get("href", ""))[0])
+                if kinds := set(a.get(EPUB_TYPE, "").split()) & SKIP_TYPES:
+                    skip.setdefault(_resolve(base, a.get("href", ""))[0], min(kinds))
     return toc, skip
 
 
@@ -245,11 +255,35 @@ def _find_cover(book: _Epub, manifest: dict[str, ManifestItem], metadata: Elemen
     return None
 
 
+@dataclass(frozen=True)
+class _Skipped:
+    """The pages the book's landmarks say are not narrated, and the book's title and author (a title page that
+    holds only those carries nothing more)."""
+
+    pages: dict[str, str]  # path -> its landmark
+    names: tuple[str, str]
+
+    def read(
+        self, path: str, page: ExtractedBlocks, options: ReadOptions, entries: list[TocEntry] | None
+    ) -> Chapter | str | None:
+        """A title page that carries more than the title and author (a dedication, an epigraph): a chapter of
+        its own when the source asks for it (``front_matter: read``), else a line saying what is not read. Any
+        other page skipped: a line. None when nothing is lost."""
+        kind, name = self.pages[path], posixpath.basename(path)
+        blocks = [*page.front, *page.blocks]
+        if kind not in TITLE_PAGES:
+            return f"{name} ({kind}): not read"  # its own markup may hide its text too: say it whatever it holds
+        if options.front_matter == "read" and unread_front(name, blocks, self.names) is not None:
+            title = entries[0].title if entries else "Title page"
+            return Chapter(title, tuple(b for b in blocks if b.kind != "scene_break"))
+        return unread_front(name, blocks, self.names)
+
+
 def _build_chapters(
     book: _Epub,
     spine: list[ManifestItem],
     toc: list[TocEntry],
-    skip_paths: set[str],
+    skipped: _Skipped,
     options: ReadOptions,
 ) -> tuple[list[Chapter], tuple[str, ...]]:
     entries_by_path: dict[str, list[TocEntry]] = {}
@@ -258,6 +292,7 @@ def _build_chapters(
 
     chapters: list[Chapter] = []
     empty: list[str] = []
+    not_read: list[str] = []  # pages skipped that had text: what they hold, so nothing vanishes without a word
     title: str | None = None
     blocks: list[Block] = []
 
@@ -279,9 +314,20 @@ def _build_chapters(
             empty.append(title)
 
     for item in spine:
-        if item.path in skip_paths or ("xhtml" not in item.media_type and "html" not in item.media_type):
+        if "xhtml" not in item.media_type and "html" not in item.media_type:
             continue
         extracted = extract_blocks(book.read(item.path).decode("utf-8", errors="replace"), options)
+        if item.path in skipped.pages:
+            front = skipped.read(item.path, extracted, options, entries_by_path.get(item.path))
+            if isinstance(front, Chapter):
+                close()
+                title, blocks = None, []
+                chapters.append(front)
+            elif front:
+                not_read.append(front)
+            continue
+        if extracted.front and (unread := unread_front(posixpath.basename(item.path), extracted.front, skipped.names)):
+            not_read.append(unread)
         splits = sorted(
             (extracted.anchors.get(e.fragment, 0) if e.fragment else 0, i, e)
             for i, e in enumerate(entries_by_path.get(item.path, []))
@@ -303,4 +349,4 @@ def _build_chapters(
         blocks.extend(rest)
     close()
     empty += [b.text for b in carried]
-    return chapters, without_text(empty)
+    return chapters, (*not_read, *without_text(empty))

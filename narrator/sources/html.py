@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..document import Block, Chapter, Document, ReadOptions
+from ..document import Block, Chapter, Document, ReadOptions, unread_front
 from .blocks import extract_blocks
 from .notes import place_notes
 from .text import decode_text
@@ -52,4 +52,6 @@ def read_html(path: Path, options: ReadOptions | None = None) -> Document:
     first_heading = next((b.text for b in extracted.blocks if b.kind == "heading"), None)
     title = extracted.title or first_heading or path.stem
     chapters = split_chapters(extracted.blocks, title, options.split_at)
-    return place_notes(Document(title=title, chapters=tuple(chapters)), options.notes)
+    unread = unread_front(path.name, extracted.front, (title, extracted.title or ""))
+    document = Document(title=title, chapters=tuple(chapters), dropped=(unread,) if unread else ())
+    return place_notes(document, options.notes)

@@ -7,7 +7,7 @@ import contextlib
 import re
 from pathlib import Path
 
-from ..document import Block, Chapter, Document, ReadOptions, without_text
+from ..document import Block, Chapter, Document, ImageText, ReadOptions, without_text
 from ..errors import SourceError
 from .blocks import clean_text
 from .notes import place_notes
@@ -62,7 +62,8 @@ _PG_END = re.compile(r"^\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK.*$
 _PG_OLD_END = re.compile(r"^\s*End of (?:the )?Project Gutenberg(?:'s|\s+E-?Book)\b.*$", re.IGNORECASE | re.MULTILINE)
 _PG_FIELD = re.compile(r"^(Title|Author):\s*(.+)$", re.MULTILINE)
 _ILLUSTRATION = re.compile(r"^\[Illustration(?::\s*(?P<caption>.*?))?\]$", re.IGNORECASE | re.DOTALL)
-_INLINE_ILLUSTRATION = re.compile(r"\[Illustration(?::[^\]]*)?\]", re.IGNORECASE)  # inside a paragraph, any lines
+# inside a paragraph, over any number of lines
+_INLINE_ILLUSTRATION = re.compile(r"\[Illustration(?::(?P<caption>[^\]]*))?\]", re.IGNORECASE)
 _FOOTNOTE = re.compile(r"\[Footnote[^\]]*\]", re.IGNORECASE | re.DOTALL)
 _NOTE_MARK = re.compile(r"\[(\d{1,3}|[A-Z])\]")
 _FOOTNOTE_BODY = re.compile(r"\[Footnote\s+(\w{1,3})\s*:\s*(.*?)\]", re.IGNORECASE | re.DOTALL)
@@ -82,29 +83,53 @@ def _gutenberg(raw: str) -> tuple[str, str | None, str | None]:
     return body, fields.get("Title", "").strip() or None, fields.get("Author", "").strip() or None
 
 
-def _for_the_ear(para: str) -> str | None:
-    """A paragraph as it is read: an illustration's caption alone, footnotes and their markers gone, the
-    underscores of _italics_ gone. None when nothing is left to read."""
+def _for_the_ear(para: str, images: ImageText) -> tuple[str | None, list[str]]:
+    """A paragraph as it is read, and the captions of the illustrations in it, to read after it. The markup
+    ``[Illustration: ...]`` is never read; its caption is, unless the job says ``images: skip``. Footnotes and
+    their markers go, and the underscores of _italics_. None when nothing is left to read."""
     para = _FOOTNOTE.sub("", para).strip()
-    if illustration := _ILLUSTRATION.match(para):
-        para = illustration.group("caption") or ""
-    para = _INLINE_ILLUSTRATION.sub(" ", para)  # one inside a paragraph is never read, caption and all
+    captions: list[str] = []
+    if illustration := _ILLUSTRATION.match(para):  # an illustration alone: its caption is the paragraph
+        captions = [illustration.group("caption") or ""]
+        para = ""
+    else:
+        captions = [m.group("caption") or "" for m in _INLINE_ILLUSTRATION.finditer(para)]
+        para = _INLINE_ILLUSTRATION.sub(" ", para)
     para = _ITALICS.sub(r"\1", _NOTE_MARK.sub("", para)).strip()
-    return para or None
+    if images == "skip":
+        captions = []
+    said = [clean_text(_ITALICS.sub(r"\1", c)) for c in captions]
+    return para or None, [c for c in said if c]
 
 
-def _paragraph_blocks(para: str, scope: int) -> list[Block]:
-    """A paragraph's blocks: its text as read, with the notes its markers point to (``[1]``), and the bodies of
-    any ``[Footnote 1: ...]`` in it as note blocks (notes.py drops or places them). Gutenberg numbers notes per
-    chapter or per book: ``scope`` (the chapter) keeps two chapters' note 1 apart."""
+def _paragraph_blocks(para: str, scope: int, images: ImageText) -> list[Block]:
+    """A paragraph's blocks: its text as read, with the notes its markers point to (``[1]``), its illustrations'
+    captions, and the bodies of any ``[Footnote 1: ...]`` in it as note blocks (notes.py drops or places them).
+    Gutenberg numbers notes per chapter or per book: ``scope`` (the chapter) keeps two chapters' note 1 apart."""
     blocks: list[Block] = []
     refs = tuple(f"{scope}:{label}" for label in _NOTE_MARK.findall(_FOOTNOTE.sub("", para)))
-    if text := _for_the_ear(para):
+    text, captions = _for_the_ear(para, images)
+    if text:
         blocks.append(Block("paragraph", clean_text(text), refs=refs))
+    blocks += [Block("paragraph", caption) for caption in captions]
     for note in _FOOTNOTE_BODY.finditer(para):
         if body := clean_text(_ITALICS.sub(r"\1", note.group(2))):
             blocks.append(Block("note", body, note=f"{scope}:{note.group(1)}"))
     return blocks
+
+
+def _is_subtitle(lines: list[str]) -> bool:
+    """A chapter's title set as its own paragraph under the chapter line, as Project Gutenberg's texts do: one
+    short line in capitals ("THE HARBOUR."), or of two to eight words in title case ("The Harbour Lights")."""
+    if len(lines) != 1 or len(lines[0]) > 60:
+        return False
+    text = lines[0].rstrip(".")
+    words = text.split()
+    if not words or len(words) > 8 or text.endswith((",", ";", "!", "?", '"', "'")):
+        return False
+    if text.isupper():
+        return True
+    return len(words) >= 2 and all(w[0].isupper() for w in words if len(w) > 3 and w[0].isalpha())
 
 
 def _is_contents(lines: list[str]) -> bool:
@@ -116,6 +141,7 @@ def _is_contents(lines: list[str]) -> bool:
 
 
 def read_text(path: Path, options: ReadOptions | None = None) -> Document:
+    options = options or ReadOptions()
     raw = decode_text(path.read_bytes(), path).replace("\r\n", "\n").replace("\r", "\n")
     raw, pg_title, pg_author = _gutenberg(raw)
     paragraphs = [p for p in re.split(r"\n\s*\n", raw) if p.strip()]
@@ -125,6 +151,7 @@ def read_text(path: Path, options: ReadOptions | None = None) -> Document:
     empty: list[str] = []
     front: list[Block] = []  # a title page's lines before the first chapter line
     contents = False
+    subtitle_next = False  # a chapter line alone: the paragraph after it may be its subtitle
 
     def close() -> None:  # a "chapter" with no text (a line of a table of contents) is no chapter
         words = sum(len(b.text.split()) for b in blocks if b.kind == "paragraph")
@@ -140,6 +167,12 @@ def read_text(path: Path, options: ReadOptions | None = None) -> Document:
         if _is_contents(lines):
             contents = True
             continue
+        if subtitle_next and title is not None and _is_subtitle(lines):  # "CHAPTER I." then "THE HARBOUR."
+            title = f"{title}: {clean_text(lines[0]).rstrip('.')}"
+            blocks[0] = Block("heading", title, 1)
+            subtitle_next = False
+            continue
+        subtitle_next = False
         if _CHAPTER_LINE.match(lines[0]) and len(lines[0]) <= 80:
             close()
             heading = clean_text(lines[0]).rstrip(".")
@@ -149,11 +182,12 @@ def read_text(path: Path, options: ReadOptions | None = None) -> Document:
                 rest = rest[1:]
             title, blocks = heading, [Block("heading", heading, 1)]
             if rest:
-                blocks += _paragraph_blocks(" ".join(rest), len(chapters))
+                blocks += _paragraph_blocks(" ".join(rest), len(chapters), options.images)
+            subtitle_next = not rest and ":" not in heading
         elif _SCENE_BREAK.match(para):
             blocks.append(Block("scene_break"))
         else:
-            blocks += _paragraph_blocks(para, len(chapters))
+            blocks += _paragraph_blocks(para, len(chapters), options.images)
     close()
     doc_title = pg_title or path.stem.replace("_", " ").replace("-", " ").strip().title()
     dropped: list[str] = []
@@ -164,4 +198,4 @@ def read_text(path: Path, options: ReadOptions | None = None) -> Document:
         dropped.append(f"before the first chapter (a title page?): {said[:60]}")
     dropped += (["a table of contents"] if contents else []) + list(without_text(empty))
     doc = Document(doc_title, tuple(chapters), pg_author, dropped=tuple(dropped))
-    return place_notes(doc, (options or ReadOptions()).notes)
+    return place_notes(doc, options.notes)
