@@ -158,6 +158,10 @@ class _Extractor(HTMLParser):
             if tag not in _VOID:
                 self.skip_stack.append(tag)
             return
+        if semantics & TITLE_PAGES:  # kept aside (listed as not read), or read in place with front_matter: read
+            self.flush()
+            self.frames.append(Frame(tag, "front"))
+            return
         if tag == "a":
             href = a.get("href", "")
             self.open_links.append(href.partition("#")[2] if "#" in href else None)
@@ -192,10 +196,6 @@ class _Extractor(HTMLParser):
         if self.frame("cell") is not None and tag not in ("td", "th", "table"):
             self.text.append(" ")  # a cell's paragraphs and headings are one cell
             self.frames.append(Frame(tag, "in_cell"))
-            return
-        if semantics & TITLE_PAGES:
-            self.flush()
-            self.frames.append(Frame(tag, "front"))
             return
         verse_mark = (classes | semantics) & _VERSE
         is_note = semantics & _NOTES or (classes & _NOTE_CLASSES and not semantics)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 from xml.etree.ElementTree import Element
@@ -269,7 +269,10 @@ class _Skipped:
         """A title page that carries more than the title and author (a dedication, an epigraph): a chapter of
         its own when the source asks for it (``front_matter: read``), else a line saying what is not read. Any
         other page skipped: a line. None when nothing is lost."""
-        kind, name = self.pages[path], posixpath.basename(path)
+        name = posixpath.basename(path)
+        if path not in self.pages:  # a page read as text: a title page section in it was kept aside
+            return unread_front(name, page.front, self.names) if page.front else None
+        kind = self.pages[path]
         blocks = [*page.front, *page.blocks]
         if kind not in TITLE_PAGES:
             return f"{name} ({kind}): not read"  # its own markup may hide its text too: say it whatever it holds
@@ -277,6 +280,41 @@ class _Skipped:
             title = entries[0].title if entries else "Title page"
             return Chapter(title, tuple(b for b in blocks if b.kind != "scene_break"))
         return unread_front(name, blocks, self.names)
+
+
+@dataclass
+class _Chapters:
+    """The chapters as the spine is read: text gathers under the current title until the next one."""
+
+    chapters: list[Chapter] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)  # titles with no text under them
+    not_read: list[str] = field(default_factory=list)  # pages skipped: what they hold (nothing vanishes unsaid)
+    title: str | None = None
+    blocks: list[Block] = field(default_factory=list)
+    carried: list[Block] = field(default_factory=list)  # a part page's title, heard at its first chapter's start
+
+    def close(self) -> None:
+        title, blocks = self.title, self.blocks
+        if title is None:
+            return
+        opening = next((i for i, b in enumerate(blocks) if b.kind != "scene_break"), None)
+        if opening is not None and blocks[opening].kind == "paragraph" and same_words(blocks[opening].text, title):
+            blocks[opening] = Block("heading", blocks[opening].text, 1)  # a title set as a styled paragraph
+        if any(b.kind in ("paragraph", "note") for b in blocks):
+            self.chapters.append(Chapter(title, (*self.carried, *blocks)))
+            self.carried = []
+        elif any(b.kind == "heading" for b in blocks):
+            self.carried += [b for b in blocks if b.kind == "heading"]
+        else:
+            self.empty.append(title)
+
+    def start(self, title: str | None) -> None:
+        self.close()
+        self.title, self.blocks = title, []
+
+    def result(self) -> tuple[list[Chapter], tuple[str, ...]]:
+        self.close()
+        return self.chapters, (*self.not_read, *without_text([*self.empty, *(b.text for b in self.carried)]))
 
 
 def _build_chapters(
@@ -289,64 +327,36 @@ def _build_chapters(
     entries_by_path: dict[str, list[TocEntry]] = {}
     for entry in toc:
         entries_by_path.setdefault(entry.path, []).append(entry)
-
-    chapters: list[Chapter] = []
-    empty: list[str] = []
-    not_read: list[str] = []  # pages skipped that had text: what they hold, so nothing vanishes without a word
-    title: str | None = None
-    blocks: list[Block] = []
-
-    carried: list[Block] = []  # a part page's title, heard at the start of the part's first chapter
-
-    def close() -> None:
-        nonlocal carried
-        if title is None:
-            return
-        opening = next((i for i, b in enumerate(blocks) if b.kind != "scene_break"), None)
-        if opening is not None and blocks[opening].kind == "paragraph" and same_words(blocks[opening].text, title):
-            blocks[opening] = Block("heading", blocks[opening].text, 1)  # a title set as a styled paragraph
-        if any(b.kind in ("paragraph", "note") for b in blocks):
-            chapters.append(Chapter(title, (*carried, *blocks)))
-            carried = []
-        elif any(b.kind == "heading" for b in blocks):
-            carried += [b for b in blocks if b.kind == "heading"]
-        else:
-            empty.append(title)
-
+    built = _Chapters()
     for item in spine:
         if "xhtml" not in item.media_type and "html" not in item.media_type:
             continue
         extracted = extract_blocks(book.read(item.path).decode("utf-8", errors="replace"), options)
+        front = skipped.read(item.path, extracted, options, entries_by_path.get(item.path))
+        if isinstance(front, Chapter):
+            built.start(None)
+            built.chapters.append(front)
+        elif front:
+            built.not_read.append(front)
         if item.path in skipped.pages:
-            front = skipped.read(item.path, extracted, options, entries_by_path.get(item.path))
-            if isinstance(front, Chapter):
-                close()
-                title, blocks = None, []
-                chapters.append(front)
-            elif front:
-                not_read.append(front)
             continue
-        if extracted.front and (unread := unread_front(posixpath.basename(item.path), extracted.front, skipped.names)):
-            not_read.append(unread)
         splits = sorted(
             (extracted.anchors.get(e.fragment, 0) if e.fragment else 0, i, e)
             for i, e in enumerate(entries_by_path.get(item.path, []))
         )
         position = 0
         for start, _, entry in splits:
-            blocks.extend(extracted.blocks[position:start])
-            close()
-            title, blocks, position = entry.title, [], start
+            built.blocks.extend(extracted.blocks[position:start])
+            built.start(entry.title)
+            position = start
         rest = extracted.blocks[position:]
-        if title is None and rest:
+        if (built.title is None or (not toc and built.blocks)) and rest:
             # text before any nav entry (or a book with no navigation): a chapter named by its heading
             heading = next((b.text for b in rest if b.kind == "heading"), None)
-            title = heading or extracted.title or f"Chapter {len(chapters) + 1}"
-        elif not toc and rest and blocks:
-            close()
-            heading = next((b.text for b in rest if b.kind == "heading"), None)
-            title, blocks = heading or extracted.title or f"Chapter {len(chapters) + 1}", []
-        blocks.extend(rest)
-    close()
-    empty += [b.text for b in carried]
-    return chapters, (*not_read, *without_text(empty))
+            named = heading or extracted.title or f"Chapter {len(built.chapters) + 1}"
+            if built.title is None:
+                built.title = named
+            else:
+                built.start(named)
+        built.blocks.extend(rest)
+    return built.result()
