@@ -197,7 +197,8 @@ def _lines(text: str) -> list[str] | None:
     fitting = [at for at in spaces if at <= LINE_CHARS and len(text) - at - 1 <= LINE_CHARS]
     if not fitting:
         return None
-    at = min(fitting, key=lambda a: abs(a - len(text) / 2))  # balanced: the two lines about as long
+    # balanced (the two lines about as long), and after a comma where one is near the middle
+    at = min(fitting, key=lambda a: abs(a - len(text) / 2) - (10 if text[a - 1] in ",;:" else 0))
     return [text[:at], text[at + 1 :]]
 
 
