@@ -43,7 +43,7 @@ def _statuses(records: list) -> tuple[int, int]:
 
 def bench_catalogue(books: int = 20, words: int = 3_000) -> None:
     from narrator.devtools.fake_openai import FakeSpeechServer, Faults
-    from narrator.tokens import count_tokens
+    from narrator.text.tokens import count_tokens
 
     count_tokens("the fake server counts tokens as the API does: its encoder is built before the clock starts")
     env = {**os.environ, "OPENAI_API_KEY": KEY}

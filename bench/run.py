@@ -99,8 +99,8 @@ def bench_local(words: int = 20_000) -> None:
 
 def _flac_bytes(cache: Path) -> None:
     """What the takes would hold in a cache on object storage (remote.py stores them as FLAC)."""
-    from narrator import ffmpeg
-    from narrator.audio import wav_layout
+    from narrator.core import ffmpeg
+    from narrator.core.audio import wav_layout
 
     wav = flac = 0
     seconds = 0.0
@@ -213,10 +213,10 @@ def _recorded_voice(seconds: float = 240.0) -> bytes:
     """A few minutes of real speech from the local voice, at the fake server's 24 kHz, looped by the fake."""
     import asyncio
 
-    from narrator import ffmpeg
-    from narrator.audio import atomic_wav
+    from narrator.core import ffmpeg
+    from narrator.core.audio import atomic_wav
+    from narrator.job.spec import VoiceSpec
     from narrator.providers.local import LocalProvider
-    from narrator.spec import VoiceSpec
 
     rng = random.Random(11)
     provider = LocalProvider(VoiceSpec())
@@ -248,7 +248,7 @@ def _long_book(hours: float, voice_sample: bytes, voice: str) -> None:
     import os
     import threading
 
-    from narrator import ffmpeg
+    from narrator.core import ffmpeg
     from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 
     rng = random.Random(3)
@@ -339,11 +339,11 @@ def bench_subtitles(paragraphs: int = 40) -> None:
 
     import numpy as np
 
-    from narrator.assemble import quiet_frames, sentence_onsets, trim
-    from narrator.audio import Audio, frame_energy
-    from narrator.chunker import spoken_sentences
+    from narrator.build.assemble import quiet_frames, sentence_onsets, trim
+    from narrator.core.audio import Audio, frame_energy
+    from narrator.job.spec import VoiceSpec
     from narrator.providers.local import LocalProvider
-    from narrator.spec import VoiceSpec
+    from narrator.text.chunker import spoken_sentences
 
     print("\n== subtitle timing: cue starts against the local voice's real sentence starts ==")
     rng = random.Random(5)

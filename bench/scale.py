@@ -50,7 +50,7 @@ def bench_scale(books: int = 6, words: int = 20_000) -> None:
 
     from narrator.devtools.fake_openai import FakeSpeechServer, Faults
     from narrator.devtools.raycluster import LocalCluster
-    from narrator.tokens import count_tokens
+    from narrator.text.tokens import count_tokens
 
     count_tokens("warm")
     voice = _recorded_voice()

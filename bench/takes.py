@@ -132,12 +132,12 @@ def bench_seams(takes: int = 40) -> None:
 
     import numpy as np
 
-    from narrator.assemble import find_seams, quiet_frames, trim
-    from narrator.audio import Audio, frame_energy
-    from narrator.chunker import spoken_sentences
+    from narrator.build.assemble import find_seams, quiet_frames, trim
+    from narrator.core.audio import Audio, frame_energy
     from narrator.devtools.novel import generate_novel
+    from narrator.job.spec import VoiceSpec
     from narrator.providers.local import LocalProvider
-    from narrator.spec import VoiceSpec
+    from narrator.text.chunker import spoken_sentences
 
     print("\n== paragraph seams in grouped takes: the local voice ==")
     rng = random.Random(3)

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import errors
-from .prepare import plain
+from .core import errors
+from .job.spec import Job, load_job
 from .providers import PROVIDERS, provider_kind
-from .spec import Job, load_job
+from .text.normalise import plain
 
 if TYPE_CHECKING:
-    from .records import Report
-    from .script import Sample
+    from .core.records import Report
+    from .synthesis.script import Sample
 
 
 def _fail(exc: errors.NarratorError) -> None:
@@ -79,7 +79,7 @@ def _stop_on_signals() -> None:
             os._exit(128 + signum)
         stopping = True
         click.echo("stopping... (finished chunks are kept)", err=True)
-        from . import ffmpeg
+        from .core import ffmpeg
 
         ffmpeg.stop_all()
         raise Stopped(signum)
@@ -90,7 +90,7 @@ def _stop_on_signals() -> None:
 
 def _load(job_file: str) -> Job:
     job = load_job(job_file)
-    from .script import provider_for
+    from .synthesis.script import provider_for
 
     try:
         provider_for(job)  # voice, model and key problems surface here, before any work
@@ -128,7 +128,7 @@ def main(verbose: int) -> None:
 @handles_errors
 def validate(job_files: tuple[str, ...]) -> None:
     """Check job specs (or a catalogue and its jobs) and their files; no synthesis."""
-    from .catalogue import load_catalogue, load_jobs
+    from .catalogue.runner import load_catalogue, load_jobs
 
     catalogue = load_catalogue(job_files)
     for job in load_jobs(catalogue, _load):
@@ -139,7 +139,7 @@ def validate(job_files: tuple[str, ...]) -> None:
 
 def _sample(chapters: str | None, minutes: float | None) -> Sample | None:
     """``--chapters 1-3,Epilogue`` and ``--sample MINUTES``: a quick listen, or None for the whole book."""
-    from .script import Sample
+    from .synthesis.script import Sample
 
     if chapters is None and minutes is None:
         return None
@@ -176,7 +176,7 @@ def run(job_files: tuple[str, ...], progress: bool | None, strict: bool, junit: 
 
     Exit codes: 0 all done, 1 some chunks failed, 2 invalid job or usage, 3 fatal provider error, 4 over the
     budget, 5 --strict and QA failed, 130/143 stopped by a signal (a catalogue: its worst book's)."""
-    from .catalogue import is_catalogue
+    from .catalogue.runner import is_catalogue
 
     if len(job_files) == 1 and not is_catalogue(Path(job_files[0])) and not ray_address:
         _run_one(job_files[0], progress, strict, junit, _sample(chapters, minutes))
@@ -187,9 +187,9 @@ def run(job_files: tuple[str, ...], progress: bool | None, strict: bool, junit: 
 
 
 def _run_one(job_file: str, progress: bool | None, strict: bool, junit: str | None, sample: Sample | None) -> None:
-    from .catalogue import book_row, read_report
-    from .pipeline import MANIFEST, REPORT, run_job
-    from .summary import append_step_summary
+    from .catalogue.runner import book_row, read_report
+    from .catalogue.summary import append_step_summary
+    from .run.pipeline import MANIFEST, REPORT, run_job
 
     job = _load(job_file)
     _stop_on_signals()
@@ -218,8 +218,8 @@ def _run_catalogue(job_files: tuple[str, ...], progress: bool | None, strict: bo
                    report_file: str | None, ray_address: str | None) -> None:  # fmt: skip
     from tqdm import tqdm
 
-    from .catalogue import CATALOGUE_REPORT, Book, load_catalogue, load_jobs, read_report, run_catalogue
-    from .summary import append_step_summary
+    from .catalogue.runner import CATALOGUE_REPORT, Book, load_catalogue, load_jobs, read_report, run_catalogue
+    from .catalogue.summary import append_step_summary
 
     catalogue = load_catalogue(job_files)
     jobs = load_jobs(catalogue, _load)
@@ -248,9 +248,9 @@ def _run_catalogue(job_files: tuple[str, ...], progress: bool | None, strict: bo
 
 
 def _write_junit(path: Path, books: list[tuple[str, Path, Report | None]]) -> None:
-    from .junit import write_junit
-    from .pipeline import MANIFEST
-    from .records import read_manifest
+    from .catalogue.junit import write_junit
+    from .core.records import read_manifest
+    from .run.pipeline import MANIFEST
 
     suites = []
     for job_file, out_dir, report in books:
@@ -268,8 +268,8 @@ def _write_junit(path: Path, books: list[tuple[str, Path, Report | None]]) -> No
 def plan(job_file: str, as_json: bool, chapters: str | None, minutes: float | None) -> None:
     """Chapters, chunks, tokens, what is cached, estimated length, cost and time. No synthesis. With --chapters
     or --sample: what `run` with the same options would do."""
-    from .planning import make_plan, render_plan
-    from .script import prepare_script
+    from .run.planning import make_plan, render_plan
+    from .synthesis.script import prepare_script
 
     job = _load(job_file)
     sample = _sample(chapters, minutes)
@@ -285,8 +285,8 @@ def plan(job_file: str, as_json: bool, chapters: str | None, minutes: float | No
 def diff(job_files: tuple[str, ...], as_json: bool, check: bool) -> None:
     """What changed since the last build, and what a run would do: takes to request, cost, files to encode. Of
     several jobs or a catalogue: each book's, and the totals."""
-    from .catalogue import is_catalogue, load_catalogue, load_jobs
-    from .diff import diff_book, render_diff
+    from .catalogue.runner import is_catalogue, load_catalogue, load_jobs
+    from .run.diff import diff_book, render_diff
 
     if len(job_files) == 1 and not is_catalogue(Path(job_files[0])):
         result = diff_book(_load(job_files[0]))
@@ -340,8 +340,8 @@ def review(job_file: str, port: int, host: str, open_browser: bool) -> None:
 def redo(job_file: str, rejected: bool, chunk_ids: tuple[str, ...], chapters: tuple[int, ...]) -> None:
     """New takes for chosen takes; the old ones stay (the review file can pin one). Then `narrator run` builds
     with them, encoding again only what holds them."""
-    from .redo import redo as redo_takes
-    from .redo import select_takes
+    from .review.redo import redo as redo_takes
+    from .review.redo import select_takes
 
     job = _load(job_file)
     if not (rejected or chunk_ids or chapters):
@@ -378,7 +378,7 @@ def prune(job_files: tuple[str, ...], yes: bool) -> None:
 
 
 def _cache_survey(job_files: tuple[str, ...], prune: bool) -> None:
-    from .cachetools import render, survey
+    from .run.cachetools import render, survey
 
     jobs = [_load(f) for f in job_files]
     roots = dict.fromkeys(job.cache.resolve() if isinstance(job.cache, Path) else job.cache for job in jobs)

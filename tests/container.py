@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from narrator import ffmpeg
+from narrator.core import ffmpeg
 
 _CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"udta", b"tref", b"dinf"}
 

@@ -8,11 +8,11 @@ import wave
 from collections.abc import Sequence
 from pathlib import Path
 
-from narrator import ffmpeg
-from narrator.audio import SAMPLE_WIDTH, Audio, PcmStream
-from narrator.cache import TakeCache
-from narrator.chunker import Chunk
-from narrator.document import Chapter
+from narrator.core import ffmpeg
+from narrator.core.audio import SAMPLE_WIDTH, Audio, PcmStream
+from narrator.synthesis.cache import TakeCache
+from narrator.text.chunker import Chunk
+from narrator.text.document import Chapter
 
 
 def wav_bytes(audio: Audio) -> bytes:

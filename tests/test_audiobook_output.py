@@ -15,9 +15,9 @@ from mutagen.id3 import ID3
 from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4
 
-from narrator import ffmpeg
-from narrator.assemble import quality_flags, sentence_onsets
-from narrator.audio import frame_energy
+from narrator.build.assemble import quality_flags, sentence_onsets
+from narrator.core import ffmpeg
+from narrator.core.audio import frame_energy
 from narrator.devtools.fake_openai import FakeSpeechServer, Faults, speech_like
 from narrator.devtools.picture import lighthouse_cover
 from tests.books import sentence

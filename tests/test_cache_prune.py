@@ -10,11 +10,11 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from narrator.cache import TakeCache
-from narrator.cachetools import survey, used_keys
-from narrator.review import ReviewFile, decision_for, update_review
-from narrator.script import prepare_script
-from narrator.spec import load_job
+from narrator.job.review import ReviewFile, decision_for, update_review
+from narrator.job.spec import load_job
+from narrator.run.cachetools import survey, used_keys
+from narrator.synthesis.cache import TakeCache
+from narrator.synthesis.script import prepare_script
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
 

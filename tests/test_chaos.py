@@ -13,10 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from narrator import ffmpeg
-from narrator.audio import read_wav
-from narrator.cache import TakeCache
+from narrator.core import ffmpeg
+from narrator.core.audio import read_wav
 from narrator.devtools.fake_openai import FakeSpeechServer, Faults
+from narrator.synthesis.cache import TakeCache
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
 

@@ -1,9 +1,9 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from narrator.chunker import Limits, chunk_chapters, split_text
-from narrator.document import Block, Chapter
-from narrator.tokens import count_tokens, encoding
+from narrator.text.chunker import Limits, chunk_chapters, split_text
+from narrator.text.document import Block, Chapter
+from narrator.text.tokens import count_tokens, encoding
 from tests.helpers import chapter_text, join_chunks
 
 # text with everything a splitter can trip on: sentence and clause marks, CJK, combining marks, emoji,

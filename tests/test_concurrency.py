@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from narrator.audio import read_wav
+from narrator.core.audio import read_wav
 from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 from tests.books import sentence
 from tests.conftest import run_cli, write_job

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from narrator.script import prepare_script
-from narrator.spec import load_job
+from narrator.job.spec import load_job
+from narrator.synthesis.script import prepare_script
 from tests import toolchains
 from tests.books import sentence as S
 from tests.conftest import run_cli, write_job

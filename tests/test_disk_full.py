@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from narrator.audio import read_wav
+from narrator.core.audio import read_wav
 from tests.books import paragraph
 from tests.conftest import run_cli, write_job
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from narrator import ffmpeg
-from narrator.audio import read_wav
-from narrator.spec import PauseSpec
+from narrator.core import ffmpeg
+from narrator.core.audio import read_wav
+from narrator.job.spec import PauseSpec
 from tests.books import nested_epub3, paragraph
 from tests.conftest import run_cli, write_job
 from tests.helpers import read_metadata

@@ -2,9 +2,9 @@ import subprocess
 
 import pytest
 
-from narrator.audio import Audio, atomic_wav
+from narrator.build.mastering import PRESETS, LoudnessMeter, ebur128_command, measure_levels, measure_loudness
+from narrator.core.audio import Audio, atomic_wav
 from narrator.devtools.fake_openai import speech_like
-from narrator.mastering import PRESETS, LoudnessMeter, ebur128_command, measure_levels, measure_loudness
 from tests.helpers import wav_bytes
 
 

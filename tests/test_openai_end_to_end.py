@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from narrator import ffmpeg
+from narrator.core import ffmpeg
 from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 from tests.books import sentence
 from tests.conftest import run_cli, write_job

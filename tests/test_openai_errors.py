@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from narrator import errors
+from narrator.core import errors
 from narrator.providers.http import classify, error_details, parse_reset, parse_retry_after
 
 

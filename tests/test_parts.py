@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mutagen.id3 import ID3
 
-from narrator import ffmpeg
-from narrator.parts import plan_parts
+from narrator.build.parts import plan_parts
+from narrator.core import ffmpeg
 from tests.helpers import read_metadata
 from tests.test_audiobook_output import build
 

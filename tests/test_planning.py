@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from narrator.audio import Audio
-from narrator.planning import make_plan, render_plan
-from narrator.script import prepare_script
-from narrator.spec import load_job
+from narrator.core.audio import Audio
+from narrator.job.spec import load_job
+from narrator.run.planning import make_plan, render_plan
+from narrator.synthesis.script import prepare_script
 from tests.conftest import write_job
 from tests.helpers import put_take
 

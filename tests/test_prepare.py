@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from narrator.document import Block, Chapter
-from narrator.prepare import Preparer
+from narrator.text.document import Block, Chapter
+from narrator.text.normalise import Preparer
 
 
 def test_typography_becomes_plain_speakable_text():
@@ -61,8 +61,8 @@ def test_a_bare_numeral_chapter_title_is_spoken_as_a_chapter_number():
 
 
 def test_numbered_titles_in_a_numbered_book_only(tmp_path):
-    from narrator.script import prepare_script
-    from narrator.spec import load_job
+    from narrator.job.spec import load_job
+    from narrator.synthesis.script import prepare_script
     from tests.conftest import write_job
 
     (tmp_path / "novel.md").write_text("# I\n\nIt began.\n\n# II\n\nIt went on.\n")

@@ -7,7 +7,7 @@ import json
 import sys
 import textwrap
 
-from narrator.audio import read_wav
+from narrator.core.audio import read_wav
 from tests.conftest import write_job
 from tests.helpers import read_metadata
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from narrator import ffmpeg
+from narrator.core import ffmpeg
 from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 from narrator.devtools.raycluster import LocalCluster
 from tests.books import paragraph

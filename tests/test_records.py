@@ -9,9 +9,9 @@ import json
 import pytest
 
 from narrator import load_job, run_job
-from narrator.audio import Audio
-from narrator.cache import TakeCache
-from narrator.records import SCHEMA, Manifest, read_manifest
+from narrator.core.audio import Audio
+from narrator.core.records import SCHEMA, Manifest, read_manifest
+from narrator.synthesis.cache import TakeCache
 from tests.conftest import write_job
 from tests.helpers import put_take
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from moto.server import ThreadedMotoServer
 
-from narrator import ffmpeg
+from narrator.core import ffmpeg
 from narrator.devtools.fake_openai import FakeSpeechServer
 from tests.books import paragraph
 from tests.conftest import run_cli
@@ -202,8 +202,8 @@ def test_a_cache_url_is_checked_and_keeps_credentials_out(tmp_path):
 
 
 def test_the_default_path_imports_nothing_of_the_extras():
-    probe = ("import sys; from narrator.cli import main; from narrator.spec import load_job; "
-             "from narrator.script import prepare_script; from narrator import pipeline, catalogue; "
+    probe = ("import sys; from narrator.cli import main; from narrator.job.spec import load_job; "
+             "from narrator.synthesis.script import prepare_script; from narrator.run import pipeline; from narrator.catalogue import runner; "
              "prepare_script(load_job('pipelines/demo.yaml')); "
              "extras = {'fsspec', 's3fs', 'boto3', 'botocore', 'ray'}; "
              "print(sorted({m.split('.')[0] for m in sys.modules} & extras))")  # fmt: skip

@@ -8,7 +8,7 @@ import json
 
 import yaml
 
-from narrator import errors
+from narrator.core import errors
 from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
@@ -98,6 +98,6 @@ def test_redo_says_what_it_needs(tmp_path):
 
 
 def _hash(text: str) -> str:
-    from narrator.review import text_hash
+    from narrator.job.review import text_hash
 
     return text_hash(text)

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from narrator import ffmpeg
+from narrator.core import ffmpeg
 from narrator.devtools.fake_openai import FakeSpeechServer, Faults
+from narrator.job.spec import load_job
 from narrator.review.server import serve, url
-from narrator.spec import load_job
 from tests.conftest import run_cli, write_job
 
 KEY = "sk-test-0123456789abcdefghijklmnop"

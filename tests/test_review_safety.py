@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from narrator.devtools.fake_openai import FakeSpeechServer
+from narrator.job.spec import load_job
 from narrator.review.server import parse_time, serve
-from narrator.spec import load_job
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
 
@@ -191,7 +191,7 @@ def test_the_review_files_lock_stays_out_of_git_status(tmp_path):
     import shutil
     import subprocess
 
-    from narrator.review import update_review
+    from narrator.job.review import update_review
 
     if shutil.which("git") is None:
         pytest.skip("no git")

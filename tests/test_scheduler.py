@@ -10,11 +10,11 @@ from typing import Any, cast
 
 import pytest
 
-from narrator import errors
-from narrator.cache import TakeCache
+from narrator.core import errors
+from narrator.job.spec import RetrySpec
 from narrator.providers.base import Events, Profile, Provider, ProviderLimits, TakeSink
-from narrator.scheduler import Limiter, TakeResult, Work, synthesize_all
-from narrator.spec import RetrySpec
+from narrator.synthesis.cache import TakeCache
+from narrator.synthesis.scheduler import Limiter, TakeResult, Work, synthesize_all
 
 
 class ScriptedProvider(Provider):

@@ -10,12 +10,12 @@ import os
 import numpy as np
 import pytest
 
-from narrator import ffmpeg
-from narrator.assemble import Framing
-from narrator.audio import Audio, atomic_write
+from narrator.build.assemble import Framing
+from narrator.build.segments import FRAME, Segment, encode_segment, join_segments
+from narrator.core import ffmpeg
+from narrator.core.audio import Audio, atomic_write
+from narrator.core.outputkinds import OUTPUT_KINDS
 from narrator.devtools.fake_openai import FakeSpeechServer
-from narrator.outputkinds import OUTPUT_KINDS
-from narrator.segments import FRAME, Segment, encode_segment, join_segments
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
 from tests.helpers import read_metadata, wav_bytes
@@ -160,7 +160,7 @@ def test_a_resampled_mastered_book_keeps_every_chapter_in_place(tmp_path):
 
 
 def test_a_segment_gone_from_the_store_is_one_error_naming_it(tmp_path):
-    from narrator.errors import ToolError
+    from narrator.core.errors import ToolError
 
     rate = 24_000
     pcm = _chapter(2.0, rate, 0)

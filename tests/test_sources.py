@@ -3,15 +3,15 @@ from pathlib import Path
 
 import pytest
 
+from narrator.core.errors import SourceError
 from narrator.devtools.epub import NavPoint, Page, build_epub
-from narrator.document import ReadOptions
-from narrator.errors import SourceError
-from narrator.sources import load_document
-from narrator.sources.epub import read_epub
-from narrator.sources.html import read_html
-from narrator.sources.markdown import read_markdown
-from narrator.sources.text import read_text
-from narrator.spec import SourceSpec
+from narrator.job.spec import SourceSpec
+from narrator.text.document import ReadOptions
+from narrator.text.sources import load_document
+from narrator.text.sources.epub import read_epub
+from narrator.text.sources.html import read_html
+from narrator.text.sources.markdown import read_markdown
+from narrator.text.sources.text import read_text
 from tests.books import nested_epub3, paragraph, plain_epub2
 
 
@@ -203,8 +203,8 @@ def test_markdown_splits_at_the_highest_level_that_gives_chapters(tmp_path):
 def test_split_at_is_for_markdown_and_html_only(tmp_path):
     (tmp_path / "a.txt").write_text("Some text.\n")
     (tmp_path / "b.md").write_text("# B\n\nText.\n")
-    from narrator.errors import JobError
-    from narrator.spec import load_job
+    from narrator.core.errors import JobError
+    from narrator.job.spec import load_job
     from tests.conftest import write_job
 
     spec = {"sources": [{"path": "a.txt", "split_at": 2}, {"path": "b.md", "split_at": 2}], "output": {"dir": "o"}}
@@ -314,8 +314,8 @@ def test_a_source_reads_only_the_chapters_it_names(tmp_path):
 
 
 def test_chapter_choices_are_checked_in_the_spec(tmp_path):
-    from narrator.errors import JobError
-    from narrator.spec import load_job
+    from narrator.core.errors import JobError
+    from narrator.job.spec import load_job
     from tests.conftest import write_job
 
     (tmp_path / "b.md").write_text("# B\n\nText.\n")

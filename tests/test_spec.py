@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from narrator.errors import JobError
-from narrator.spec import load_job
+from narrator.core.errors import JobError
+from narrator.job.spec import load_job
 from tests.conftest import write_job
 
 

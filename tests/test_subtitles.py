@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from narrator.assemble import ChapterAudio, Placement
-from narrator.chunker import Chunk
-from narrator.document import Block, Chapter
-from narrator.prepare import Preparer
-from narrator.subtitles import Cue, chapter_cues, srt, vtt, write_subtitles
+from narrator.build.assemble import ChapterAudio, Placement
+from narrator.build.subtitles import Cue, chapter_cues, srt, vtt, write_subtitles
+from narrator.text.chunker import Chunk
+from narrator.text.document import Block, Chapter
+from narrator.text.normalise import Preparer
 
 
 def chunk(cid: str, text: str, block: int = 0, piece: int = 0, kind: str = "paragraph") -> Chunk:

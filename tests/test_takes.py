@@ -12,12 +12,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from narrator import ffmpeg
-from narrator.chunker import Chunk, Limits, chunk_chapters
+from narrator.core import ffmpeg
 from narrator.devtools.fake_openai import FakeSpeechServer, speech_like
 from narrator.devtools.novel import generate_novel
-from narrator.document import Block, Chapter
-from narrator.takes import Take, group_takes
+from narrator.text.chunker import Chunk, Limits, chunk_chapters
+from narrator.text.document import Block, Chapter
+from narrator.text.takes import Take, group_takes
 from tests.conftest import run_cli, write_job
 
 KEY = "sk-test-0123456789abcdefghijklmnop"
@@ -184,7 +184,7 @@ def test_an_edit_asks_again_for_its_take_only_and_a_rerun_for_nothing(tmp_path):
 
 def test_a_take_without_a_pause_at_a_seam_is_never_cut_into_sound(tmp_path):
     """Where no pause lies near a paragraph seam, the take runs on: its samples reach the chapter whole."""
-    from narrator.assemble import take_parts
+    from narrator.build.assemble import take_parts
 
     rate = 24_000
     first, second = "One two three four.", "Five six seven eight."

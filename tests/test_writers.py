@@ -1,12 +1,12 @@
 import pytest
 from mutagen.id3 import ID3
 
-from narrator import ffmpeg
-from narrator.assemble import ChapterAudio
-from narrator.audio import Audio
-from narrator.errors import ToolError
-from narrator.outputkinds import OUTPUT_KINDS
-from narrator.writers import BookEncoder, safe_filename
+from narrator.build.assemble import ChapterAudio
+from narrator.build.writers import BookEncoder, safe_filename
+from narrator.core import ffmpeg
+from narrator.core.audio import Audio
+from narrator.core.errors import ToolError
+from narrator.core.outputkinds import OUTPUT_KINDS
 from tests.helpers import read_metadata, wav_bytes
 
 

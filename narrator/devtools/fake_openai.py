@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..providers.openai import MODEL_VOICES
-from ..tokens import count_tokens
+from ..text.tokens import count_tokens
 
 RATE = 24_000
 CHARS_PER_SECOND = 15.0
@@ -306,7 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
             return pcm
         if fmt == "wav":
             return streamed_wav(pcm)
-        from .. import ffmpeg
+        from ..core import ffmpeg
 
         muxer = {"mp3": "mp3", "flac": "flac", "opus": "ogg", "aac": "adts"}[fmt]
         codec = {"mp3": "libmp3lame", "flac": "flac", "opus": "libopus", "aac": "aac"}[fmt]

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from narrator.records import SCHEMA, CatalogueReport, Manifest, Plan, Report
+from narrator.core.records import SCHEMA, CatalogueReport, Manifest, Plan, Report
 
 RECORDS: dict[str, type[BaseModel]] = {
     "manifest": Manifest,

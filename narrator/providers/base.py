@@ -16,7 +16,7 @@ from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from ..fields import Range, Text
+from ..core.fields import Range, Text
 
 
 class VoiceSpec(BaseModel):

@@ -21,9 +21,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from .. import errors, ffmpeg
-from ..audio import read_wav
-from ..fields import Text
+from ..core import errors, ffmpeg
+from ..core.audio import read_wav
+from ..core.fields import Text
 from .base import (
     Events,
     Profile,

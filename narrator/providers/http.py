@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from .. import errors
+from ..core import errors
 
 QUOTA_CODES = {
     "insufficient_quota", "credit_balance_exhausted", "organization_spend_limit_exceeded",

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..audio import Audio, silence
-from ..errors import JobError
+from ..core.audio import Audio, silence
+from ..core.errors import JobError
 from .base import (
     Events,
     Profile,

@@ -17,9 +17,9 @@ from typing import Annotated, Any
 import httpx
 from pydantic import AfterValidator
 
-from .. import errors
-from ..audio import PcmStream
-from ..fields import OneOf, Range, Text
+from ..core import errors
+from ..core.audio import PcmStream
+from ..core.fields import OneOf, Range, Text
 from .base import (
     Events,
     Price,
@@ -245,7 +245,7 @@ class OpenAIProvider(Provider):
     async def _receive_compressed(
         self, pieces: AsyncIterator[bytes], sink: TakeSink, content_type: str, most_seconds: float
     ) -> None:
-        from .. import ffmpeg
+        from ..core import ffmpeg
 
         body = bytearray()
         async for piece in pieces:

@@ -1,31 +1,4 @@
-"""The editor's desk: decisions kept in a review file beside the job (``decisions``), the book as the review page
-sees it (``desk``), and the page's server (``server``). ``run`` reads only the decisions.
+"""The editor's desk: the book as the review page sees it (``desk``), the page and its server (``server``,
+``page.html``), and new takes for the takes an editor rejected (``redo``). The decisions themselves live with the
+job (``narrator.job.review``): ``run`` reads them, and never imports this package.
 """
-
-from .decisions import (
-    ReviewFile,
-    Status,
-    TakeDecision,
-    decision_for,
-    load_review,
-    review_counts,
-    review_path,
-    review_state,
-    stale_decisions,
-    text_hash,
-    update_review,
-)
-
-__all__ = [
-    "ReviewFile",
-    "Status",
-    "TakeDecision",
-    "decision_for",
-    "load_review",
-    "review_counts",
-    "review_path",
-    "review_state",
-    "stale_decisions",
-    "text_hash",
-    "update_review",
-]

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import wav_layout
-from ..records import Manifest, read_manifest
-from ..script import Script, prepare_script
-from ..spec import Job
-from ..takes import Take
-from .decisions import TakeDecision, review_state, stale_decisions
+from ..core.audio import wav_layout
+from ..core.records import Manifest, read_manifest
+from ..job.review import TakeDecision, review_state, stale_decisions
+from ..job.spec import Job
+from ..synthesis.script import Script, prepare_script
+from ..text.takes import Take
 
 PEAKS = 96  # bars in a take's waveform
 

@@ -22,11 +22,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
 
-from ..redo import redo
-from ..spec import Job
-from ..takes import Take
-from .decisions import ReviewFile, Status, TakeDecision, decision_for, review_path, text_hash, update_review
+from ..job.review import ReviewFile, Status, TakeDecision, decision_for, review_path, text_hash, update_review
+from ..job.spec import Job
+from ..text.takes import Take
 from .desk import Desk, parse_time, position_of
+from .redo import redo
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,119 @@
+"""What the build's stages share: the result a build hands back, the clock of its stages' busy time, the mastered
+WAV the book files read, and the subtitles written from the chapters' placements."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..core.records import ChapterRow, Placement, QaFile
+from ..synthesis.scheduler import SynthesisOutcome
+from ..synthesis.script import Script
+from .assemble import ChapterAudio
+from .fileplan import PlannedFile
+from .mastering import Preset, master_chapter, mastering_filters
+from .subtitles import chapter_cues, write_subtitles
+
+FileProgress = Callable[[int, int], None]  # (audio files done, of how many): a progress display's feed
+
+
+@dataclass
+class BuildResult:
+    outputs: list[Path]
+    chapters: list[ChapterRow]
+    placements: dict[str, Placement]  # chunk id -> where its take sits in its chapter
+    fingerprints: dict[str, str]  # output path relative to the output folder -> fingerprint
+    qa: list[QaFile] = field(default_factory=list)
+    reused: bool = False
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # busy time per stage, summed over threads
+    stage_runs: dict[str, int] = field(default_factory=dict)  # times each stage ran
+
+
+@dataclass
+class PriorWork:
+    """What other tasks of this run did before the book's own run (rayrun.py): the takes they requested, the
+    chapter files they made (relative path -> fingerprint) and their busy seconds and runs by stage. The book's
+    report counts them as its own."""
+
+    outcome: SynthesisOutcome
+    prebuilt: dict[str, str] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_runs: dict[str, int] = field(default_factory=dict)
+
+    def add_stages(self, seconds: dict[str, float], runs: dict[str, int]) -> None:
+        self.stage_seconds, self.stage_runs = _summed(self.stage_seconds, seconds), _summed(self.stage_runs, runs)
+
+    def synthesized(self) -> set[str]:
+        return {key for key, result in self.outcome.results.items() if result.status == "synthesized"}
+
+    def into_outcome(self, outcome: SynthesisOutcome) -> None:
+        """The takes requested before added to the book's own run's: results, requests, responses, seconds."""
+        earlier = self.outcome
+        outcome.results = {**earlier.results, **outcome.results}
+        outcome.requests += earlier.requests
+        outcome.responses.update(earlier.responses)
+        outcome.retries.update(earlier.retries)
+        outcome.rate_limited += earlier.rate_limited
+        outcome.seconds += earlier.seconds
+
+    def into_build(self, built: BuildResult) -> None:
+        """The chapters' tasks' stages added to the book's own build's."""
+        built.stage_seconds = _summed(built.stage_seconds, self.stage_seconds)
+        built.stage_runs = _summed(built.stage_runs, self.stage_runs)
+
+
+def _summed(counts: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """Per-stage figures added up, in the order the stages first appear."""
+    return {**counts, **{stage: counts.get(stage, 0) + value for stage, value in more.items()}}
+
+
+class StageClock:
+    """Busy seconds per stage, summed over the threads that ran it (stages overlap, so these add up to more
+    than the wall time)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.runs: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.monotonic() - start
+                self.runs[stage] = self.runs.get(stage, 0) + 1
+
+
+def write_all_subtitles(script: Script, chapters: list[ChapterAudio], planned: list[PlannedFile]) -> None:
+    """Cheap, so always written from this run's placements: per chapter, and for the book on the M4B's
+    timeline."""
+    kinds = [k.name for k in {f.kind.name: f.kind for f in planned if not f.kind.audio}.values()]
+    if not kinds:
+        return
+    stems = {f.chapter: f.path.with_suffix("") for f in planned if not f.kind.audio}
+    book_cues = []
+    offset = 0.0
+    for chapter in chapters:
+        chunks = script.by_chapter[chapter.index]
+        blocks = script.chapters[chapter.index].blocks
+        write_subtitles(chapter_cues(chapter, chunks, blocks), stems[chapter.index], kinds)
+        book_cues += chapter_cues(chapter, chunks, blocks, offset)
+        offset += chapter.duration
+    write_subtitles(book_cues, stems[None], kinds)
+
+
+def master_to_wav(chapter: ChapterAudio, preset: Preset, headroom: float = 0.0) -> ChapterAudio:
+    """The chapter at the preset's target, as a WAV of its own; its duration unchanged (resampled at most)."""
+    assert chapter.gain is not None
+    mastered = chapter.wav.with_name(f"{chapter.wav.stem}-mastered{f'-{headroom:.2f}' if headroom else ''}.wav")
+    master_chapter(chapter.wav, mastered, mastering_filters(preset, chapter.gain, headroom=headroom))
+    rate = preset.sample_rate or chapter.rate
+    return replace(chapter, wav=mastered, rate=rate, samples=round(chapter.samples * rate / chapter.rate), gain=None)

@@ -1,0 +1,122 @@
+"""Plans and costs: what a run will do, before it does it. No network, no synthesis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..core.records import Plan, PlanRow
+from ..job.spec import Job
+from ..synthesis.costs import price_for, request_cost
+from ..synthesis.script import Script, prepare_script
+from ..text.chunker import Chunk
+
+
+@dataclass
+class _ToSend:
+    """What a run still has to request: each missing take once."""
+
+    requests: int = 0
+    tokens: int = 0
+    busy_seconds: float = 0.0  # Σ expected request time
+    seen: set[str] = field(default_factory=set)
+
+
+def _chapter_rows(script: Script, to_send: _ToSend) -> list[PlanRow]:
+    prices = {id(p): price_for(script.job, p.profile) for p in script.providers()}  # a source's own voice, speed
+    cached = script.cached_keys()
+    rows = []
+    for number, chapter in enumerate(script.chapters, start=1):
+        row = PlanRow(number=number, title=chapter.title, opening=_opening(script.by_chapter[number - 1]), takes=0)
+        for take in script.takes_by_chapter[number - 1]:
+            key, voice = script.key_of(take), script.provider_of(take)
+            seconds = voice.profile.speech_seconds(take.text)
+            cost = request_cost(prices[id(voice)], take.tokens, take.chars, seconds)
+            row.chunks += len(take.chunks)
+            row.takes = (row.takes or 0) + 1
+            row.characters += take.chars  # as sent (and billed): paragraph breaks included
+            row.tokens += take.tokens
+            row.audio_seconds += seconds
+            row.cost_usd += cost
+            if key in cached:
+                row.cached += len(take.chunks)
+            elif key not in to_send.seen:
+                to_send.seen.add(key)
+                row.cost_to_finish_usd += cost
+                to_send.busy_seconds += voice.profile.request_seconds(take.text)
+                to_send.requests += 1
+                to_send.tokens += take.tokens
+        rows.append(row)
+    return rows
+
+
+def make_plan(job: Job, script: Script | None = None) -> Plan:
+    script = script or prepare_script(job)
+    profile = script.provider.profile
+    to_send = _ToSend()
+    chapters = _chapter_rows(script, to_send)
+    workers = min(job.concurrency, profile.parallelism or job.concurrency)
+    bounds = {"concurrency": to_send.busy_seconds / workers}
+    if job.requests_per_minute:
+        bounds["requests_per_minute"] = to_send.requests / job.requests_per_minute * 60
+    if job.tokens_per_minute:
+        bounds["tokens_per_minute"] = to_send.tokens / job.tokens_per_minute * 60
+    summed = ("chunks", "takes", "characters", "tokens", "cached", "audio_seconds", "cost_usd", "cost_to_finish_usd")
+    total = PlanRow(**{key: sum(getattr(c, key) for c in chapters) for key in summed})
+    total.requests_to_send = to_send.requests
+    total.time_seconds = max(bounds.values())
+    total.time_bound_by = max(bounds, key=lambda k: bounds[k])
+    for row in [*chapters, total]:
+        for key in ("audio_seconds", "cost_usd", "cost_to_finish_usd", "time_seconds"):
+            if getattr(row, key) is not None:
+                setattr(row, key, round(getattr(row, key), 4))
+    return Plan(
+        job=str(job.path),
+        title=script.document.title,
+        provider=script.provider.fingerprint(),
+        price=price_for(job, profile).model_dump(),
+        limits={"max_chars": script.limits.max_chars, "max_tokens_for_text": script.limits.max_tokens},
+        concurrency=job.concurrency,
+        requests_per_minute=job.requests_per_minute,
+        tokens_per_minute=job.tokens_per_minute,
+        budget_usd=job.budget_usd,
+        chapters=chapters,
+        total=total,
+        not_read=list(script.document.dropped),
+    )
+
+
+def _opening(chunks: list[Chunk], words: int = 12) -> str:
+    spoken = " ".join(c.spoken for c in chunks[:3]).split()
+    return " ".join(spoken[:words]) + (" ..." if len(spoken) > words else "")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.2f} h"
+
+
+_COLUMNS = "{:>3}  {:<32} {:>6} {:>6} {:>8} {:>7} {:>9} {:>9}"
+
+
+def _row(number: object, title: str, r: PlanRow) -> str:
+    return _COLUMNS.format(
+        number, title[:32], r.chunks, r.cached, r.characters, r.tokens, _minutes(r.audio_seconds), f"${r.cost_usd:.3f}"
+    )
+
+
+def render_plan(plan: Plan) -> str:
+    voice = plan.provider
+    header = _COLUMNS.format("#", "chapter", "chunks", "cached", "chars", "tokens", "audio", "cost")
+    rule = "-" * len(header)
+    t = plan.total
+    lines = [f"{plan.title}: {voice.get('provider')} {voice.get('model') or ''} {voice.get('voice')}", header, rule]
+    lines += [_row(c.number, c.title or "", c) for c in plan.chapters]
+    lines += [rule, _row("", "total", t), ""]
+    lines.append(
+        f"to do: {t.requests_to_send} requests, about ${t.cost_to_finish_usd:.3f}, about "
+        f"{_minutes(t.time_seconds or 0.0)} at concurrency {plan.concurrency} (bound by {t.time_bound_by})"
+    )
+    lines += [f"not read: {part}" for part in plan.not_read]
+    if plan.budget_usd is not None:
+        verdict = "within" if t.cost_to_finish_usd <= plan.budget_usd else "OVER"
+        lines.append(f"budget: ${plan.budget_usd:.2f} ({verdict})")
+    return "\n".join(lines)
