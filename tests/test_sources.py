@@ -112,14 +112,16 @@ def test_html_chapters_at_h1_h2_ignoring_scripts(tmp_path):
 
 @pytest.mark.parametrize(
     "heading",
-    ["CHAPTER IV", "Chapter 4", "IV.", "Chapter Twelve", "PART II"],
+    ["CHAPTER IV", "Chapter 4", "IV.", "Chapter Twelve", "PART II", "Chapter Twenty-One", "BOOK THE FIRST"],
 )
 def test_text_chapter_lines(tmp_path, heading):
+    """A chapter line starts a chapter; the same line with a letter more ("CHAPTER IVX", "Chapter TwelveX",
+    "PART IIX") is a paragraph of the chapter before it."""
     path = tmp_path / "book.txt"
     path.write_text(f"{heading}\n\nThe first words.\nStill first.\n\n{heading}X\n\nNot a chapter.\n", encoding="utf-8")
     doc = read_text(path)
-    assert doc.chapters[0].title == heading.rstrip(".")
-    assert texts(doc.chapters[0])[1] == "The first words. Still first."
+    assert [c.title for c in doc.chapters] == [heading.rstrip(".")]
+    assert texts(doc.chapters[0])[1:] == ["The first words. Still first.", f"{heading}X", "Not a chapter."]
 
 
 def test_text_without_chapters_is_one_chapter(tmp_path):

@@ -12,8 +12,15 @@ from ..document import Block, Chapter, Document, ImageText, ReadOptions, without
 from .blocks import clean_text
 from .notes import place_notes
 
+# A chapter's number: a valid roman numeral ("IV", never "IVX"), digits, a number word ("Twelve", "Twenty-one",
+# never "TwelveX") or an ordinal ("the First", as Dickens numbers his books)
+_ROMAN = r"(?=[ivxlcdm])m{0,3}(?:cm|cd|d?c{0,3})(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})"
+_UNITS = "one|two|three|four|five|six|seven|eight|nine"
+_WORDS = (rf"(?:{_UNITS}|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen"
+          rf"|(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:-(?:{_UNITS}))?|hundred)")  # fmt: skip
+_ORDINAL = r"(?:the\s+)?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last)"
 _CHAPTER_LINE = re.compile(
-    r"^\s*(?:(?:chapter|part|book)\s+(?:[ivxlcdm]+|\d+|[a-z]+(?:-[a-z]+)?)\b[.:]?.*|[IVXLCDM]+\.|\d{1,3}\.)\s*$",
+    rf"^\s*(?:(?:chapter|part|book)\s+(?:{_ROMAN}|\d+|{_WORDS}|{_ORDINAL})(?![\w-])[.:]?.*|{_ROMAN}\.|\d{{1,3}}\.)\s*$",
     re.IGNORECASE,
 )
 _SCENE_BREAK = re.compile(r"^\s*([*#~⁂•·-]\s*){1,5}$")
