@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from narrator.providers import PROVIDERS
 
 PACKAGE = Path(__file__).resolve().parent.parent / "narrator"
@@ -80,6 +82,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+@pytest.mark.slow
 def test_the_package_has_no_import_cycle():
     graph = import_graph()
     assert graph["narrator.run.pipeline"] >= {
@@ -105,6 +108,7 @@ def floor_of(module: str) -> str | None:
     return parts[1]
 
 
+@pytest.mark.slow
 def test_every_module_stands_on_a_floor_and_imports_no_floor_above_its_own():
     graph = import_graph()
     upward = []
@@ -162,6 +166,7 @@ def test_no_module_over_400_lines_and_no_function_over_60():
     assert not too_long, too_long
 
 
+@pytest.mark.slow
 def test_importing_every_module_changes_nothing_in_the_process():
     # umask, warnings filters and pydub's globals are process state a library must not touch on import
     probe = """

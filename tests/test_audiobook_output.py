@@ -70,6 +70,7 @@ def ebur128(path: Path) -> tuple[float, float]:
     )
 
 
+@pytest.mark.slow
 def test_acx_preset_passes_every_rule_as_ffmpeg_measures_it(tmp_path):
     (tmp_path / "cover.png").write_bytes(lighthouse_cover(60, 90))  # a picture stream beside the mastering graph
     out, report, _ = build(tmp_path, {"formats": ["mp3"], "mastering": "acx"}, cover="cover.png")
@@ -93,6 +94,7 @@ def test_acx_preset_passes_every_rule_as_ffmpeg_measures_it(tmp_path):
         assert ID3(path).getall("APIC")
 
 
+@pytest.mark.slow
 def test_podcast_preset_hits_its_loudness_target(tmp_path):
     out, report, _ = build(tmp_path, {"formats": ["m4b", "mp3"], "mastering": "podcast"})
     assert report["qa"]["pass"], report["qa"]
@@ -101,6 +103,7 @@ def test_podcast_preset_hits_its_loudness_target(tmp_path):
         assert -17 <= integrated <= -15 and true_peak <= -1.0, (path.name, integrated, true_peak)
 
 
+@pytest.mark.slow
 def test_subtitles_cover_every_sentence_in_order_on_the_book_timeline(tmp_path):
     out, _, manifest = build(tmp_path, {"formats": ["m4b", "srt", "vtt"]})
     spoken = " ".join(c["text"] for c in manifest["chunks"]).split()
@@ -125,6 +128,7 @@ def test_subtitles_cover_every_sentence_in_order_on_the_book_timeline(tmp_path):
     assert vtt.startswith("WEBVTT\n\n00:00:00.500 --> ") and "Chapter 1" in vtt
 
 
+@pytest.mark.slow
 def test_m4b_is_tagged_as_an_audiobook(tmp_path):
     out, _, _ = build(tmp_path, {"formats": ["m4b"]})
     tags = MP4(out / "Measured Book.m4b").tags
@@ -158,6 +162,7 @@ def test_quality_flags(audio, expected, flag):
         assert any(flag in f for f in flags), flags
 
 
+@pytest.mark.slow
 def test_runaway_takes_are_flagged_in_manifest_and_report_without_stopping_the_run(tmp_path):
     # a request per paragraph, so that 30 % of requests are several takes (grouped takes: test_takes.py)
     runaway = Faults(runaway_rate=0.3, seed=5)
@@ -170,6 +175,7 @@ def test_runaway_takes_are_flagged_in_manifest_and_report_without_stopping_the_r
     assert report["exit_code"] == 0 and len(list((out / "chapters").glob("*.mp3"))) == 3
 
 
+@pytest.mark.slow
 def test_outputs_are_incremental(tmp_path):
     out, report, _ = build(tmp_path, {"formats": ["m4b", "mp3", "srt"], "mastering": "podcast"})
     files = sorted(p for p in out.rglob("*") if p.suffix in (".mp3", ".m4b", ".srt"))
@@ -194,6 +200,7 @@ def test_outputs_are_incremental(tmp_path):
     ] and report["qa"]["pass"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_opus_per_chapter_and_one_mp3_with_id3_chapters(tmp_path):
     from mutagen.flac import Picture
     from mutagen.oggopus import OggOpus
@@ -279,6 +286,7 @@ def _srt_cues(text: str) -> list[tuple[float, float, list[str]]]:
     return cues
 
 
+@pytest.mark.slow
 def test_subtitles_of_verse_show_the_printed_lines_in_readable_cues(tmp_path):
     page, parts = _poem()
     (tmp_path / "poem.html").write_text(page, encoding="utf-8")

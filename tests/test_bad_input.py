@@ -20,6 +20,8 @@ from narrator.devtools.epub import NavPoint, Page, build_epub
 from tests.books import paragraph
 from tests.hostile import closed_port, hostile_server
 
+pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
+
 GOOD_MD = "# One\n\nA first short paragraph.\n"
 KEY = {"OPENAI_API_KEY": "sk-test-key-0123456789"}
 

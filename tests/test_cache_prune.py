@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -67,6 +68,7 @@ def test_prune_keeps_every_take_a_job_or_its_review_file_uses(tmp_path_factory, 
     assert not any(cache.path(k).with_suffix(".sha256").exists() for k in strays)
 
 
+@pytest.mark.slow
 def test_prune_is_a_dry_run_unless_told_and_spares_a_take_being_written(tmp_path):
     (tmp_path / "book.md").write_text("# One\n\n" + sentence(1, 8) + "\n")
     job_file = write_job(tmp_path, {"sources": ["book.md"], "output": {"dir": "out"}, "cache": "cache"})

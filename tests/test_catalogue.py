@@ -11,12 +11,15 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import yaml
 from markdown_it import MarkdownIt
 
 from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 from tests.books import paragraph
 from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
 
 KEY = "sk-test-0123456789abcdefghijklmnop"
 ENV = {"OPENAI_API_KEY": KEY}

@@ -13,12 +13,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from narrator.core import ffmpeg
 from narrator.core.audio import read_wav
 from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 from narrator.synthesis.cache import TakeCache
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
+
+pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
 
 KEY = "sk-test-0123456789abcdefghijklmnop"
 

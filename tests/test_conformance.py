@@ -104,6 +104,7 @@ def test_gutenberg_plain_text(tmp_path):
     assert spoken(book, notes="end_of_chapter")[0][1][-2:] == ["Notes", S(7)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key, value", [("images", "all"), ("notes", "footer"), ("tables", True)])
 def test_reading_choices_are_checked(tmp_path, key, value, cli):
     (tmp_path / "a.md").write_text("# One\n\nText.\n")
@@ -132,6 +133,7 @@ def test_verse_one_line_per_element_is_read_a_stanza_per_block(tmp_path):
     assert spoken(book, images="alt")[0][1][-2:] == ["An image", S(21)]
 
 
+@pytest.mark.slow
 def test_a_sample_is_built_beside_the_book_and_never_replaces_it(tmp_path, cli):
     """`run --chapters` / `--sample`: a quick listen in <output.dir>/sample/; the full build is neither replaced
     nor made stale, and its takes are the sample's (one cache)."""
@@ -170,6 +172,7 @@ def test_gutenberg_text_notes_numbered_per_chapter_stay_with_their_chapter(tmp_p
     assert spoken(book) == [("CHAPTER I", ["CHAPTER I", S(1)]), ("CHAPTER II", ["CHAPTER II", S(3)])]
 
 
+@pytest.mark.slow
 def test_a_title_pages_dedication_and_epigraph_are_listed_or_read(tmp_path):
     book = toolchains.publisher_title_page(tmp_path / "trade.epub")
     chapters = [("Chapter 1", ["Chapter 1", S(1)]), ("Chapter 2", ["Chapter 2", S(2)])]

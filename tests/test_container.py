@@ -25,6 +25,8 @@ from tests.container import (
     read_mp4,
 )
 
+pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
+
 KEY = "sk-test-0123456789abcdefghijklmnop"
 AAC_FRAME = 1024
 

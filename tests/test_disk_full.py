@@ -14,6 +14,8 @@ from narrator.core.audio import read_wav
 from tests.books import paragraph
 from tests.conftest import run_cli, write_job
 
+pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
+
 
 @pytest.fixture
 def small_disk(tmp_path):

@@ -16,6 +16,8 @@ from tests.books import nested_epub3, paragraph
 from tests.conftest import run_cli, write_job
 from tests.helpers import read_metadata
 
+pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
+
 RATE = 22050  # piper's rate; decoding at the source rate keeps durations exact
 
 

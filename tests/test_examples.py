@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import REPO
@@ -26,6 +27,7 @@ def test_the_github_workflow_has_the_promised_steps():
     assert "secrets.RELAY_API_KEY" in (REPO / "examples" / "nightly-catalogue.yml").read_text()
 
 
+@pytest.mark.slow
 def test_the_shell_example_runs_a_catalogue_then_has_nothing_to_do(tmp_path):
     (tmp_path / "pipelines").mkdir()
     (tmp_path / "book.md").write_text("# One\n\nThe lamp was lit at dusk.\n", encoding="utf-8")

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from narrator.core import errors
 from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
+
+pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
 
 KEY = "sk-test-0123456789abcdefghijklmnop"
 TITLES = ["One", "Two", "Three"]

@@ -24,6 +24,7 @@ def test_measuring_while_assembling_agrees_with_measuring_the_file(tmp_path, pre
     assert -40 < measured < -5
 
 
+@pytest.mark.slow
 def test_the_loudness_meters_log_does_not_grow_with_the_length(tmp_path):
     """Its stderr is read whole: a line per 100 ms would be 170 MB for a 30-hour book."""
     minute = speech_like("the keeper climbed the stairs and lit the lamp " * 20, rate=8_000)[: 60 * 8_000 * 2]
@@ -42,6 +43,7 @@ def test_the_loudness_meters_log_does_not_grow_with_the_length(tmp_path):
     assert max(sizes) < 4_000, sizes
 
 
+@pytest.mark.slow
 def test_a_file_over_its_peak_rule_after_encoding_is_made_again_with_more_headroom(tmp_path, monkeypatch):
     """A limiter ceiling above the preset's own peak rule stands in for a codec that overshoots: every file
     fails its first measurement, is encoded again with the overshoot as headroom, and passes."""

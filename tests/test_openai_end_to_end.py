@@ -19,6 +19,8 @@ from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
 
+pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
+
 KEY = "sk-test-0123456789abcdefghijklmnop"
 
 

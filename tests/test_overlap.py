@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pytest
+
 from narrator.core import errors
 from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
 from tests.helpers import read_metadata
+
+pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
 
 KEY = "sk-test-0123456789abcdefghijklmnop"
 TITLES = ["One", "Two", "Three"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from mutagen.id3 import ID3
@@ -37,6 +38,7 @@ def test_parts_are_about_even_and_start_at_blocks():
     assert plan_parts(lengths, gaps, blocks, 0.5, 1.5, 1000.0) == [(0, 24)]
 
 
+@pytest.mark.slow
 def test_acx_chapters_over_the_limit_are_cut_into_parts_that_pass_every_rule(tmp_path):
     limit = 0.4  # minutes: each chapter of the test book lasts about 40 s
     output = {"formats": ["mp3", "m4b"], "mastering": "acx", "max_file_minutes": limit}

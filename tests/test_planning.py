@@ -74,6 +74,7 @@ def test_plan_json_keeps_its_keys(book):
     assert {"requests_to_send", "time_seconds", "time_bound_by"} <= set(data["total"])
 
 
+@pytest.mark.slow
 def test_plan_and_validate_need_no_key(book, cli):
     # a user prices a book before getting a key; CI checks specs without secrets
     voice = {"provider": "openai", "model": "tts-1", "api_key_env": "NARRATOR_NO_SUCH_KEY"}

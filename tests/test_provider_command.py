@@ -7,9 +7,13 @@ import json
 import sys
 import textwrap
 
+import pytest
+
 from narrator.core.audio import read_wav
 from tests.conftest import write_job
 from tests.helpers import read_metadata
+
+pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
 
 PATH = {"PATH": "/usr/bin:/bin"}  # no venv: the program is found beside the running Python
 PIPER = ["piper", "-m", "{model}", "-i", "{text_file}", "-f", "{out}"]

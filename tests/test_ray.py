@@ -21,6 +21,8 @@ from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 from narrator.devtools.raycluster import LocalCluster
 from tests.books import paragraph
 
+pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
+
 KEY = "sk-test-ray-0123456789abcdefghij"
 RPM = 300
 

@@ -85,6 +85,7 @@ def test_manifest_rejects_nothing_it_wrote(tmp_path):
 FORMAT_SETS = [("m4b", "mp3"), ("m4b", "srt"), ("opus", "vtt"), ("mp3-book",)]
 
 
+@pytest.mark.slow
 def test_changing_formats_between_runs_in_every_order_never_breaks(tmp_path):
     """Every ordered pair of format sets, mastering on (QA rows carried over from the run before): each run
     exits 0, writes exactly its own formats' files, and keeps QA rows only for files that exist."""
@@ -113,6 +114,7 @@ def test_changing_formats_between_runs_in_every_order_never_breaks(tmp_path):
         assert sorted(q.file for q in manifest.qa) == sorted(audio), (formats, manifest.qa)
 
 
+@pytest.mark.slow
 def test_an_old_manifest_beside_the_output_does_not_break_a_run(tmp_path):
     (tmp_path / "book.md").write_text("# One\n\nA short paragraph.\n")
     (tmp_path / "out").mkdir()
@@ -124,6 +126,7 @@ def test_an_old_manifest_beside_the_output_does_not_break_a_run(tmp_path):
     assert manifest is not None and [q.file for q in manifest.qa] == ["One.m4b"]
 
 
+@pytest.mark.slow
 def test_a_build_removes_only_the_files_its_records_name(tmp_path):
     """A renamed chapter's old file goes (the last manifest lists it); a user's own files in the same folders
     stay, whatever their names."""
@@ -143,6 +146,7 @@ def test_a_build_removes_only_the_files_its_records_name(tmp_path):
     assert all(path.read_bytes() == b"the user's" for path in mine)
 
 
+@pytest.mark.slow
 def test_a_take_made_again_for_the_same_text_reaches_every_file_that_holds_it(tmp_path):
     """The cache key is what was asked; output fingerprints follow what came back. Replace one take with
     different audio under the same key: the chapter file and the M4B are made again, the other chapter not."""

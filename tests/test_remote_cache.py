@@ -23,6 +23,8 @@ from narrator.devtools.fake_openai import FakeSpeechServer
 from tests.books import paragraph
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
+
 KEY = "sk-test-0123456789abcdefghijklmnop"
 BUCKET = "audiobooks"
 SECRET = "moto-secret-0123456789"

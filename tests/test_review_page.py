@@ -20,6 +20,8 @@ from narrator.job.spec import load_job
 from narrator.review.server import serve, url
 from tests.conftest import run_cli, write_job
 
+pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
+
 KEY = "sk-test-0123456789abcdefghijklmnop"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PARAGRAPHS = {

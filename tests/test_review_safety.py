@@ -17,6 +17,8 @@ from narrator.review.server import parse_time, serve
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
 
+pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
+
 KEY = "sk-test-0123456789abcdefghijklmnop"
 
 

@@ -84,6 +84,7 @@ def test_the_first_request_goes_alone(tmp_path):
     assert provider.most_in_flight > 1  # ...until it was accepted, then the others went together
 
 
+@pytest.mark.slow
 def test_retryable_errors_are_retried_and_others_fail_the_chunk(tmp_path):
     script = {
         "flaky": [errors.ServerError("HTTP 503"), errors.NetworkError("reset")],
@@ -181,6 +182,7 @@ def test_a_slow_down_from_the_provider_pauses_the_limiter(tmp_path):
     assert limiter.paused_until > 0
 
 
+@pytest.mark.slow
 def test_the_retry_budget_holds_at_wall_clock_time(tmp_path):
     # a server that asks for a 60 s wait: the chunk's 1 s budget ends the wait, not the server
     script = {"slow": [errors.RateLimited("HTTP 429", retry_after=60.0)] * 2}

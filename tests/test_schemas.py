@@ -32,6 +32,7 @@ def _validate(record: Path, schema: str) -> None:
     jsonschema.validate(data, json.loads((REPO / "docs" / "schemas" / schema).read_text(encoding="utf-8")))
 
 
+@pytest.mark.slow
 def test_what_runs_write_validates_against_the_schemas(tmp_path):
     for n in range(2):
         (tmp_path / f"b{n}.md").write_text(f"# One\n\n{paragraph(n)}\n\n# Two\n\n{paragraph(n + 5)}\n", "utf-8")

@@ -39,6 +39,7 @@ def _chapter(seconds: float, rate: int, seed: int) -> np.ndarray:
     return (pcm * 32767).astype("<i2")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [24_000, 44_100])
 def test_a_joined_book_decodes_to_its_chapters_in_place(tmp_path, rate):
     lengths = [4.3, 7.9, 3.1, 6.6]
@@ -85,6 +86,7 @@ def _book(folder, paragraphs):
     (folder / "book.md").write_text("\n\n".join(chapters) + "\n", encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_an_edit_encodes_one_segment_and_remuxes_the_book(tmp_path):
     _book(tmp_path, 4)
     with FakeSpeechServer(KEY) as server:
@@ -133,6 +135,7 @@ def _envelope(pcm: np.ndarray, rate: int) -> np.ndarray:
     return np.sqrt(np.mean(usable.reshape(-1, frame) ** 2, axis=1))
 
 
+@pytest.mark.slow
 def test_a_resampled_mastered_book_keeps_every_chapter_in_place(tmp_path):
     """The ACX preset resamples the local voice's 22 050 Hz to 44 100 and adds room tone: decoded, each stretch
     of the M4B between two markers sounds like that chapter's own MP3, at the same place to the 10 ms frame."""

@@ -93,6 +93,7 @@ def test_a_misspelled_key_gets_the_one_meant(tmp_path):
     assert any("zzzqqq: unknown key; allowed:" in p for p in far), far
 
 
+@pytest.mark.slow
 def test_cli_validate_reports_errors_with_exit_2_and_no_traceback(tmp_path, cli):
     path = write_job(tmp_path, "sources: [nope.txt]\noutput: {dir: out}\n")
     result = cli("validate", str(path))
@@ -101,6 +102,7 @@ def test_cli_validate_reports_errors_with_exit_2_and_no_traceback(tmp_path, cli)
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_run_with_bad_job_synthesizes_nothing(tmp_path, cli):
     (tmp_path / "a.txt").write_text("Hello.")
     path = write_job(tmp_path, {"sources": ["a.txt"], "voice": {"voice": "nobody"}, "output": {"dir": "out"}})
@@ -110,11 +112,13 @@ def test_cli_run_with_bad_job_synthesizes_nothing(tmp_path, cli):
     assert not (tmp_path / "out").exists() and not (tmp_path / ".narrator-cache").exists()
 
 
+@pytest.mark.slow
 def test_cli_missing_job_file(tmp_path, cli):
     result = cli("run", str(tmp_path / "absent.yaml"))
     assert result.returncode == 2 and "job file not found" in result.stderr
 
 
+@pytest.mark.slow
 def test_every_shipped_pipeline_is_valid(cli):
     pipelines = sorted((Path(__file__).resolve().parent.parent / "pipelines").glob("*.yaml"))
     assert len(pipelines) >= 3
@@ -134,6 +138,7 @@ def test_file_length_limit_defaults_to_acxs_and_may_not_exceed_it(tmp_path):
     assert problem.endswith("output.max_file_minutes: the acx preset allows at most 120 minutes a file, got 180")
 
 
+@pytest.mark.slow
 def test_help_lists_every_command_with_its_whole_first_sentence(cli):
     result = cli("--help")
     assert result.returncode == 0

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,8 @@ from narrator.text.chunker import Chunk, Limits, chunk_chapters
 from narrator.text.document import Block, Chapter
 from narrator.text.takes import Take, group_takes
 from tests.conftest import run_cli, write_job
+
+pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
 
 KEY = "sk-test-0123456789abcdefghijklmnop"
 ROOMY = Limits(1_000_000, 1_000_000)  # where the input limits never bind
