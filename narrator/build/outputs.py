@@ -10,8 +10,9 @@ from pathlib import Path
 from ..core.records import Manifest, Placement
 from ..synthesis.gate import ChapterGate
 from ..synthesis.script import Script
-from .builder import BuildResult, FileProgress, build_files
+from .builder import build_files
 from .fileplan import FilePlanner, PlannedFile, is_stale, plan_files
+from .stages import BuildResult, FileProgress
 
 
 def build_outputs(

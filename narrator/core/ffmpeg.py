@@ -21,7 +21,7 @@ from .errors import ToolError
 def executable() -> str:
     import imageio_ffmpeg
 
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
 _priority = threading.local()
@@ -99,7 +99,7 @@ def run(args: list[str], what: str, stdin: bytes | Sequence[Path] | None = None)
     if proc.returncode != 0:
         lines = err.decode("utf-8", errors="replace").strip().splitlines()
         raise ToolError(f"ffmpeg failed while {what}: {lines[-1] if lines else f'exit {proc.returncode}'}")
-    return out
+    return bytes(out)
 
 
 def stream_pcm(

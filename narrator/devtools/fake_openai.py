@@ -317,7 +317,12 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _json(
-        self, status: int, body: dict[str, Any], text: str, fault: str | None = None, headers: dict | None = None
+        self,
+        status: int,
+        body: dict[str, Any],
+        text: str,
+        fault: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         state = self.server.state
         with state.lock:

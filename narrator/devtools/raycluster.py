@@ -20,7 +20,8 @@ RAY = str(Path(sys.executable).with_name("ray"))
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 class LocalCluster:

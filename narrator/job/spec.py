@@ -50,7 +50,7 @@ def ResolvedPath(must_exist: bool) -> BeforeValidator:
             raise PydanticCustomError("path", "file not found: {path}", {"path": str(resolved)})
         if must_exist and (not is_file or not os.access(resolved, os.R_OK)):
             raise PydanticCustomError("path", "not a readable file: {path}", {"path": str(resolved)})
-        return resolved
+        return Path(resolved)
 
     return BeforeValidator(resolve)
 

@@ -176,7 +176,8 @@ def run_on_ray(address: str, accounts: list[tuple[Limiter, list[Job]]], keys: di
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         pace = ray.remote(num_cpus=0)(AccountPace)
         task = ray.remote(max_retries=3)(run_book)
-        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        alive: list[Any] = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]  # ray: untyped
+        nodes = len(alive)
         running = {}
         secrets = Keys(keys)
         for limiter, jobs in accounts:
