@@ -189,7 +189,8 @@ def run(job_files: tuple[str, ...], progress: bool | None, strict: bool, junit: 
 def _run_one(job_file: str, progress: bool | None, strict: bool, junit: str | None, sample: Sample | None) -> None:
     from .catalogue.runner import book_row, read_report
     from .catalogue.summary import append_step_summary
-    from .run.pipeline import MANIFEST, REPORT, run_job
+    from .core.records import MANIFEST, REPORT
+    from .run.pipeline import run_job
 
     job = _load(job_file)
     _stop_on_signals()
@@ -249,8 +250,7 @@ def _run_catalogue(job_files: tuple[str, ...], progress: bool | None, strict: bo
 
 def _write_junit(path: Path, books: list[tuple[str, Path, Report | None]]) -> None:
     from .catalogue.junit import write_junit
-    from .core.records import read_manifest
-    from .run.pipeline import MANIFEST
+    from .core.records import MANIFEST, read_manifest
 
     suites = []
     for job_file, out_dir, report in books:

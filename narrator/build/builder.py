@@ -135,7 +135,7 @@ class _Build:
         """What the first chapter's takes tell: the rate the book is assembled at."""
         first = self.script.cache.layout(self.script.keys[self.script.chunks[0].id])
         if first is None:
-            raise errors.ToolError("the first take vanished from the cache during the run")
+            raise errors.TakeVanished()
         self.take_rate = first.rate
         preset = PRESETS[self.script.job.output.mastering]
         self.rate = (preset.sample_rate if preset else None) or first.rate  # the book files' rate
@@ -257,7 +257,7 @@ class _Build:
         def load_take(chunk: Chunk) -> Audio:
             audio = script.cache.get(script.keys[chunk.id])
             if audio is None:
-                raise errors.ToolError(f"take for chunk {chunk.id} vanished from the cache during the run")
+                raise errors.TakeVanished(chunk.id)
             return audio
 
         def estimate(chunk: Chunk) -> float:

@@ -63,7 +63,7 @@ def _chapter_parts(script: Script, chunks: list[Chunk]) -> list[Part | None]:
     for i in starts:
         layout = script.cache.layout(script.keys[chunks[i].id])
         if layout is None:
-            raise errors.ToolError(f"take for chunk {chunks[i].id} vanished from the cache during the run")
+            raise errors.TakeVanished(chunks[i].id)
         inside = script.take_of[chunks[i].id].chunks[1:]
         lengths.append(layout.duration + sum(gap_seconds(c, pauses) for c in inside))
     gaps = [gap_seconds(chunks[i], pauses) for i in starts]
@@ -79,7 +79,7 @@ def _chapter_parts(script: Script, chunks: list[Chunk]) -> list[Part | None]:
 def _audio_hash(script: Script, chunk: Chunk) -> str:
     digest = script.cache.audio_hash(script.keys[chunk.id])
     if digest is None:
-        raise errors.ToolError(f"take for chunk {chunk.id} vanished from the cache during the run")
+        raise errors.TakeVanished(chunk.id)
     return digest
 
 

@@ -26,12 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..core import errors
 from ..core.fields import Range, Text
-from ..core.records import CatalogueAccount, CatalogueBook, CatalogueReport, Report
+from ..core.records import REPORT, CatalogueAccount, CatalogueBook, CatalogueReport, Report
 from ..job import yamlfile
 from ..job.spec import Job
 from ..job.specerrors import Problems
 from ..run.diff import BookDiff, diff_book
-from ..run.pipeline import REPORT, run_job_async
+from ..run.pipeline import run_job_async
 from ..run.preflight import check_budget, check_key, check_review
 from ..synthesis.scheduler import Limiter, Pace, Slots
 from ..synthesis.script import Script, prepare_script

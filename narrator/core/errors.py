@@ -132,6 +132,14 @@ class ToolError(NarratorError):
     exit_code = EXIT_TOOL
 
 
+class TakeVanished(ToolError):
+    """A take the run had stored is gone from the cache (pruned, or its folder emptied, by someone else)."""
+
+    def __init__(self, chunk_id: str | None = None):
+        which = f"take for chunk {chunk_id}" if chunk_id else "the first take"
+        super().__init__(f"{which} vanished from the cache during the run")
+
+
 class ReviewUnsettled(NarratorError):
     """``run --strict`` with rejected or stale takes in the review file: nothing is built."""
 

@@ -13,6 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .audio import atomic_write
 
+MANIFEST = "manifest.json"  # a build's record, in its output folder
+REPORT = "report.json"  # a run's report, beside it
+
+
 SCHEMA = 2  # 1: before records carried a schema number (same keys)
 
 

@@ -1,10 +1,9 @@
 """A loopback OpenAI-compatible speech server, with fault injection, for tests and benchmarks.
 
-It validates requests as the API does (auth, model, voice, both input limits, formats) and answers
-with OpenAI-shaped errors; it returns real audio whose duration fits the text (tone bursts, one per
-word, at about 15 characters a second) in chunked bodies with no Content-Length, as the API does.
-Faults on demand: latency, rate limits with Retry-After, quota exhaustion after N requests, 5xx,
-bodies cut mid-stream, connection resets.
+It validates requests as the API does (auth, model, voice, both input limits, formats) and answers with OpenAI-shaped
+errors; it returns real audio whose duration fits the text (tone bursts, one per word, at about 15 characters a
+second) in chunked bodies with no Content-Length, as the API does. Faults on demand: latency, rate limits with
+Retry-After, quota exhaustion after N requests, 5xx, bodies cut mid-stream, connection resets.
 
     python -m narrator.devtools.fake_openai --port 8000 --key sk-test --error-rate 0.05
 """
@@ -34,6 +33,7 @@ from ..text.tokens import count_tokens
 RATE = 24_000
 CHARS_PER_SECOND = 15.0
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+Headers = dict[str, str]
 
 
 @dataclass
@@ -317,12 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _json(
-        self,
-        status: int,
-        body: dict[str, Any],
-        text: str,
-        fault: str | None = None,
-        headers: dict[str, str] | None = None,
+        self, status: int, body: dict[str, Any], text: str, fault: str | None = None, headers: Headers | None = None
     ) -> None:
         state = self.server.state
         with state.lock:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..core.audio import wav_layout
-from ..core.records import Manifest, read_manifest
+from ..core.records import MANIFEST, Manifest, read_manifest
 from ..job.review import TakeDecision, review_state, stale_decisions
 from ..job.spec import Job
 from ..synthesis.script import Script, prepare_script
@@ -46,7 +46,7 @@ class Desk:
             self._script = None
 
     def manifest(self) -> Manifest | None:
-        return read_manifest(self.job.output.dir / "manifest.json")
+        return read_manifest(self.job.output.dir / MANIFEST)
 
     def take(self, take_id: str) -> Take | None:
         return next((t for t in self.script.takes if t.id == take_id), None)

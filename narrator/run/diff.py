@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..build.fileplan import FilePlanner, PlannedFile, is_stale
-from ..core.records import read_manifest
+from ..core.records import MANIFEST, read_manifest
 from ..job.spec import Job
 from ..synthesis.script import Script, prepare_script
 from .planning import make_plan
@@ -51,7 +51,7 @@ def _excerpt(text: str) -> str:
 def diff_book(job: Job, script: Script | None = None) -> BookDiff:
     script = script or prepare_script(job)
     out_dir = job.output.dir
-    last = read_manifest(out_dir / "manifest.json")
+    last = read_manifest(out_dir / MANIFEST)
     before = {c.id: c for c in last.chunks} if last else {}
     now = {c.id for c in script.chunks}
     rows = [ChapterDiff(i + 1, c.title) for i, c in enumerate(script.chapters)]

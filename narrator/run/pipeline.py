@@ -21,6 +21,8 @@ from ..build.outputs import build_outputs, remove_stale_outputs
 from ..build.stages import BuildResult, PriorWork
 from ..core import errors
 from ..core.records import (
+    MANIFEST,
+    REPORT,
     ChapterRow,
     ChunkCounts,
     Costs,
@@ -40,9 +42,6 @@ from ..synthesis.gate import ChapterGate, NotReady
 from ..synthesis.scheduler import Limiter, Pace, SynthesisOutcome, TakeResult, Work, synthesize_all
 from ..synthesis.script import Sample, Script, prepare_script
 from .preflight import check_budget, check_key, check_review, fatal_message
-
-MANIFEST = "manifest.json"
-REPORT = "report.json"
 
 
 @dataclass

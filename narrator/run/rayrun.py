@@ -121,7 +121,7 @@ def _chapters_on_ray(job: Job, pace: Pace, nodes: list[str]) -> PriorWork:
 
     from ..build.builder import chapter_pending
     from ..build.fileplan import FilePlanner
-    from ..core.records import read_manifest
+    from ..core.records import MANIFEST, read_manifest
     from ..synthesis.gate import ChapterGate
     from ..synthesis.script import prepare_script
     from .pipeline import synthesize_takes
@@ -136,7 +136,7 @@ def _chapters_on_ray(job: Job, pace: Pace, nodes: list[str]) -> PriorWork:
     prior = PriorWork(outcome)
     if not set(script.keys.values()) <= script.cached_keys():
         return prior
-    last = read_manifest(job.output.dir / "manifest.json")
+    last = read_manifest(job.output.dir / MANIFEST)
     before = last.fingerprints if last else {}
     planner = FilePlanner(script)
     chapter = ray.remote(max_retries=3)(build_chapter_task)
