@@ -36,8 +36,8 @@ bench: $(EXTRAS)
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check narrator tests bench samples
-	$(BIN)/ruff format --check narrator tests bench samples
+	$(BIN)/ruff check narrator devtools tests bench samples
+	$(BIN)/ruff format --check narrator devtools tests bench samples
 
 typecheck: $(EXTRAS)
 	$(BIN)/mypy

@@ -23,7 +23,7 @@ TARGET_CHARS = 250
 
 
 def _books(folder: Path, url: str, books: int, words: int) -> list[Path]:
-    from narrator.devtools.novel import generate_novel
+    from devtools.novel import generate_novel
 
     jobs = []
     for n in range(books):
@@ -42,7 +42,7 @@ def _statuses(records: list) -> tuple[int, int]:
 
 
 def bench_catalogue(books: int = 20, words: int = 3_000) -> None:
-    from narrator.devtools.fake_openai import FakeSpeechServer, Faults
+    from devtools.fake_openai import FakeSpeechServer, Faults
     from narrator.text.tokens import count_tokens
 
     count_tokens("the fake server counts tokens as the API does: its encoder is built before the clock starts")

@@ -32,8 +32,8 @@ def _timed(client: httpx.Client, url: str, **kwargs: object) -> tuple[float, htt
 
 
 def bench_review(words: int = 60_000) -> None:
-    from narrator.devtools.fake_openai import FakeSpeechServer
-    from narrator.devtools.novel import generate_novel
+    from devtools.fake_openai import FakeSpeechServer
+    from devtools.novel import generate_novel
     from narrator.job.spec import load_job
     from narrator.review.server import serve, url
 

@@ -21,7 +21,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from narrator.devtools.epub import NavPoint, Page, build_epub  # noqa: E402
+from devtools.epub import NavPoint, Page, build_epub  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from catalogue import bench_catalogue  # noqa: E402
@@ -127,7 +127,7 @@ def _openai_book(folder: Path, chunks: int, **job: object) -> Path:
 def _run_against(faults: object, chunks: int, **job: object) -> tuple[dict, list]:
     import os
 
-    from narrator.devtools.fake_openai import FakeSpeechServer
+    from devtools.fake_openai import FakeSpeechServer
 
     key = "sk-bench-key"
     with tempfile.TemporaryDirectory() as tmp, FakeSpeechServer(key, faults) as server:  # type: ignore[arg-type]
@@ -143,7 +143,7 @@ def _run_against(faults: object, chunks: int, **job: object) -> tuple[dict, list
 
 
 def bench_openai() -> None:
-    from narrator.devtools.fake_openai import Faults
+    from devtools.fake_openai import Faults
 
     n, latency, concurrency = 300, 0.4, 8
     print(f"\n== openai provider against the loopback fake: {n} chunks ==")
@@ -248,8 +248,8 @@ def _long_book(hours: float, voice_sample: bytes, voice: str) -> None:
     import os
     import threading
 
+    from devtools.fake_openai import FakeSpeechServer, Faults
     from narrator.core import ffmpeg
-    from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 
     rng = random.Random(3)
     key = "sk-bench-key"

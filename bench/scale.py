@@ -22,7 +22,7 @@ OVERHEAD, PER_CHAR = 0.3, 0.0001
 
 
 def _catalogue(folder: Path, url: str, books: int, words: int, cache: str = "cache") -> Path:
-    from narrator.devtools.novel import generate_novel
+    from devtools.novel import generate_novel
 
     for n in range(books):
         (folder / f"book{n}.md").write_text(generate_novel(words, seed=200 + n, chapter_words=2_000), "utf-8")
@@ -48,8 +48,8 @@ def bench_scale(books: int = 6, words: int = 20_000) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from run import _recorded_voice
 
-    from narrator.devtools.fake_openai import FakeSpeechServer, Faults
-    from narrator.devtools.raycluster import LocalCluster
+    from devtools.fake_openai import FakeSpeechServer, Faults
+    from devtools.raycluster import LocalCluster
     from narrator.text.tokens import count_tokens
 
     count_tokens("warm")
@@ -93,8 +93,8 @@ def _s3_bytes(tmp: Path, voice: bytes, words: int) -> None:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from narrator.devtools.fake_openai import FakeSpeechServer, Faults
-    from narrator.devtools.raycluster import _free_port
+    from devtools.fake_openai import FakeSpeechServer, Faults
+    from devtools.raycluster import _free_port
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
     port = _free_port()

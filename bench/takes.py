@@ -29,7 +29,7 @@ BACK_END = ("assembly", "mastering", "encoding", "book_encoding", "remux")
 def _novel_job(
     folder: Path, server_url: str, target: int, words: int, formats: tuple[str, ...] = ("m4b", "mp3")
 ) -> Path:
-    from narrator.devtools.novel import generate_novel
+    from devtools.novel import generate_novel
 
     (folder / "novel.md").write_text(generate_novel(words, seed=1), encoding="utf-8")
     spec = {"sources": ["novel.md"], "voice": {"provider": "openai", "base_url": server_url},
@@ -57,7 +57,7 @@ def _runs(report: dict) -> str:
 
 
 def bench_takes(words: int = 120_000, targets: tuple[int, ...] = (0, 1800)) -> None:
-    from narrator.devtools.fake_openai import FakeSpeechServer, Faults
+    from devtools.fake_openai import FakeSpeechServer, Faults
 
     latency = f"{OVERHEAD * 1000:.0f} ms + {PER_CHAR * 1000:.1f} ms/char a request"
     cores = os.cpu_count() or 1
@@ -107,7 +107,7 @@ def bench_intake(words: int = 60_000, per_char: float = 0.0001) -> None:
     """How fast one run takes in PCM: the fake at 0.1 ms a character (600x faster than speech) and subtitles only,
     so that no encoder runs (assembly still does). Here the bound Σ latency / concurrency is not the limit: the
     event loop parses every 16 KB piece of body through httpx and h11 (~75 us each, py-spy)."""
-    from narrator.devtools.fake_openai import FakeSpeechServer, Faults
+    from devtools.fake_openai import FakeSpeechServer, Faults
 
     with tempfile.TemporaryDirectory() as tmp, FakeSpeechServer(KEY, Faults(
         latency=OVERHEAD, latency_per_char=per_char)) as server:  # fmt: skip
@@ -132,9 +132,9 @@ def bench_seams(takes: int = 40) -> None:
 
     import numpy as np
 
+    from devtools.novel import generate_novel
     from narrator.build.assemble import find_seams, quiet_frames, trim
     from narrator.core.audio import Audio, frame_energy
-    from narrator.devtools.novel import generate_novel
     from narrator.job.spec import VoiceSpec
     from narrator.providers.local import LocalProvider
     from narrator.text.chunker import spoken_sentences

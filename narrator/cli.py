@@ -168,8 +168,16 @@ def sample_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--ray", "ray_address", metavar="ADDRESS", help="Run the books on this Ray cluster (host:port).")
 @sample_options
 @handles_errors
-def run(job_files: tuple[str, ...], progress: bool | None, strict: bool, junit: str | None, report_file: str | None,
-        ray_address: str | None, chapters: str | None, minutes: float | None) -> None:  # fmt: skip
+def run(
+    job_files: tuple[str, ...],
+    progress: bool | None,
+    strict: bool,
+    junit: str | None,
+    report_file: str | None,
+    ray_address: str | None,
+    chapters: str | None,
+    minutes: float | None,
+) -> None:
     """Do everything not already done; print where the results are. With --chapters or --sample, a quick listen
     to part of the book, built in OUTPUT_DIR/sample/ (the full build is left as it is). Several job files, or a
     catalogue file (jobs: and shared limits), run as one catalogue under one account's limits.
@@ -215,8 +223,14 @@ def _run_one(job_file: str, progress: bool | None, strict: bool, junit: str | No
     sys.exit(result.exit_code)
 
 
-def _run_catalogue(job_files: tuple[str, ...], progress: bool | None, strict: bool, junit: str | None,
-                   report_file: str | None, ray_address: str | None) -> None:  # fmt: skip
+def _run_catalogue(
+    job_files: tuple[str, ...],
+    progress: bool | None,
+    strict: bool,
+    junit: str | None,
+    report_file: str | None,
+    ray_address: str | None,
+) -> None:
     from tqdm import tqdm
 
     from .catalogue.runner import CATALOGUE_REPORT, Book, load_catalogue, load_jobs, read_report, run_catalogue
@@ -295,9 +309,16 @@ def diff(job_files: tuple[str, ...], as_json: bool, check: bool) -> None:
     jobs = load_jobs(load_catalogue(job_files), _load)
     books = [(os.path.relpath(job.path), diff_book(job)) for job in jobs]
     if as_json:
-        click.echo(json.dumps({"requests": sum(d.requests for _, d in books),
-                               "cost_usd": round(sum(d.cost_usd for _, d in books), 4),
-                               "books": [{"job": name, **d.to_json()} for name, d in books]}, indent=2))  # fmt: skip
+        click.echo(
+            json.dumps(
+                {
+                    "requests": sum(d.requests for _, d in books),
+                    "cost_usd": round(sum(d.cost_usd for _, d in books), 4),
+                    "books": [{"job": name, **d.to_json()} for name, d in books],
+                },
+                indent=2,
+            )
+        )
     else:
         for name, book in books:
             click.echo(plain(f"{name}: " + render_diff(book).replace("\n", "\n  ")))
@@ -346,8 +367,9 @@ def redo(job_file: str, rejected: bool, chunk_ids: tuple[str, ...], chapters: tu
     job = _load(job_file)
     if not (rejected or chunk_ids or chapters):
         raise errors.JobError(["redo: say which takes: --rejected, --chunk ID or --chapter N"])
-    result = redo_takes(job, lambda script: select_takes(script, rejected=rejected, chunks=chunk_ids,
-                                                         chapters=chapters))  # fmt: skip
+    result = redo_takes(
+        job, lambda script: select_takes(script, rejected=rejected, chunks=chunk_ids, chapters=chapters)
+    )
     failed = [r for r in result.outcome.results.values() if r.status != "synthesized"]
     click.echo(f"{len(result.takes)} take(s) asked for again, {len(result.takes) - len(failed)} made", err=True)
     if result.outcome.fatal is not None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from narrator.devtools.epub import NavPoint, Page, build_epub
-from narrator.devtools.picture import lighthouse_cover
+from devtools.epub import NavPoint, Page, build_epub
+from devtools.picture import lighthouse_cover
 
 HERE = Path(__file__).resolve().parent
 

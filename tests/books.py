@@ -1,11 +1,11 @@
-"""Test books, built for real by narrator.devtools.epub. The text is generated here."""
+"""Test books, built for real by devtools.epub. The text is generated here."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from narrator.devtools.epub import NavPoint, Page, build_epub
-from narrator.devtools.picture import lighthouse_cover
+from devtools.epub import NavPoint, Page, build_epub
+from devtools.picture import lighthouse_cover
 
 WORDS = (
     "harbour lantern gull tide rope oar pebble cliff salt mist beacon keeper wave anchor shell dune "

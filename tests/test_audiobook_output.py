@@ -15,11 +15,11 @@ from mutagen.id3 import ID3
 from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4
 
+from devtools.fake_openai import FakeSpeechServer, Faults, speech_like
+from devtools.picture import lighthouse_cover
 from narrator.build.assemble import quality_flags, sentence_onsets
 from narrator.core import ffmpeg
 from narrator.core.audio import frame_energy
-from narrator.devtools.fake_openai import FakeSpeechServer, Faults, speech_like
-from narrator.devtools.picture import lighthouse_cover
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
 from tests.helpers import read_metadata

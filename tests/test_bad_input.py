@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from narrator.devtools.epub import NavPoint, Page, build_epub
+from devtools.epub import NavPoint, Page, build_epub
 from tests.books import paragraph
 from tests.hostile import closed_port, hostile_server
 
@@ -426,8 +426,8 @@ def test_nothing_listening_ends_the_run_at_once_naming_the_url(tmp_path, cli):
 def test_an_ffmpeg_failure_has_its_own_exit_code_and_names_the_file(tmp_path, cli):
     """ffmpeg crashing while it encodes a chapter MP3 (a real process that fails, standing in for a broken
     install or a full encoder): exit 6, one line naming the file and ffmpeg's reason, the takes kept."""
+    from devtools.fake_openai import FakeSpeechServer
     from narrator.core import ffmpeg
-    from narrator.devtools.fake_openai import FakeSpeechServer
 
     broken = tmp_path / "ffmpeg"
     broken.write_text(

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devtools.fake_openai import streamed_wav
 from narrator.core.audio import Audio, PcmStream, read_wav
-from narrator.devtools.fake_openai import streamed_wav
 from narrator.synthesis.cache import TakeCache, take_key
 from tests.helpers import parse_wav, put_take, wav_bytes
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from markdown_it import MarkdownIt
 
-from narrator.devtools.fake_openai import FakeSpeechServer, Faults
+from devtools.fake_openai import FakeSpeechServer, Faults
 from tests.books import paragraph
 from tests.conftest import run_cli
 

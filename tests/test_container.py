@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from mutagen.mp4 import MP4
 
-from narrator.devtools.fake_openai import FakeSpeechServer, speech_like
+from devtools.fake_openai import FakeSpeechServer, speech_like
 from tests.books import sentence
 from tests.conftest import REPO, run_cli, write_job
 from tests.container import (

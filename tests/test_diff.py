@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from narrator.devtools.fake_openai import FakeSpeechServer
+from devtools.fake_openai import FakeSpeechServer
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
 

@@ -2,9 +2,10 @@ import subprocess
 
 import pytest
 
-from narrator.build.mastering import PRESETS, LoudnessMeter, ebur128_command, measure_levels, measure_loudness
+from devtools.fake_openai import speech_like
+from narrator.build.mastering import LoudnessMeter, ebur128_command, measure_levels, measure_loudness
 from narrator.core.audio import Audio, atomic_wav
-from narrator.devtools.fake_openai import speech_like
+from narrator.core.presets import PRESETS
 from tests.helpers import wav_bytes
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.fake_openai import FakeSpeechServer, Faults
 from narrator.core import ffmpeg
-from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
 

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
+from devtools.fake_openai import FakeSpeechServer, Faults
 from narrator.core import errors
-from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
 from tests.helpers import read_metadata

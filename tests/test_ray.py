@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devtools.fake_openai import FakeSpeechServer, Faults
+from devtools.raycluster import LocalCluster
 from narrator.core import ffmpeg
-from narrator.devtools.fake_openai import FakeSpeechServer, Faults
-from narrator.devtools.raycluster import LocalCluster
 from tests.books import paragraph
 
 pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out

@@ -18,8 +18,8 @@ import pytest
 import yaml
 from moto.server import ThreadedMotoServer
 
+from devtools.fake_openai import FakeSpeechServer
 from narrator.core import ffmpeg
-from narrator.devtools.fake_openai import FakeSpeechServer
 from tests.books import paragraph
 from tests.conftest import run_cli
 

@@ -9,8 +9,8 @@ import json
 import pytest
 import yaml
 
+from devtools.fake_openai import FakeSpeechServer, Faults
 from narrator.core import errors
-from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
 

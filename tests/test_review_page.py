@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devtools.fake_openai import FakeSpeechServer, Faults
 from narrator.core import ffmpeg
-from narrator.devtools.fake_openai import FakeSpeechServer, Faults
 from narrator.job.spec import load_job
 from narrator.review.server import serve, url
 from tests.conftest import run_cli, write_job

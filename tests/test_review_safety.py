@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from narrator.devtools.fake_openai import FakeSpeechServer
+from devtools.fake_openai import FakeSpeechServer
 from narrator.job.spec import load_job
 from narrator.review.server import parse_time, serve
 from tests.books import sentence

@@ -10,8 +10,8 @@ import jsonschema
 import pytest
 import yaml
 
-from narrator.devtools.fake_openai import FakeSpeechServer, Faults
-from narrator.devtools.schemas import files
+from devtools.fake_openai import FakeSpeechServer, Faults
+from devtools.schemas import files
 from tests.books import paragraph
 from tests.conftest import REPO, run_cli
 
@@ -22,7 +22,7 @@ def test_the_committed_schemas_are_the_generated_ones():
     folder = REPO / "docs" / "schemas"
     for name, text in files().items():
         assert (folder / name).read_text(encoding="utf-8") == text, (
-            f"docs/schemas/{name} is out of date: python -m narrator.devtools.schemas"
+            f"docs/schemas/{name} is out of date: python -m devtools.schemas"
         )
     assert sorted(p.name for p in folder.glob("*.json")) == sorted(files())
 

@@ -10,12 +10,12 @@ import os
 import numpy as np
 import pytest
 
+from devtools.fake_openai import FakeSpeechServer
 from narrator.build.assemble import Framing
 from narrator.build.segments import FRAME, Segment, encode_segment, join_segments
 from narrator.core import ffmpeg
 from narrator.core.audio import Audio, atomic_write
 from narrator.core.outputkinds import OUTPUT_KINDS
-from narrator.devtools.fake_openai import FakeSpeechServer
 from tests.books import sentence
 from tests.conftest import run_cli, write_job
 from tests.helpers import read_metadata, wav_bytes

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.epub import NavPoint, Page, build_epub
 from narrator.core.errors import SourceError
-from narrator.devtools.epub import NavPoint, Page, build_epub
 from narrator.job.spec import SourceSpec
 from narrator.text.document import ReadOptions
 from narrator.text.sources import load_document
@@ -45,7 +45,7 @@ def test_epub2_ncx_guide_and_meta_cover(tmp_path):
 
 
 def test_epub_without_navigation_uses_headings(tmp_path):
-    from narrator.devtools.epub import Page, build_epub
+    from devtools.epub import Page, build_epub
 
     path = build_epub(
         tmp_path / "nonav.epub",

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devtools.fake_openai import FakeSpeechServer, speech_like
+from devtools.novel import generate_novel
 from narrator.core import ffmpeg
-from narrator.devtools.fake_openai import FakeSpeechServer, speech_like
-from narrator.devtools.novel import generate_novel
 from narrator.text.chunker import Chunk, Limits, chunk_chapters
 from narrator.text.document import Block, Chapter
 from narrator.text.takes import Take, group_takes

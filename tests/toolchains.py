@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from narrator.devtools.epub import NavPoint, Page, build_epub
-from narrator.devtools.picture import lighthouse_cover
+from devtools.epub import NavPoint, Page, build_epub
+from devtools.picture import lighthouse_cover
 from tests.books import sentence
 
 S = sentence  # short: S(1) is one generated sentence

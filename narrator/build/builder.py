@@ -22,6 +22,7 @@ from pathlib import Path
 from ..core import errors, ffmpeg, workspace
 from ..core.audio import Audio
 from ..core.outputkinds import OutputKind
+from ..core.presets import PRESETS, Preset
 from ..core.records import ChapterRow, Placement, QaFile
 from ..synthesis.gate import ChapterGate, NotReady
 from ..synthesis.scheduler import SynthesisOutcome
@@ -29,7 +30,7 @@ from ..synthesis.script import Script
 from ..text.chunker import Chunk
 from .assemble import ChapterAudio, Framing, assemble_chapter
 from .fileplan import ChapterPlan, FilePlanner, PlannedFile, bitrate_for, is_stale, plan_files
-from .mastering import PRESETS, LoudnessMeter, Preset, check_file, gain_for, mastering_filters
+from .mastering import LoudnessMeter, check_file, gain_for, mastering_filters
 from .parts import part_prelude, part_row
 from .segments import FRAME, Segment, SegmentStore, encode_segment, join_segments
 from .stages import BuildResult, FileProgress, PriorWork, StageClock, master_to_wav, write_all_subtitles
@@ -75,18 +76,39 @@ def build_files(
         # a part, whatever the number of kinds)
         parts = {f.part: f.path.stem for f in planned if f.chapter == chapter.index and f.part is not None}
         part_rows = [part_row(chapter, part, name) for part, name in parts.items()] or None
-        rows.append(ChapterRow(number=chapter.index + 1, title=chapter.title, start=round(start, 4),
-                               duration=round(chapter.duration, 4), parts=part_rows))  # fmt: skip
+        rows.append(
+            ChapterRow(
+                number=chapter.index + 1,
+                title=chapter.title,
+                start=round(start, 4),
+                duration=round(chapter.duration, 4),
+                parts=part_rows,
+            )
+        )
         start += chapter.duration
     out_dir = script.job.output.dir
     fingerprints = {os.path.relpath(f.path, out_dir): f.fingerprint for f in planned}
-    return BuildResult([f.path for f in planned], rows, placements, fingerprints, qa,
-                       stage_seconds=build.clock.seconds, stage_runs=build.clock.runs)  # fmt: skip
+    return BuildResult(
+        [f.path for f in planned],
+        rows,
+        placements,
+        fingerprints,
+        qa,
+        stage_seconds=build.clock.seconds,
+        stage_runs=build.clock.runs,
+    )
 
 
 class _Build:
-    def __init__(self, script: Script, planner: FilePlanner, before: dict[str, str], work_dir: Path,
-                 progress: FileProgress | None, gate: ChapterGate | None):  # fmt: skip
+    def __init__(
+        self,
+        script: Script,
+        planner: FilePlanner,
+        before: dict[str, str],
+        work_dir: Path,
+        progress: FileProgress | None,
+        gate: ChapterGate | None,
+    ):
         self.script, self.planner, self.before, self.gate = script, planner, before, gate
         self.work_dir = work_dir
         self.progress = progress
@@ -265,8 +287,9 @@ class _Build:
 
         wav = self.work_dir / f"chapter-{index + 1:04d}.wav"
         title, takes = script.chapters[index].title, [t.chunks for t in script.takes_by_chapter[index]]
-        return assemble_chapter(index, title, takes, load_take, script.job.pauses, self.take_rate, wav, estimate, tap,
-                                self.framing)  # fmt: skip
+        return assemble_chapter(
+            index, title, takes, load_take, script.job.pauses, self.take_rate, wav, estimate, tap, self.framing
+        )
 
     def feed(self, book: BookEncoder, chapters: queue.Queue[Made | None]) -> None:
         while (future := chapters.get()) is not None:
@@ -288,8 +311,14 @@ class _Build:
         store for the runs to come, unless ``dest`` says where (a segment made again with more headroom)."""
         dest = dest or self.store.path(fingerprint)
         with ffmpeg.background(), self.clock("book_encoding"):  # synthesis, if still running, comes first
-            encode_segment(chapter.wav, dest, kind=kind, bitrate=bitrate_for(self.script.job, kind),
-                           samples=chapter.samples, first=chapter.index == 0)  # fmt: skip
+            encode_segment(
+                chapter.wav,
+                dest,
+                kind=kind,
+                bitrate=bitrate_for(self.script.job, kind),
+                samples=chapter.samples,
+                first=chapter.index == 0,
+            )
         return dest
 
     def join(self, f: PlannedFile, paths: list[Path]) -> None:
@@ -299,8 +328,9 @@ class _Build:
         segments = [Segment(p, c.title, n) for p, c, n in zip(paths, self.chapters, spans, strict=True)]
         tags = book_tags(f.kind, doc.title, doc.author, job.narrator, job.year, job.description)
         with self.clock("remux"):
-            join_segments(segments, f.path, kind=f.kind, rate=rate, tags=tags, cover_file=self.cover_file,
-                          work_dir=self.work_dir)  # fmt: skip
+            join_segments(
+                segments, f.path, kind=f.kind, rate=rate, tags=tags, cover_file=self.cover_file, work_dir=self.work_dir
+            )
         self.file_done(f)
 
     def encode_chapter(self, f: PlannedFile, chapter: ChapterAudio) -> None:
@@ -309,9 +339,19 @@ class _Build:
         prelude = part_prelude(chapter, f.part, self.script.job.pauses)
         filters = mastering_filters(self.preset, chapter.gain or 0.0, prelude, self.headroom.get(f.path, 0.0))
         with ffmpeg.background(), self.clock("encoding"):
-            write_chapter(chapter.wav, f.path, filters=filters, kind=f.kind, title=title, album=doc.title,
-                          artist=doc.author, track=f.track[0], total=f.track[1], cover_file=self.cover_file,
-                          bitrate=bitrate_for(self.script.job, f.kind))  # fmt: skip
+            write_chapter(
+                chapter.wav,
+                f.path,
+                filters=filters,
+                kind=f.kind,
+                title=title,
+                album=doc.title,
+                artist=doc.author,
+                track=f.track[0],
+                total=f.track[1],
+                cover_file=self.cover_file,
+                bitrate=bitrate_for(self.script.job, f.kind),
+            )
         self.file_done(f)
 
     def check(self, timings: dict[str, float]) -> list[QaFile]:
@@ -348,12 +388,22 @@ class _Build:
         headroom = self.headroom[f.path]
         if f.kind.segmented:  # every segment made again with the headroom (kept in the scratch space only)
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-                paths = list(pool.map(lambda c: self.encode_segment(f.kind, "", master_to_wav(c, preset, headroom),
-                    self.work_dir / f"segment-{c.index}-{headroom:.2f}.aac"), self.chapters))  # fmt: skip
+                paths = list(
+                    pool.map(
+                        lambda c: self.encode_segment(
+                            f.kind,
+                            "",
+                            master_to_wav(c, preset, headroom),
+                            self.work_dir / f"segment-{c.index}-{headroom:.2f}.aac",
+                        ),
+                        self.chapters,
+                    )
+                )
             self.join(f, paths)
             return
-        book = BookEncoder(f.path, kind=f.kind, rate=self.rate, bitrate=bitrate_for(self.script.job, f.kind),
-                           work_dir=self.work_dir)  # fmt: skip
+        book = BookEncoder(
+            f.path, kind=f.kind, rate=self.rate, bitrate=bitrate_for(self.script.job, f.kind), work_dir=self.work_dir
+        )
         try:
             mastered = [master_to_wav(c, preset, headroom) for c in self.chapters]
             for chapter in mastered:

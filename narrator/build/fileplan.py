@@ -12,11 +12,11 @@ from pathlib import Path
 
 from ..core import errors
 from ..core.outputkinds import OUTPUT_KINDS, OutputKind
+from ..core.presets import PRESETS
 from ..job.spec import Job
 from ..synthesis.script import Script
 from ..text.chunker import Chunk
 from .assemble import gap_seconds
-from .mastering import PRESETS
 from .parts import Part, plan_parts
 from .writers import safe_filename
 
@@ -67,8 +67,9 @@ def _chapter_parts(script: Script, chunks: list[Chunk]) -> list[Part | None]:
         inside = script.take_of[chunks[i].id].chunks[1:]
         lengths.append(layout.duration + sum(gap_seconds(c, pauses) for c in inside))
     gaps = [gap_seconds(chunks[i], pauses) for i in starts]
-    cut_takes = plan_parts(lengths, gaps, [chunks[i].piece == 0 for i in starts], pauses.chapter_start,
-                           pauses.chapter_end, limit * 60)  # fmt: skip
+    cut_takes = plan_parts(
+        lengths, gaps, [chunks[i].piece == 0 for i in starts], pauses.chapter_start, pauses.chapter_end, limit * 60
+    )
     bounds = [*starts, len(chunks)]
     cuts = [(bounds[first], bounds[end]) for first, end in cut_takes]
     if len(cuts) == 1:
@@ -142,8 +143,11 @@ class FilePlanner:
             path = stem.with_name(stem.name + kind.suffix)
             files.append(PlannedFile(path, kind, index, _hash(sound, kind.name, CUE_VERSION)))
         # a segment holds a chapter's sound, encoded; the first one keeps its opening frame (segments.py)
-        segments = {k.name: _hash(SEGMENT_VERSION, sound, k.name, bitrate_for(job, k), index == 0)
-                    for k in self.book_kinds if k.segmented}  # fmt: skip
+        segments = {
+            k.name: _hash(SEGMENT_VERSION, sound, k.name, bitrate_for(job, k), index == 0)
+            for k in self.book_kinds
+            if k.segmented
+        }
         return ChapterPlan(index, sound, files, segments)
 
     def stem(self, index: int) -> Path:
@@ -161,8 +165,14 @@ class FilePlanner:
 
     def book(self, chapters: list[ChapterPlan]) -> list[PlannedFile]:
         job, doc = self.script.job, self.script.document
-        book_tags = [[c.title for c in self.script.chapters], doc.title, doc.author, job.narrator, job.year,
-                     job.description]  # fmt: skip
+        book_tags = [
+            [c.title for c in self.script.chapters],
+            doc.title,
+            doc.author,
+            job.narrator,
+            job.year,
+            job.description,
+        ]
         prints = [c.sound for c in chapters]
         files = []
         for kind in self.book_kinds:

@@ -31,8 +31,14 @@ class Part:
         return f", part {self.number} of {self.of}"
 
 
-def plan_parts(lengths: Sequence[float], gaps: Sequence[float], block_starts: Sequence[bool], head: float,
-               tail: float, limit: float) -> list[tuple[int, int]]:  # fmt: skip
+def plan_parts(
+    lengths: Sequence[float],
+    gaps: Sequence[float],
+    block_starts: Sequence[bool],
+    head: float,
+    tail: float,
+    limit: float,
+) -> list[tuple[int, int]]:
     """Cut a chapter of chunks (each ``lengths[i]`` seconds after a pause of ``gaps[i]``) into parts of at most
     ``limit`` seconds, each with ``head`` and ``tail`` seconds of pause at its edges: (first, end) positions.
     Parts are about equal in length and start at a block (a paragraph or heading) when one is near enough."""
@@ -66,8 +72,12 @@ def part_span(chapter: ChapterAudio, part: Part) -> tuple[int, int]:
 
 def part_row(chapter: ChapterAudio, part: Part, name: str) -> PartRow:
     start, end = part_span(chapter, part)
-    return PartRow(name=name, first_chunk=chapter.placements[part.first].chunk_id,
-                   start=round(start / chapter.rate, 4), end=round(end / chapter.rate, 4))  # fmt: skip
+    return PartRow(
+        name=name,
+        first_chunk=chapter.placements[part.first].chunk_id,
+        start=round(start / chapter.rate, 4),
+        end=round(end / chapter.rate, 4),
+    )
 
 
 def part_prelude(chapter: ChapterAudio, part: Part | None, pauses: PauseSpec) -> str | None:

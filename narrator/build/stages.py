@@ -11,12 +11,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..core.presets import Preset
 from ..core.records import ChapterRow, Placement, QaFile
 from ..synthesis.scheduler import SynthesisOutcome
 from ..synthesis.script import Script
 from .assemble import ChapterAudio
 from .fileplan import PlannedFile
-from .mastering import Preset, master_chapter, mastering_filters
+from .mastering import master_chapter, mastering_filters
 from .subtitles import chapter_cues, write_subtitles
 
 FileProgress = Callable[[int, int], None]  # (audio files done, of how many): a progress display's feed

@@ -51,9 +51,19 @@ def cover_args(cover_file: Path | None, input_index: int) -> tuple[list[str], li
         return [], []
     return (
         ["-i", str(cover_file)],
-        ["-map", f"{input_index}:v", "-c:v", "copy", "-disposition:v:0", "attached_pic",
-         "-metadata:s:v", "title=Cover", "-metadata:s:v", "comment=Cover (front)"],
-    )  # fmt: skip
+        [
+            "-map",
+            f"{input_index}:v",
+            "-c:v",
+            "copy",
+            "-disposition:v:0",
+            "attached_pic",
+            "-metadata:s:v",
+            "title=Cover",
+            "-metadata:s:v",
+            "comment=Cover (front)",
+        ],
+    )
 
 
 def _metadata_args(tags: dict[str, str | None]) -> list[str]:
@@ -110,11 +120,28 @@ def write_chapter(
     """One chapter file (or one part of a chapter) from the chapter's WAV, through ``filters`` (mastering.py's
     mastering_filters: the ffmpeg arguments and the stream to map)."""
     cover_in, cover_map = cover_args(cover_file if kind.cover == "stream" else None, 1)
-    tags = {"title": title, "album": album, "artist": artist, "album_artist": artist,
-            "track": f"{track}/{total}", "genre": "Audiobook"}  # fmt: skip
+    tags = {
+        "title": title,
+        "album": album,
+        "artist": artist,
+        "album_artist": artist,
+        "track": f"{track}/{total}",
+        "genre": "Audiobook",
+    }
     filter_args, audio = filters
-    args = ["-i", str(wav), *cover_in, *filter_args, "-map", audio, *cover_map, *kind.codec, "-b:a", bitrate,
-            *_metadata_args(tags)]  # fmt: skip
+    args = [
+        "-i",
+        str(wav),
+        *cover_in,
+        *filter_args,
+        "-map",
+        audio,
+        *cover_map,
+        *kind.codec,
+        "-b:a",
+        bitrate,
+        *_metadata_args(tags),
+    ]
     finish = partial(_vorbis_cover, cover_file) if cover_file is not None and kind.cover == "vorbis" else None
     encode_atomically(dest, kind.muxer, args, f"encoding {dest.name}", finish)
 
@@ -171,9 +198,27 @@ class BookEncoder:
         self.kind = kind
         self._work_dir = work_dir
         self._audio = work_dir / f"book-audio.{kind.name}"
-        command = [ffmpeg.executable(), "-hide_banner", "-loglevel", "error", "-y",
-                   "-f", "s16le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0",
-                   *kind.codec, "-b:a", bitrate, "-f", kind.muxer, str(self._audio)]  # fmt: skip
+        command = [
+            ffmpeg.executable(),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "s16le",
+            "-ar",
+            str(rate),
+            "-ac",
+            "1",
+            "-i",
+            "pipe:0",
+            *kind.codec,
+            "-b:a",
+            bitrate,
+            "-f",
+            kind.muxer,
+            str(self._audio),
+        ]
         self._proc = ffmpeg.popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         self._errors: list[bytes] = []
         self._stderr = threading.Thread(target=lambda: self._errors.append(self._proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
@@ -201,8 +246,23 @@ class BookEncoder:
         spans = [(c.title, c.samples) for c in chapters]
         atomic_write(metadata, ffmetadata(spans, chapters[0].rate if chapters else 1, tags).encode("utf-8"))
         cover_in, cover_map = cover_args(cover_file, 2)
-        args = ["-i", str(self._audio), "-i", str(metadata), *cover_in, "-map", "0:a", *cover_map,
-                "-map_metadata", "1", "-map_chapters", "1", "-c:a", "copy", *self.kind.remux]  # fmt: skip
+        args = [
+            "-i",
+            str(self._audio),
+            "-i",
+            str(metadata),
+            *cover_in,
+            "-map",
+            "0:a",
+            *cover_map,
+            "-map_metadata",
+            "1",
+            "-map_chapters",
+            "1",
+            "-c:a",
+            "copy",
+            *self.kind.remux,
+        ]
         encode_atomically(self.dest, self.kind.final_muxer, args, f"writing {self.dest.name}")
         self._audio.unlink()
 
@@ -221,9 +281,19 @@ class BookEncoder:
         raise ToolError(f"ffmpeg failed while encoding {self.dest.name}: {lines[-1] if lines else 'no message'}")
 
 
-def book_tags(kind: OutputKind, title: str, author: str | None, narrator: str | None, year: str | None,
-              description: str | None) -> dict[str, str | None]:  # fmt: skip
+def book_tags(
+    kind: OutputKind, title: str, author: str | None, narrator: str | None, year: str | None, description: str | None
+) -> dict[str, str | None]:
     # media_type 2 is the iTunes "stik" for an audiobook; players that show a narrator read the composer tag
-    return {"title": title, "album": title, "artist": author, "album_artist": author, "composer": narrator,
-            "date": year, "description": description, "comment": description, "genre": "Audiobook",
-            "media_type": "2" if kind.tags == "mp4" else None}  # fmt: skip
+    return {
+        "title": title,
+        "album": title,
+        "artist": author,
+        "album_artist": author,
+        "composer": narrator,
+        "date": year,
+        "description": description,
+        "comment": description,
+        "genre": "Audiobook",
+        "media_type": "2" if kind.tags == "mp4" else None,
+    }

@@ -43,12 +43,24 @@ def write_junit(path: Path, books: Sequence[tuple[Manifest, Report, str]]) -> No
         failures = chapter_failures(manifest, report)
         book_failed = sum(1 for f in failures.values() if f)
         book_seconds = report.timings_seconds.get("total", 0.0)
-        suite = ET.SubElement(suites, "testsuite", name=manifest.title, tests=str(len(failures)),
-                              failures=str(book_failed), errors="0", skipped="0",
-                              time=f"{book_seconds:.3f}")  # fmt: skip
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=manifest.title,
+            tests=str(len(failures)),
+            failures=str(book_failed),
+            errors="0",
+            skipped="0",
+            time=f"{book_seconds:.3f}",
+        )
         for chapter in manifest.chapters:
-            case = ET.SubElement(suite, "testcase", classname=job, name=f"{chapter.number}. {chapter.title}",
-                                 time=f"{chapter.duration or 0.0:.3f}")  # fmt: skip
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=job,
+                name=f"{chapter.number}. {chapter.title}",
+                time=f"{chapter.duration or 0.0:.3f}",
+            )
             for kind, message in failures[chapter.number]:
                 ET.SubElement(case, "failure", message=message, type=kind).text = message
         tests, failed, seconds = tests + len(failures), failed + book_failed, max(seconds, book_seconds)

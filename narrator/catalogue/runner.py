@@ -148,10 +148,12 @@ def prepare_books(jobs: Sequence[Job], budget_usd: float | None, strict: bool) -
                 books.append(Book(len(books), job, *prepared))
     total = sum(b.diff.cost_usd for b in books)
     if not found and budget_usd is not None and total > budget_usd:
-        found.append(errors.BudgetExceeded(
-            f"budget_usd: finishing these {len(books)} books would cost about ${total:.2f}, over the catalogue's "
-            f"budget of ${budget_usd:.2f}; nothing was sent (see `narrator diff`)"
-        ))  # fmt: skip
+        found.append(
+            errors.BudgetExceeded(
+                f"budget_usd: finishing these {len(books)} books would cost about ${total:.2f}, over the catalogue's "
+                f"budget of ${budget_usd:.2f}; nothing was sent (see `narrator diff`)"
+            )
+        )
     if found:
         raise errors.Refused(found)
     return books
@@ -190,8 +192,12 @@ def _smallest(values: Any) -> float | None:
     return min(declared) if declared else None
 
 
-async def run_books(limiters: dict[str, tuple[Limiter, list[Book]]], settings: CatalogueSpec, strict: bool,
-                    on_book: Callable[[Book], None] | None = None) -> None:  # fmt: skip
+async def run_books(
+    limiters: dict[str, tuple[Limiter, list[Book]]],
+    settings: CatalogueSpec,
+    strict: bool,
+    on_book: Callable[[Book], None] | None = None,
+) -> None:
     """Run every book side by side (see the module's notes); each writes its own report, whatever ends it."""
     books = [book for _, members in limiters.values() for book in members]
     slots = Slots(settings.concurrency or max(b.job.concurrency for b in books))
@@ -202,8 +208,13 @@ async def run_books(limiters: dict[str, tuple[Limiter, list[Book]]], settings: C
 
     async def one(book: Book, limiter: Limiter) -> None:
         try:
-            await run_job_async(book.job, progress=False, strict=strict, script=book.script,
-                                pace=Pace(limiter, slots, book.index, claims))  # fmt: skip
+            await run_job_async(
+                book.job,
+                progress=False,
+                strict=strict,
+                script=book.script,
+                pace=Pace(limiter, slots, book.index, claims),
+            )
         except errors.NarratorError:
             pass  # its report says what ended it
         finally:
@@ -220,10 +231,16 @@ def book_row(job: Job, diff: BookDiff | None, report: Report | None, relative_to
         return os.path.relpath(path, relative_to)
 
     changes = Counter(c["kind"] for chapter in (diff.chapters if diff else []) for c in chapter.changes)
-    row = CatalogueBook(job=rel(job.path), title=job.title or job.path.stem, output_dir=rel(job.output.dir),
-                        report=rel(job.output.dir / REPORT), exit_code=errors.EXIT_INVALID, message="not run",
-                        changes=dict(sorted(changes.items())),
-                        takes_to_request=diff.requests if diff else 0)  # fmt: skip
+    row = CatalogueBook(
+        job=rel(job.path),
+        title=job.title or job.path.stem,
+        output_dir=rel(job.output.dir),
+        report=rel(job.output.dir / REPORT),
+        exit_code=errors.EXIT_INVALID,
+        message="not run",
+        changes=dict(sorted(changes.items())),
+        takes_to_request=diff.requests if diff else 0,
+    )
     if report is not None:
         row.exit_code, row.message = report.exit_code, report.message
         row.requests, row.rate_limited = report.requests, report.rate_limited
@@ -241,9 +258,15 @@ def read_report(job: Job, out_dir: Path | None = None) -> Report | None:
         return None
 
 
-def catalogue_report(catalogue: Catalogue, jobs: Sequence[Job], books: Sequence[Book],
-                     limiters: dict[str, tuple[Limiter, list[Book]]], where: Path, seconds: float,
-                     refused: errors.NarratorError | None = None) -> CatalogueReport:  # fmt: skip
+def catalogue_report(
+    catalogue: Catalogue,
+    jobs: Sequence[Job],
+    books: Sequence[Book],
+    limiters: dict[str, tuple[Limiter, list[Book]]],
+    where: Path,
+    seconds: float,
+    refused: errors.NarratorError | None = None,
+) -> CatalogueReport:
     diffs = {b.job.path: b.diff for b in books}
     rows = [book_row(job, diffs.get(job.path), read_report(job) if refused is None else None, where) for job in jobs]
     if refused is not None:
@@ -257,20 +280,33 @@ def catalogue_report(catalogue: Catalogue, jobs: Sequence[Job], books: Sequence[
     settings = catalogue.settings
     return CatalogueReport(
         catalogue=os.path.relpath(catalogue.path, where) if catalogue.path else None,
-        exit_code=worst, message=message,
+        exit_code=worst,
+        message=message,
         concurrency=settings.concurrency or max([j.concurrency for j in jobs] or [1]),
         budget_usd=settings.budget_usd,
-        accounts=[CatalogueAccount(account=name, books=len(members), requests_per_minute=limiter.rpm,
-                                   tokens_per_minute=limiter.tpm) for name, (limiter, members) in limiters.items()],
-        requests=sum(r.requests for r in rows), rate_limited=sum(r.rate_limited for r in rows),
-        cost_usd=round(sum(r.cost_usd for r in rows), 4), books=rows,
+        accounts=[
+            CatalogueAccount(
+                account=name, books=len(members), requests_per_minute=limiter.rpm, tokens_per_minute=limiter.tpm
+            )
+            for name, (limiter, members) in limiters.items()
+        ],
+        requests=sum(r.requests for r in rows),
+        rate_limited=sum(r.rate_limited for r in rows),
+        cost_usd=round(sum(r.cost_usd for r in rows), 4),
+        books=rows,
         timings_seconds={"total": round(seconds, 3)},
-    )  # fmt: skip
+    )
 
 
-def run_catalogue(catalogue: Catalogue, jobs: Sequence[Job], report_path: Path, *, strict: bool = False,
-                  on_book: Callable[[Book], None] | None = None,
-                  ray: str | None = None) -> CatalogueReport:  # fmt: skip
+def run_catalogue(
+    catalogue: Catalogue,
+    jobs: Sequence[Job],
+    report_path: Path,
+    *,
+    strict: bool = False,
+    on_book: Callable[[Book], None] | None = None,
+    ray: str | None = None,
+) -> CatalogueReport:
     """Prepare, check and run every book, here or on the Ray cluster at ``ray``; the catalogue report is written
     whatever ends the run (a refusal, a signal), as each book's own report is."""
     started = time.monotonic()
@@ -296,8 +332,9 @@ def run_catalogue(catalogue: Catalogue, jobs: Sequence[Job], report_path: Path, 
         refused = exc
         raise
     finally:
-        report = catalogue_report(catalogue, jobs, books, limiters, report_path.parent, time.monotonic() - started,
-                                  refused)  # fmt: skip
+        report = catalogue_report(
+            catalogue, jobs, books, limiters, report_path.parent, time.monotonic() - started, refused
+        )
         report.executor = executor
         report.write(report_path)
     return report

@@ -32,8 +32,10 @@ def markdown(books: Sequence[CatalogueBook], heading: str = "narrator") -> str:
     for book in books:
         status = "done" if book.exit_code == 0 else f"exit {book.exit_code}"
         changes = ", ".join(f"{n} {kind}" for kind, n in book.changes.items()) or "none"
-        lines.append(f"| {_cell(book.title)} (`{_cell(book.job)}`) | {status} | {changes} | {book.requests} | "
-                     f"{book.files_encoded} | {book.cost_usd:.4f} |")  # fmt: skip
+        lines.append(
+            f"| {_cell(book.title)} (`{_cell(book.job)}`) | {status} | {changes} | {book.requests} | "
+            f"{book.files_encoded} | {book.cost_usd:.4f} |"
+        )
     if failing:
         lines += ["", "### Failures", ""]
         lines += [f"- **{_cell(book.title)}** (`{_cell(book.job)}`): {_cell(book.message)}" for book in failing]

@@ -110,9 +110,22 @@ def stream_pcm(
     without ffprobe, guessing the format of a pipe is unreliable."""
     head = ["-f", input_format] if input_format else []
     feed = source if isinstance(source, bytes) else None
-    command = [executable(), "-hide_banner", "-loglevel", "error", *head,
-               "-i", "pipe:0" if feed is not None else str(source),
-               "-f", "s16le", "-ac", "1", "-ar", str(rate), "pipe:1"]  # fmt: skip
+    command = [
+        executable(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        *head,
+        "-i",
+        "pipe:0" if feed is not None else str(source),
+        "-f",
+        "s16le",
+        "-ac",
+        "1",
+        "-ar",
+        str(rate),
+        "pipe:1",
+    ]
     stdin = subprocess.PIPE if feed is not None else subprocess.DEVNULL
     proc = popen(command, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None

@@ -75,8 +75,9 @@ class Workspace:
         except OSError:
             holder = os.read(fd, 64).decode("ascii", errors="replace").strip() or "unknown"
             os.close(fd)
-            raise JobError([f"{self.job}: another run (PID {holder}) is using {self.out_dir}; "
-                            "wait for it to finish or stop it"]) from None  # fmt: skip
+            raise JobError(
+                [f"{self.job}: another run (PID {holder}) is using {self.out_dir}; wait for it to finish or stop it"]
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock = fd

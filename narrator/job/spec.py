@@ -8,73 +8,37 @@ resolve against the job file's folder. ``voice:`` is checked against the setting
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..core.errors import JobError
 from ..core.fields import Choice, OneOf, Range, Text, kind_of
 from ..core.outputkinds import OUTPUT_KINDS
+from ..core.presets import ACX_MAX_FILE_MINUTES, PRESETS
 from ..providers import PROVIDERS, provider_kind
 from ..providers.base import Price, VoiceSpec
 from ..text.document import FrontMatter, ImageText, NotePlace, TableReading
 from ..text.sources import EXTENSIONS, SOURCE_FORMATS
 from . import yamlfile
+from .checks import (
+    ResolvedPath,
+    as_bitrate,
+    as_cache_location,
+    as_chapter_choice,
+    as_lexicon,
+    as_list,
+    as_price,
+    as_sources,
+    no_word,
+)
 from .specerrors import Problems
-
-MASTERING_PRESETS = ("none", "acx", "podcast", "ebu")
-ACX_MAX_FILE_MINUTES = 120.0  # ACX: at most 120 minutes per file
-
-
-def ResolvedPath(must_exist: bool) -> BeforeValidator:
-    """A path resolved against the job's folder (the validation context's ``base``): ``Annotated[Path, ...]``."""
-
-    def resolve(value: Any, info: ValidationInfo) -> Path:
-        if not isinstance(value, (str, os.PathLike)):
-            raise PydanticCustomError("text", "must be a path, got {kind}", {"kind": kind_of(value)})
-        base = (info.context or {}).get("base", Path.cwd())  # a job file's folder; a caller's own folder
-        try:
-            resolved = (base / os.path.expanduser(value)).resolve()
-            exists, is_file = resolved.exists(), resolved.is_file()
-        # NUL bytes, lone surrogates, names too long for the file system; a symlink loop (RuntimeError before 3.13)
-        except (OSError, ValueError, RuntimeError) as exc:
-            shown = ascii(os.fspath(value))[:80]
-            reason = str(exc)[:80]
-            raise PydanticCustomError(
-                "path", "not a usable path: {value} ({reason})", {"value": shown, "reason": reason}
-            ) from None
-        if must_exist and not exists:
-            raise PydanticCustomError("path", "file not found: {path}", {"path": str(resolved)})
-        if must_exist and (not is_file or not os.access(resolved, os.R_OK)):
-            raise PydanticCustomError("path", "not a readable file: {path}", {"path": str(resolved)})
-        return Path(resolved)
-
-    return BeforeValidator(resolve)
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-_RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
-
-
-def _chapter_choice(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 1:
-            raise PydanticCustomError("chapter", "chapters count from 1, got {value}", {"value": value})
-        return value
-    if not isinstance(value, str) or not value.strip():
-        raise PydanticCustomError("chapter", "a chapter number, a range like \"3-5\" or a title, got {kind}",
-                                  {"kind": kind_of(value)})  # fmt: skip
-    if value.strip().isdigit():  # "3" in YAML quotes is chapter 3
-        return _chapter_choice(int(value))
-    if (m := _RANGE.match(value)) and not 1 <= int(m.group(1)) <= int(m.group(2)):
-        raise PydanticCustomError("chapter", "a range runs from 1 upward, low to high, got {value}", {"value": value})
-    return value.strip()
 
 
 class SourceSpec(_Spec):
@@ -83,7 +47,7 @@ class SourceSpec(_Spec):
     title: Text | None = None
     split_at: Annotated[int, Range(1, 6, integer=True)] | None = None  # Markdown and HTML: chapters at this level
     # which of its chapters to read: numbers from 1, ranges "3-5", titles; in reading order whatever the order here
-    chapters: tuple[Annotated[int | str, BeforeValidator(_chapter_choice)], ...] | None = None
+    chapters: tuple[Annotated[int | str, BeforeValidator(as_chapter_choice)], ...] | None = None
     images: Annotated[ImageText, Choice(ImageText)] = "caption"  # what of a figure is read
     tables: Annotated[TableReading, Choice(TableReading)] = "rows"  # row by row with their headers, or announced
     notes: Annotated[NotePlace, Choice(NotePlace)] = "skip"  # footnote and endnote bodies
@@ -101,9 +65,10 @@ class SourceSpec(_Spec):
             fmt = EXTENSIONS.get(Path(name).suffix.lower())
             if fmt is None:
                 raise PydanticCustomError(
-                    "format", "cannot tell the format of {name}; name it with format: ({formats})",
+                    "format",
+                    "cannot tell the format of {name}; name it with format: ({formats})",
                     {"name": name, "formats": ", ".join(SOURCE_FORMATS)},
-                )  # fmt: skip
+                )
             value = {**value, "format": fmt}
         return value
 
@@ -135,94 +100,40 @@ class RetrySpec(_Spec):
     max_seconds: Annotated[float, Range(1, 86_400)] = 900.0  # per chunk: attempts or time, whichever ends first
 
 
-def _bitrate(value: Any) -> Any:
-    if isinstance(value, str) and value[:-1].isdigit() and value[-1:] in ("k", "K"):
-        return value.lower()
-    raise PydanticCustomError("bitrate", "must look like 64k, got {value}", {"value": repr(value)})
-
-
-def _listed(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
 OutputFormat = Annotated[Text, OneOf(tuple(OUTPUT_KINDS))]
 
 
 class OutputSpec(_Spec):
     # default (parse_job): out/<job file's name> beside the job
     dir: Annotated[Path, ResolvedPath(must_exist=False)] = Field(description="the folder for the audiobook")
-    formats: Annotated[tuple[OutputFormat, ...], BeforeValidator(_listed)] = ("m4b", "mp3")
-    bitrate: Annotated[str, BeforeValidator(_bitrate)] = "64k"
-    mastering: Annotated[Text, OneOf(MASTERING_PRESETS)] = "none"
+    formats: Annotated[tuple[OutputFormat, ...], BeforeValidator(as_list)] = ("m4b", "mp3")
+    bitrate: Annotated[str, BeforeValidator(as_bitrate)] = "64k"
+    mastering: Annotated[Text, OneOf(tuple(PRESETS))] = "none"
     max_file_minutes: Annotated[float, Range(0.05, 1e6)] | None = None  # acx: 120, and no more
 
     @model_validator(mode="after")
     def _settle(self) -> OutputSpec:
         if not self.formats:
-            raise PydanticCustomError("formats", "formats: must name at least one of: {kinds}",
-                                      {"kinds": ", ".join(OUTPUT_KINDS)})  # fmt: skip
+            raise PydanticCustomError(
+                "formats", "formats: must name at least one of: {kinds}", {"kinds": ", ".join(OUTPUT_KINDS)}
+            )
         object.__setattr__(self, "formats", tuple(dict.fromkeys(self.formats)))
         if self.mastering == "acx" and self.max_file_minutes is None:
             object.__setattr__(self, "max_file_minutes", ACX_MAX_FILE_MINUTES)
         return self
 
 
-def _price(value: Any) -> Any:
-    return {"per_audio_hour": value} if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-
-
-def _lexicon(value: Any) -> Any:
-    if not isinstance(value, dict):
-        raise PydanticCustomError("lexicon", "must be a mapping of word: replacement, got {kind}",
-                                  {"kind": kind_of(value)})  # fmt: skip
-    return value
-
-
-def _some_sources(value: Any) -> Any:
-    if not isinstance(value, list) or not value:
-        raise PydanticCustomError(
-            "sources", "must be a non-empty list of paths or {shape} mappings", {"shape": "{path, title, format}"}
-        )
-    return value
-
-
-Word = Annotated[str, BeforeValidator(lambda w: w if isinstance(w, str) and w.strip() else _no_word())]
-
-
-CACHE_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "file")
-
-
-def _cache_location(value: Any, info: ValidationInfo) -> Path | str:
-    """``cache:``: a URL of object storage stays a URL; anything else is a folder, resolved as paths are."""
-    if isinstance(value, str) and "://" in value:
-        scheme, _, rest = value.partition("://")
-        if scheme not in CACHE_SCHEMES:
-            schemes = ", ".join(f"{s}://" for s in CACHE_SCHEMES)
-            raise PydanticCustomError("url", "a folder or a URL of {schemes}, got {scheme}://",
-                                      {"schemes": schemes, "scheme": scheme})  # fmt: skip
-        if "@" in rest.split("/", 1)[0] or "?" in rest:
-            raise PydanticCustomError("url", "credentials do not go in the job file: use the environment "
-                                      "(AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, a profile)")  # fmt: skip
-        if not rest.strip("/"):
-            raise PydanticCustomError("url", "name the bucket (and a prefix): {scheme}://bucket/prefix",
-                                      {"scheme": scheme})  # fmt: skip
-        return value.rstrip("/")
-    resolved: Path = ResolvedPath(must_exist=False).func(value, info)  # type: ignore[call-arg]
-    return resolved
-
-
-def _no_word() -> Any:
-    raise PydanticCustomError("word", "a lexicon word must be non-empty text")
+Word = Annotated[str, BeforeValidator(lambda w: w if isinstance(w, str) and w.strip() else no_word())]
 
 
 class Job(_Spec):
     path: Path = Field(exclude=True)  # the job file itself: set by load_job, not a key of it
-    sources: Annotated[tuple[SourceSpec, ...], BeforeValidator(_some_sources)] = Field(
+    sources: Annotated[tuple[SourceSpec, ...], BeforeValidator(as_sources)] = Field(
         description="a list of source documents"
     )
     output: OutputSpec = Field(description="the output folder and formats (default: out/<job name>, m4b and mp3)")
     # a folder, or a URL of object storage (s3://bucket/prefix, gs://, az://, file://: remote.py)
-    cache: Annotated[Path | str, BeforeValidator(_cache_location)] = Field(".narrator-cache", validate_default=True)
+    cache: Annotated[Path | str, BeforeValidator(as_cache_location)] = Field(".narrator-cache", validate_default=True)
     title: Text | None = None  # default: the first source's metadata
     author: Text | None = None
     narrator: Text | None = None  # the M4B's composer tag
@@ -235,12 +146,12 @@ class Job(_Spec):
     chunking: ChunkingSpec = ChunkingSpec()
     pauses: PauseSpec = PauseSpec()
     retry: RetrySpec = RetrySpec()
-    lexicon: Annotated[dict[Word, Text], BeforeValidator(_lexicon)] = Field(default_factory=dict)
+    lexicon: Annotated[dict[Word, Text], BeforeValidator(as_lexicon)] = Field(default_factory=dict)
     concurrency: Annotated[int, Range(1, 256, integer=True)] = 4
     requests_per_minute: Annotated[float, Range(0.1, 1e7)] | None = None
     tokens_per_minute: Annotated[float, Range(1, 1e10)] | None = None
     budget_usd: Annotated[float, Range(0, 1e9)] | None = None  # refuse a run that would cost more
-    prices: dict[Text, Annotated[Price, BeforeValidator(_price)]] = Field(default_factory=dict)  # per model
+    prices: dict[Text, Annotated[Price, BeforeValidator(as_price)]] = Field(default_factory=dict)  # per model
 
     def voice_for(self, source: int) -> VoiceSpec:
         """The voice a source is read with: its own, else the job's."""
@@ -388,5 +299,14 @@ def _cross_checks(job: Job) -> list[tuple[str, str]]:
     return problems
 
 
-__all__ = ["ChunkingSpec", "Job", "OutputSpec", "PauseSpec", "Price", "RetrySpec", "SourceSpec", "VoiceSpec",
-           "load_job"]  # fmt: skip
+__all__ = [
+    "ChunkingSpec",
+    "Job",
+    "OutputSpec",
+    "PauseSpec",
+    "Price",
+    "RetrySpec",
+    "SourceSpec",
+    "VoiceSpec",
+    "load_job",
+]

@@ -71,8 +71,12 @@ class CommandProvider(Provider):
         self.settings = settings
         program = find_program(settings.command[0])
         if program is None:
-            raise errors.JobError([f"voice.command: program {settings.command[0]!r} not found on PATH or beside "
-                                   f"the running Python ({Path(sys.executable).parent})"])  # fmt: skip
+            raise errors.JobError(
+                [
+                    f"voice.command: program {settings.command[0]!r} not found on PATH or beside "
+                    f"the running Python ({Path(sys.executable).parent})"
+                ]
+            )
         self.program = program
         self.model = str(resolve_voice(settings.voice)[0]) if "{model}" in " ".join(settings.command) else ""
         self.scratch = context.scratch
@@ -86,15 +90,24 @@ class CommandProvider(Provider):
 
     def fingerprint(self) -> dict[str, Any]:
         # the argument list as written, not as filled in: the same command is the same voice on any machine
-        return {"provider": "command", "command": list(self.settings.command),
-                "voice": self.settings.voice or DEFAULT_VOICE, "speed": self.settings.speed}  # fmt: skip
+        return {
+            "provider": "command",
+            "command": list(self.settings.command),
+            "voice": self.settings.voice or DEFAULT_VOICE,
+            "speed": self.settings.speed,
+        }
 
     async def synthesize(self, text: str, sink: TakeSink, events: Events) -> None:
         self.scratch.mkdir(parents=True, exist_ok=True)
         stem = self.scratch / f"take-{uuid.uuid4().hex}"
         text_file, out = stem.with_suffix(".txt"), stem.with_suffix(".wav")
-        values = {"text_file": str(text_file), "out": str(out), "model": self.model,
-                  "voice": self.settings.voice or DEFAULT_VOICE, "speed": f"{self.settings.speed:g}"}  # fmt: skip
+        values = {
+            "text_file": str(text_file),
+            "out": str(out),
+            "model": self.model,
+            "voice": self.settings.voice or DEFAULT_VOICE,
+            "speed": f"{self.settings.speed:g}",
+        }
         arguments = [str(self.program), *(a.format_map(values) for a in self.settings.command[1:])]
         try:
             text_file.write_text(text + "\n", encoding="utf-8")
@@ -107,9 +120,11 @@ class CommandProvider(Provider):
     async def _run(self, arguments: list[str]) -> None:
         name = self.settings.command[0]
         proc = await asyncio.create_subprocess_exec(
-            *arguments, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            *arguments,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        )
         try:
             _, stderr = await proc.communicate()
         except BaseException:  # the run is stopping: the program must not outlive it

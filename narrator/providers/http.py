@@ -15,9 +15,12 @@ import httpx
 from ..core import errors
 
 QUOTA_CODES = {
-    "insufficient_quota", "credit_balance_exhausted", "organization_spend_limit_exceeded",
-    "project_spend_limit_exceeded", "organization_usage_limit_exceeded",
-}  # fmt: skip
+    "insufficient_quota",
+    "credit_balance_exhausted",
+    "organization_spend_limit_exceeded",
+    "project_spend_limit_exceeded",
+    "organization_usage_limit_exceeded",
+}
 QUOTA_WORDS = re.compile(r"quota|billing|credit|balance", re.IGNORECASE)
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 # Content types that are never audio, whatever was asked for: a captive portal, a proxy's login, an API's error

@@ -96,8 +96,12 @@ class LocalProvider(Provider):
                 try:
                     await asyncio.get_running_loop().run_in_executor(None, self._load)
                 except Exception as exc:  # a damaged or foreign model: piper and ONNX Runtime raise anything
-                    raise JobError([f"voice.voice: cannot load the piper voice {self.model_path}: "
-                                    f"{type(exc).__name__}: {str(exc)[:200]}"]) from None  # fmt: skip
+                    raise JobError(
+                        [
+                            f"voice.voice: cannot load the piper voice {self.model_path}: "
+                            f"{type(exc).__name__}: {str(exc)[:200]}"
+                        ]
+                    ) from None
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="piper")
 

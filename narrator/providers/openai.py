@@ -36,8 +36,21 @@ from .http import classify, connect_failure, not_audio, parse_reset
 log = logging.getLogger("narrator.openai")
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-VOICES_13 = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse",
-             "marin", "cedar")  # fmt: skip
+VOICES_13 = (
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "fable",
+    "nova",
+    "onyx",
+    "sage",
+    "shimmer",
+    "verse",
+    "marin",
+    "cedar",
+)
 VOICES_9 = ("alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer")
 MODEL_VOICES: dict[str, tuple[str, ...]] = {"gpt-4o-mini-tts": VOICES_13, "tts-1": VOICES_9, "tts-1-hd": VOICES_9}
 DEFAULT_MODEL = "gpt-4o-mini-tts"
@@ -161,8 +174,13 @@ class OpenAIProvider(Provider):
         return _KEYISH.sub("sk-***", text.replace(self._key, "***") if self._key else text)
 
     def payload(self, text: str) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "input": text, "voice": self.voice,
-                                "response_format": self.format, "speed": self.spec.speed}  # fmt: skip
+        body: dict[str, Any] = {
+            "model": self.model,
+            "input": text,
+            "voice": self.voice,
+            "response_format": self.format,
+            "speed": self.spec.speed,
+        }
         if self.spec.instructions and takes_instructions(self.model):
             body["instructions"] = self.spec.instructions
         return body

@@ -64,17 +64,27 @@ class Desk:
             first = placed.get(take.chunks[0].id)
             variants = [n for n, key in enumerate(script.variant_keys(take)) if script.cache.has(key)]
             flags = sorted({f for c in take.chunks if c.id in placed for f in placed[c.id].flags or []})
-            takes.append({
-                "id": take.id, "text": script.text_of(take), "source": take.text,
-                "chunks": [c.id for c in take.chunks],
-                "status": current.status if current else "unheard", "note": current.note if current else None,
-                "overridden": bool(current and current.text), "instructions": current.instructions if current else None,
-                "stale": inherited is not None,
-                "was": {"status": inherited.status, "note": inherited.note} if inherited else None,
-                "variants": variants, "chosen": _chosen(current, variants),
-                "start": None if first is None or first.offset is None else (starts.get(index) or 0.0) + first.offset,
-                "flags": flags, **self.sound(script.key_of(take)),
-            })  # fmt: skip
+            takes.append(
+                {
+                    "id": take.id,
+                    "text": script.text_of(take),
+                    "source": take.text,
+                    "chunks": [c.id for c in take.chunks],
+                    "status": current.status if current else "unheard",
+                    "note": current.note if current else None,
+                    "overridden": bool(current and current.text),
+                    "instructions": current.instructions if current else None,
+                    "stale": inherited is not None,
+                    "was": {"status": inherited.status, "note": inherited.note} if inherited else None,
+                    "variants": variants,
+                    "chosen": _chosen(current, variants),
+                    "start": None
+                    if first is None or first.offset is None
+                    else (starts.get(index) or 0.0) + first.offset,
+                    "flags": flags,
+                    **self.sound(script.key_of(take)),
+                }
+            )
         return {"index": index, "title": script.chapters[index].title, "takes": takes}
 
     def sound(self, key: str) -> dict[str, Any]:

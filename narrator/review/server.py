@@ -122,8 +122,11 @@ class _Handler(BaseHTTPRequestHandler):
                     raise ValueError("a lexicon entry is one word and what to say instead")
                 pattern = re.compile(rf"\b{re.escape(word)}\b")
                 script = desk.script  # where the takes it changes are (their ids follow their text, and change)
-                changes = [{"chapter": t.chapter, "position": position_of(script, t)}
-                           for t in script.takes if pattern.search(t.text)]  # fmt: skip
+                changes = [
+                    {"chapter": t.chapter, "position": position_of(script, t)}
+                    for t in script.takes
+                    if pattern.search(t.text)
+                ]
                 update_review(desk.job.path, lambda review: review.lexicon.__setitem__(word, said))
                 desk.changed()
                 self._json({"word": word, "replacement": said, "takes": changes})

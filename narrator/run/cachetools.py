@@ -105,6 +105,8 @@ def render(report: CacheReport, pruned: bool) -> str:
     if pruned:
         lines.append(f"removed {report.removed} unused take(s), {report.unused_bytes * mb:.1f} MB")
     else:
-        lines.append(f"{len(report.unused)} take(s) no listed job uses, {report.unused_bytes * mb:.1f} MB: "
-                     "`narrator cache prune JOB.yaml... --yes` removes them")  # fmt: skip
+        lines.append(
+            f"{len(report.unused)} take(s) no listed job uses, {report.unused_bytes * mb:.1f} MB: "
+            "`narrator cache prune JOB.yaml... --yes` removes them"
+        )
     return "\n".join(lines)

@@ -40,8 +40,13 @@ class BookDiff:
         return self.requests > 0 or any(c.files for c in self.chapters) or bool(self.books)
 
     def to_json(self) -> dict[str, Any]:
-        return {"requests": self.requests, "cost_usd": round(self.cost_usd, 4), "built": self.built,
-                "chapters": [c.__dict__ for c in self.chapters], "books": self.books}  # fmt: skip
+        return {
+            "requests": self.requests,
+            "cost_usd": round(self.cost_usd, 4),
+            "built": self.built,
+            "chapters": [c.__dict__ for c in self.chapters],
+            "books": self.books,
+        }
 
 
 def _excerpt(text: str) -> str:
@@ -79,12 +84,14 @@ def diff_book(job: Job, script: Script | None = None) -> BookDiff:
             row.files = [os.path.relpath(f.path, out_dir) for f in _chapter_files(planner, index)]
     complete = len(ready) == len(rows)
     stale = [f.kind for f in planner.book(ready) if is_stale(f, fingerprints, out_dir)] if complete else None
-    books = [{"file": os.path.relpath(planner.book_path(k), out_dir), "how": "remux" if k.segmented else "encode"}
-             for k in planner.book_kinds if stale is None or k in stale]  # fmt: skip
+    books = [
+        {"file": os.path.relpath(planner.book_path(k), out_dir), "how": "remux" if k.segmented else "encode"}
+        for k in planner.book_kinds
+        if stale is None or k in stale
+    ]
     plan = make_plan(job, script)
     chapters = [r for r in rows if r.changes or r.files]
-    return BookDiff(plan.total.requests_to_send or 0, plan.total.cost_to_finish_usd, chapters, last is not None,
-                    books)  # fmt: skip
+    return BookDiff(plan.total.requests_to_send or 0, plan.total.cost_to_finish_usd, chapters, last is not None, books)
 
 
 def _chapter_files(planner: FilePlanner, index: int) -> list[PlannedFile]:

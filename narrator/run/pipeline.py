@@ -228,8 +228,9 @@ async def synthesize_takes(
             work[key] = Work(key, script.text_of(take), take.tokens, script.provider_of(take))
     chunks_per_key = Counter(script.keys.values())
     show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=len(script.chunks), initial=reused, unit="chunk", desc="narrating", disable=not show,
-               dynamic_ncols=True)  # fmt: skip
+    bar = tqdm(
+        total=len(script.chunks), initial=reused, unit="chunk", desc="narrating", disable=not show, dynamic_ncols=True
+    )
     new_audio = 0.0
 
     def on_take(key: str, result: TakeResult) -> None:
@@ -244,9 +245,17 @@ async def synthesize_takes(
 
     job = script.job
     try:
-        return await synthesize_all(list(work.values()), script.cache, concurrency=job.concurrency,
-                                    limiter=pace.limiter, retry=job.retry, on_take=on_take, slots=pace.slots,
-                                    priority=pace.priority, claims=pace.claims)  # fmt: skip
+        return await synthesize_all(
+            list(work.values()),
+            script.cache,
+            concurrency=job.concurrency,
+            limiter=pace.limiter,
+            retry=job.retry,
+            on_take=on_take,
+            slots=pace.slots,
+            priority=pace.priority,
+            claims=pace.claims,
+        )
     finally:
         bar.close()
 
@@ -309,8 +318,11 @@ def _manifest(
     is already on disk)."""
     out_dir = script.job.output.dir
     last = previous if built is None else None
-    carried = {c.id: Placement(offset=c.offset, duration=c.duration or 0.0, flags=c.flags or [])
-               for c in (last.chunks if last else []) if c.offset is not None}  # fmt: skip
+    carried = {
+        c.id: Placement(offset=c.offset, duration=c.duration or 0.0, flags=c.flags or [])
+        for c in (last.chunks if last else [])
+        if c.offset is not None
+    }
     takes, hashes = [], {}  # one read of each take's audio hash, for the take and its chunks
     stale = stale_decisions(script.review, script.takes)
     for take in script.takes:
@@ -318,21 +330,43 @@ def _manifest(
         done = statuses[take.chunks[0].id].status in ("cached", "synthesized")
         hashes[take.id] = script.cache.audio_hash(key) if done else None
         state, overridden = review_state(script.review, take, stale)
-        takes.append(ManifestTake(id=take.id, chapter=take.chapter + 1, chunks=[c.id for c in take.chunks],
-                                  text=script.text_of(take), cache_key=key, audio_hash=hashes[take.id],
-                                  review=state, overridden=overridden or None))  # fmt: skip
+        takes.append(
+            ManifestTake(
+                id=take.id,
+                chapter=take.chapter + 1,
+                chunks=[c.id for c in take.chunks],
+                text=script.text_of(take),
+                cache_key=key,
+                audio_hash=hashes[take.id],
+                review=state,
+                overridden=overridden or None,
+            )
+        )
     chunks = []
     for chunk in script.chunks:
         key, take = script.keys[chunk.id], script.take_of[chunk.id]
         placed = built.placements.get(chunk.id) if built else carried.get(chunk.id)
         status = statuses[chunk.id]
-        chunks.append(ManifestChunk(
-            id=chunk.id, chapter=chunk.chapter + 1, block=chunk.block, piece=chunk.piece, kind=chunk.kind,
-            text=chunk.spoken, tokens=chunk.tokens, characters=chunk.chars, cache_key=key,
-            audio=os.path.relpath(script.cache.path(key), out_dir), status=status.status, attempts=status.attempts,
-            audio_hash=hashes[take.id], error=status.error, take=take.id,
-            **(placed.model_dump() if placed else {}),
-        ))  # fmt: skip
+        chunks.append(
+            ManifestChunk(
+                id=chunk.id,
+                chapter=chunk.chapter + 1,
+                block=chunk.block,
+                piece=chunk.piece,
+                kind=chunk.kind,
+                text=chunk.spoken,
+                tokens=chunk.tokens,
+                characters=chunk.chars,
+                cache_key=key,
+                audio=os.path.relpath(script.cache.path(key), out_dir),
+                status=status.status,
+                attempts=status.attempts,
+                audio_hash=hashes[take.id],
+                error=status.error,
+                take=take.id,
+                **(placed.model_dump() if placed else {}),
+            )
+        )
     chapters = (
         built.chapters if built else [ChapterRow(number=i + 1, title=c.title) for i, c in enumerate(script.chapters)]
     )
@@ -357,8 +391,13 @@ def _limits(script: Script) -> dict[str, int]:
     return {"max_chars": script.limits.max_chars, "max_tokens": script.limits.max_tokens}
 
 
-def _report(script: Script, outcome: SynthesisOutcome, counts: Counter[str], timings: dict[str, float],
-            built: BuildResult | None) -> Report:  # fmt: skip
+def _report(
+    script: Script,
+    outcome: SynthesisOutcome,
+    counts: Counter[str],
+    timings: dict[str, float],
+    built: BuildResult | None,
+) -> Report:
     job = script.job
     run_cost = book_cost = 0.0
     failed: list[str] = []
@@ -378,9 +417,16 @@ def _report(script: Script, outcome: SynthesisOutcome, counts: Counter[str], tim
         files = built.qa if built else []
         qa = QaSection(preset=job.output.mastering, passed=bool(files) and all(f.passed for f in files), files=files)
     return Report(
-        exit_code=0, message="", provider=script.provider.fingerprint(),
-        chunks=ChunkCounts(total=len(script.chunks), synthesized=counts["synthesized"], reused=counts["cached"],
-                           failed=counts["failed"], pending=counts["pending"]),
+        exit_code=0,
+        message="",
+        provider=script.provider.fingerprint(),
+        chunks=ChunkCounts(
+            total=len(script.chunks),
+            synthesized=counts["synthesized"],
+            reused=counts["cached"],
+            failed=counts["failed"],
+            pending=counts["pending"],
+        ),
         requests=outcome.requests,
         responses_by_status=dict(sorted(outcome.responses.items())),
         retries=dict(sorted(outcome.retries.items())),
@@ -396,4 +442,4 @@ def _report(script: Script, outcome: SynthesisOutcome, counts: Counter[str], tim
         outputs=[os.path.relpath(p, job.output.dir) for p in built.outputs] if built else [],
         outputs_reused=bool(built and built.reused),
         qa=qa,
-    )  # fmt: skip
+    )

@@ -94,8 +94,9 @@ class Keys:
         return f"Keys({', '.join(self.values)})"
 
 
-def run_book(job: Job, strict: bool, actor: Any, rpm: float | None, tpm: float | None,
-             keys: Keys) -> tuple[int, list[str]]:  # fmt: skip
+def run_book(
+    job: Job, strict: bool, actor: Any, rpm: float | None, tpm: float | None, keys: Keys
+) -> tuple[int, list[str]]:
     """One book, inside a Ray task: its exit code and the nodes its tasks ran on (its own first)."""
     import ray
 
@@ -140,8 +141,11 @@ def _chapters_on_ray(job: Job, pace: Pace, nodes: list[str]) -> PriorWork:
     before = last.fingerprints if last else {}
     planner = FilePlanner(script)
     chapter = ray.remote(max_retries=3)(build_chapter_task)
-    refs = [chapter.remote(job, before, i) for i in range(len(script.chapters))
-            if chapter_pending(script, planner, before, i)]  # fmt: skip
+    refs = [
+        chapter.remote(job, before, i)
+        for i in range(len(script.chapters))
+        if chapter_pending(script, planner, before, i)
+    ]
     for made, node in ray.get(refs):  # a task waiting in ray.get lends its CPU to the chapters' tasks
         prior.prebuilt.update(made.prebuilt)
         prior.add_stages(made.stage_seconds, made.stage_runs)
@@ -159,8 +163,13 @@ def build_chapter_task(job: Job, before: dict[str, str], index: int) -> tuple[Pr
     return build_chapter(prepare_script(job), before, index), ray.get_runtime_context().get_node_id()
 
 
-def run_on_ray(address: str, accounts: list[tuple[Limiter, list[Job]]], keys: dict[str, str], strict: bool,
-               on_book: Callable[[Job], None] | None = None) -> dict[str, Any]:  # fmt: skip
+def run_on_ray(
+    address: str,
+    accounts: list[tuple[Limiter, list[Job]]],
+    keys: dict[str, str],
+    strict: bool,
+    on_book: Callable[[Job], None] | None = None,
+) -> dict[str, Any]:
     """Every book a task on the cluster at ``address``, paced by its account's limiter; ``keys``: the API keys
     the books need, by variable name. Returns where the work ran (the report's ``executor``)."""
     try:

@@ -71,8 +71,14 @@ class RemoteStore:
         modified: Any = info.get("LastModified") or info.get("mtime") or info.get("created")
         if hasattr(modified, "timestamp"):  # S3 says a datetime; local and others, seconds
             modified = modified.timestamp()
-        return RemoteTake(parts[-2], int(rate), digest, path, int(info.get("size") or 0),
-                          float(modified) if modified is not None else None)  # fmt: skip
+        return RemoteTake(
+            parts[-2],
+            int(rate),
+            digest,
+            path,
+            int(info.get("size") or 0),
+            float(modified) if modified is not None else None,
+        )
 
     def takes(self, refresh: bool = False) -> dict[str, list[RemoteTake]]:
         """Key -> its objects (usually one), listed once and kept up to date by this process's own stores."""

@@ -225,8 +225,16 @@ async def synthesize_all(
 
 
 class _Synthesis:
-    def __init__(self, work: Sequence[Work], cache: TakeCache, limiter: Limiter, retry: RetrySpec,
-                 on_take: Callable[[str, TakeResult], None] | None, slots: Slots, priority: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        work: Sequence[Work],
+        cache: TakeCache,
+        limiter: Limiter,
+        retry: RetrySpec,
+        on_take: Callable[[str, TakeResult], None] | None,
+        slots: Slots,
+        priority: int,
+    ) -> None:
         self.slots, self.priority = slots, priority
         self.claims: dict[str, asyncio.Future[None]] = {}  # takes being made, by key: shared by a catalogue's books
         self.committing: dict[str, asyncio.Task[None]] = {}

@@ -214,5 +214,18 @@ def prepare_script(job: Job, sample: Sample | None = None) -> Script:
         cache = open_cache(job.cache, job.output.dir)
     except errors.JobError as exc:  # an extra not installed: name the job
         raise errors.JobError([f"{job.path}: {problem}" for problem in exc.problems]) from None
-    return Script(job, document, chapters, chunks, keys, limits, provider, cache, voices, takes,
-                  review, MappingProxyType(texts), MappingProxyType(take_voices))  # fmt: skip
+    return Script(
+        job,
+        document,
+        chapters,
+        chunks,
+        keys,
+        limits,
+        provider,
+        cache,
+        voices,
+        takes,
+        review,
+        MappingProxyType(texts),
+        MappingProxyType(take_voices),
+    )

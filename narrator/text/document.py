@@ -64,6 +64,15 @@ class Document:
     dropped: tuple[str, ...] = ()  # parts of the source that are not chapters, and why ("Contents: no text")
 
 
+_CHAPTER_RANGE = re.compile(r"\s*(\d+)\s*-\s*(\d+)\s*")
+
+
+def chapter_range(choice: str) -> tuple[int, int] | None:
+    """A chapter choice of the form "3-5" (the job's ``chapters:``, ``--chapters``): its bounds, as written."""
+    match = _CHAPTER_RANGE.fullmatch(choice)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
 def sniff_image_type(data: bytes) -> str | None:
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"

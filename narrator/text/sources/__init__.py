@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from ..document import (
     NotePlace,
     ReadOptions,
     TableReading,
+    chapter_range,
     same_words,
     sniff_image_type,
 )
@@ -31,8 +31,16 @@ READERS: dict[str, Callable[[Path, ReadOptions], Document]] = {
     "text": text.read_text,
 }
 SOURCE_FORMATS = tuple(READERS)
-EXTENSIONS = {".epub": "epub", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
-              ".xhtml": "html", ".txt": "text", ".text": "text"}  # fmt: skip
+EXTENSIONS = {
+    ".epub": "epub",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".txt": "text",
+    ".text": "text",
+}
 
 
 class SourceSpec(Protocol):
@@ -90,8 +98,8 @@ def select_chapters(doc: Document, wanted: Sequence[int | str], where: str) -> D
     for choice in wanted:
         if isinstance(choice, int):
             numbers = [choice]
-        elif match := re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", choice):
-            numbers = list(range(int(match.group(1)), int(match.group(2)) + 1))
+        elif bounds := chapter_range(choice):
+            numbers = list(range(bounds[0], bounds[1] + 1))
         else:
             numbers = [n for n, title in enumerate(titles, 1) if title == choice]
             if not numbers:

@@ -9,16 +9,37 @@ a stanza per block; tables row by row; numbered lists keep their numbers; footno
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from ..document import Block, ReadOptions
-from .structures import Frame, Frames, Table, is_line_class, stanza_text, verse_line
+from ..document import ReadOptions
+from .structures import Frame, Frames, Table, is_line_class
+from .writer import WS, BlockWriter, ExtractedBlocks
 
 _BLOCK_TAGS = {
-    "p", "div", "li", "blockquote", "pre", "dd", "dt", "figcaption", "figure", "section", "article",
-    "header", "footer", "main", "body", "ul", "ol", "dl", "table", "tr", "caption", "address", "center",
-}  # fmt: skip
+    "p",
+    "div",
+    "li",
+    "blockquote",
+    "pre",
+    "dd",
+    "dt",
+    "figcaption",
+    "figure",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "main",
+    "body",
+    "ul",
+    "ol",
+    "dl",
+    "table",
+    "tr",
+    "caption",
+    "address",
+    "center",
+}
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _ALWAYS_SKIP = {"script", "style", "head", "nav", "aside", "template", "svg", "math", "noscript", "rt", "rp"}
 _VOID = {"br", "hr", "img", "meta", "link", "input", "area", "base", "col", "embed", "source", "wbr"}
@@ -26,19 +47,49 @@ _VOID = {"br", "hr", "img", "meta", "link", "input", "area", "base", "col", "emb
 # and everything inside it, wherever it stands (a one-file book holds its title page, chapters and notes side by
 # side in one body; a whole page of one of these is just the case where the element is <body>).
 _SKIP_SEMANTICS = {
-    "noteref", "doc-noteref", "backlink", "doc-backlink", "annoref", "biblioref",
-    "pagebreak", "doc-pagebreak", "toc", "landmarks", "page-list", "doc-toc", "doc-pagelist",
-    "cover", "copyright-page", "copyright", "colophon", "imprint",
-    "index", "loi", "lot", "doc-cover", "doc-colophon", "doc-index",
-}  # fmt: skip
+    "noteref",
+    "doc-noteref",
+    "backlink",
+    "doc-backlink",
+    "annoref",
+    "biblioref",
+    "pagebreak",
+    "doc-pagebreak",
+    "toc",
+    "landmarks",
+    "page-list",
+    "doc-toc",
+    "doc-pagelist",
+    "cover",
+    "copyright-page",
+    "copyright",
+    "colophon",
+    "imprint",
+    "index",
+    "loi",
+    "lot",
+    "doc-cover",
+    "doc-colophon",
+    "doc-index",
+}
 # A title page is not narrated either, but it may carry more than the title: a dedication, an epigraph. Its text
 # is kept aside (ExtractedBlocks.front) to be listed as not read, or read in place with ``front_matter: read``
 TITLE_PAGES = {"titlepage", "title-page", "halftitlepage"}
 # Page and line numbers printed in the margin, by the classes Project Gutenberg, Calibre and others give them
 _NUMBER_CLASSES = {
-    "pagenum", "pagenumber", "page-number", "pageno", "page", "lnum", "linenum", "linenumber", "line-number",
-    "linenr", "versenum", "marginnum",
-}  # fmt: skip
+    "pagenum",
+    "pagenumber",
+    "page-number",
+    "pageno",
+    "page",
+    "lnum",
+    "linenum",
+    "linenumber",
+    "line-number",
+    "linenr",
+    "versenum",
+    "marginnum",
+}
 _NOTE_SETS = {"footnotes", "endnotes", "rearnotes", "doc-endnotes", "doc-footnotes", "notes"}
 _NOTES = {"footnote", "endnote", "rearnote", "note", "doc-footnote", "doc-endnote"}
 _NOTE_CLASSES = {"footnote", "endnote"}  # Project Gutenberg's <div class="footnote">, in books without epub:type
@@ -47,100 +98,41 @@ _NOTE_SET_CLASSES = {"footnotes", "endnotes"}
 _BOILERPLATE_CLASSES = {"pg-boilerplate"}
 _BOILERPLATE_IDS = {"pg-header", "pg-footer", "pg-machine-header", "pg-end-separator"}
 # a poem, or one of its stanzas: each is read as one block, its lines joined with a short pause
-_VERSE = {"poem", "poetry", "verse", "stanza", "linegroup", "lg", "z3998:poem", "z3998:verse", "z3998:song",
-          "z3998:hymn", "z3998:lyrics", "z3998:stanza"}  # fmt: skip
+_VERSE = {
+    "poem",
+    "poetry",
+    "verse",
+    "stanza",
+    "linegroup",
+    "lg",
+    "z3998:poem",
+    "z3998:verse",
+    "z3998:song",
+    "z3998:hymn",
+    "z3998:lyrics",
+    "z3998:stanza",
+}
 _NOTE_MARKER = re.compile(r"^\s*[\[(]?\s*(\d{1,3}|[*†‡§¶]+|[a-z])\s*[\])]?\s*$")
-_SCENE_BREAK_TEXT = re.compile(r"^\s*([*#~⁂•·◆-]\s*){1,5}$")
-_WS = re.compile(r"\s+")
-
-
-@dataclass
-class ExtractedBlocks:
-    blocks: list[Block] = field(default_factory=list)
-    anchors: dict[str, int] = field(default_factory=dict)  # element id -> index of the next block
-    title: str | None = None  # the <title> element
-    front: list[Block] = field(default_factory=list)  # a title page's text, not read (front_matter: skip)
 
 
 class _Extractor(HTMLParser):
     def __init__(self, options: ReadOptions) -> None:
         super().__init__(convert_charrefs=True)
         self.options = options
-        self.out = ExtractedBlocks()
-        self.text: list[str] = []
-        self.heading_level = 0
-        self.skip_stack: list[str] = []  # tags opened while skipping, to find where skipping ends
         self.frames = Frames()  # open elements that change how text inside them is read
+        self.writer = BlockWriter(options, self.frames)
+        self.skip_stack: list[str] = []  # tags opened while skipping, to find where skipping ends
         self.in_title = False
         self.title_parts: list[str] = []
         self.open_links: list[str | None] = []  # per open <a>: the note it may mark (its #fragment)
         self.link_text: list[str] = []
-        self.lines: list[str] = []  # verse lines waiting to become a stanza
-        self.refs: list[str] = []  # note markers met in the paragraph being read
-        self.prefix = ""  # a numbered list item's number, for its first paragraph
-        self.alts: list[str] = []  # images' alt text met inside a paragraph, read after it
 
-    def frame(self, kind: str) -> Frame | None:
-        return self.frames.innermost(kind)
-
-    # -- emitting blocks -------------------------------------------------------------------------
-    def emit(self, kind: str, text: str, shown: str = "") -> None:
-        note = self.frame("note")
-        if self.frame("front") is not None and self.options.front_matter == "skip":
-            self.out.front.append(Block("heading" if kind == "heading" else "paragraph", text, shown=shown))
-        elif note is not None:
-            self.out.blocks.append(Block("note", text, note=note.note_id, shown=shown))
-        elif self.frame("notes") is not None:
-            return  # a notes section's own heading or text ("Endnotes"): not a note, not the book
-        elif kind == "heading":
-            self.out.blocks.append(Block("heading", text, self.heading_level))
-        else:
-            shown = shown and self.prefix + shown
-            self.out.blocks.append(Block("paragraph", self.prefix + text, refs=tuple(self.refs), shown=shown))
-            self.prefix, self.refs = "", []
-
-    def take_text(self) -> str:
-        text = _WS.sub(" ", "".join(self.text)).strip()
-        self.text = []
-        return text
-
-    def end_line(self) -> None:
-        if line := verse_line(self.take_text()):
-            self.lines.append(line)
-
-    def end_stanza(self) -> None:
-        self.end_line()
-        if self.lines:
-            self.emit("paragraph", stanza_text(self.lines), "\n".join(self.lines))
-            self.lines = []
-
-    def flush(self) -> None:
-        if self.frame("verse") is not None and not self.heading_level:
-            self.end_line()
-            return
-        text = self.take_text()
-        if self.lines:  # lines set one per element outside any poem container: they end here
-            self.lines, lines = [], self.lines
-            self.emit("paragraph", stanza_text(lines), "\n".join(lines))
-        if not text:
-            pass
-        elif self.heading_level:
-            self.emit("heading", text)
-        elif _SCENE_BREAK_TEXT.match(text):
-            if self.frame("note") is None and self.frame("notes") is None:
-                self.out.blocks.append(Block("scene_break"))
-        else:
-            self.emit("paragraph", text)
-        self.alts, alts = [], self.alts
-        for alt in alts:
-            self.emit("paragraph", alt)
-
-    # -- parsing ---------------------------------------------------------------------------------
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        w = self.writer
         a = {k: (v or "") for k, v in attrs}
         if element_id := a.get("id"):  # inside skipped parts too: a link to the notes must land after the text
-            self.out.anchors.setdefault(element_id, len(self.out.blocks) + (1 if self.text_pending() else 0))
-            note = self.frame("note")
+            w.out.anchors.setdefault(element_id, len(w.out.blocks) + (1 if w.text_pending() else 0))
+            note = w.frame("note")
             if note is not None and not note.note_id:  # <div class="footnote"><p><a id="Footnote_1">
                 note.note_id = element_id
         if self.skip_stack:
@@ -153,13 +145,13 @@ class _Extractor(HTMLParser):
             self.in_title = True
             return
         if semantics & {"noteref", "doc-noteref"} and (target := a.get("href", "").partition("#")[2]):
-            self.refs.append(target)
+            w.refs.append(target)
         if self._skipped(tag, a, semantics, classes):
             if tag not in _VOID:
                 self.skip_stack.append(tag)
             return
         if semantics & TITLE_PAGES:  # kept aside (listed as not read), or read in place with front_matter: read
-            self.flush()
+            w.flush()
             self.frames.append(Frame(tag, "front"))
             return
         if tag == "a":
@@ -168,10 +160,10 @@ class _Extractor(HTMLParser):
             self.link_text.append("")
             return
         if tag == "img":
-            if self.options.images == "alt" and (alt := _WS.sub(" ", a.get("alt", "")).strip()):
-                self.alts.append(alt)
-                if not self.text_pending():
-                    self.flush()
+            if self.options.images == "alt" and (alt := WS.sub(" ", a.get("alt", "")).strip()):
+                w.alts.append(alt)
+                if not w.text_pending():
+                    w.flush()
             return
         self._open_structure(tag, a, semantics, classes)
 
@@ -188,76 +180,66 @@ class _Extractor(HTMLParser):
 
     def _open_structure(self, tag: str, a: dict[str, str], semantics: set[str], classes: set[str]) -> None:
         """Start of an element: a block boundary, and maybe a frame (verse, notes, table, list) until it ends."""
-        in_verse = self.frame("verse") is not None
-        in_notes = self.frame("notes") is not None and self.frame("note") is None
+        w = self.writer
+        in_verse = w.frame("verse") is not None
+        in_notes = w.frame("notes") is not None and w.frame("note") is None
         if tag in ("br", "hr"):
-            self._break(tag, in_verse)
+            w.line_break(tag, in_verse)
             return
-        if self.frame("cell") is not None and tag not in ("td", "th", "table"):
-            self.text.append(" ")  # a cell's paragraphs and headings are one cell
+        if w.frame("cell") is not None and tag not in ("td", "th", "table"):
+            w.text.append(" ")  # a cell's paragraphs and headings are one cell
             self.frames.append(Frame(tag, "in_cell"))
             return
         verse_mark = (classes | semantics) & _VERSE
         is_note = semantics & _NOTES or (classes & _NOTE_CLASSES and not semantics)
         if is_note or (in_notes and a.get("id") and tag in ("li", "aside", "div", "p", "section")):
-            self.flush()
+            w.flush()
             self.frames.append(Frame(tag, "note", note_id=a.get("id", "")))
         elif semantics & _NOTE_SETS or (classes & _NOTE_SET_CLASSES and not semantics):
-            self.flush()
+            w.flush()
             self.frames.append(Frame(tag, "notes"))
         elif tag in _HEADINGS:
-            self.end_stanza() if in_verse else self.flush()
-            self.heading_level = _HEADINGS[tag]
+            w.end_stanza() if in_verse else w.flush()
+            w.heading_level = _HEADINGS[tag]
             self.frames.append(Frame(tag, "heading"))
         elif verse_mark and not (in_verse and verse_mark <= {"verse"}):
             # a poem or a stanza (inside a poem, a "verse" is one line): what is read so far ends, a stanza starts
-            self.end_stanza() if in_verse else self.flush()
+            w.end_stanza() if in_verse else w.flush()
             self.frames.append(Frame(tag, "verse"))
         elif in_verse and tag == "p":
-            self.end_stanza()
+            w.end_stanza()
             self.frames.append(Frame(tag, "verse"))
         elif in_verse and (tag in _BLOCK_TAGS or is_line_class(classes)):
-            self.end_line()
+            w.end_line()
             self.frames.append(Frame(tag, "line"))
         elif is_line_class(classes) and tag in ("div", "p", "span"):
-            if self.text_pending():  # a paragraph before the first line ends there
-                self.flush()
+            if w.text_pending():  # a paragraph before the first line ends there
+                w.flush()
             self.frames.append(Frame(tag, "line"))
         elif tag in ("td", "th"):
             self.frames.append(Frame(tag, "cell"))
         elif tag == "table":
-            self.flush()
+            w.flush()
             self.frames.append(Frame(tag, "table", table=Table()))
         elif tag in ("ol", "ul"):
-            self.flush()
+            w.flush()
             start = int(a["start"]) - 1 if a.get("start", "").strip().isdigit() else 0
             self.frames.append(Frame(tag, "list", counter=start if tag == "ol" else -1))
         elif tag == "li":
-            self.flush()
-            listing = self.frame("list")
-            if listing is not None and listing.counter >= 0 and self.frame("note") is None:
+            w.flush()
+            listing = w.frame("list")
+            if listing is not None and listing.counter >= 0 and w.frame("note") is None:
                 listing.counter += 1
-                self.prefix = f"{listing.counter}. "
+                w.prefix = f"{listing.counter}. "
             self.frames.append(Frame(tag, "block"))
         elif tag in _BLOCK_TAGS:
-            self.flush()
+            w.flush()
             self.frames.append(Frame(tag, "block"))
         else:
             self.frames.append(Frame(tag, "inline"))
 
-    def _break(self, tag: str, in_verse: bool) -> None:
-        """<br> ends a line of verse (elsewhere it is a space); <hr> is a scene break."""
-        if tag == "br":
-            self.end_line() if in_verse else self.text.append(" ")
-            return
-        self.end_stanza() if in_verse else self.flush()
-        if self.frame("notes") is None and self.frame("note") is None:
-            self.out.blocks.append(Block("scene_break"))
-
-    def text_pending(self) -> bool:
-        return bool("".join(self.text).strip())
-
     def handle_endtag(self, tag: str) -> None:
+        w = self.writer
         if self.skip_stack:
             # close up to the matching tag (tolerates unclosed inner tags in sloppy HTML)
             if tag in self.skip_stack:
@@ -272,9 +254,9 @@ class _Extractor(HTMLParser):
             text = self.link_text.pop()
             if target is not None and _NOTE_MARKER.match(text):
                 # a bare note marker (<a href="#n1">1</a>, often in <sup>): drop it from the sentence
-                self._drop_suffix(text)
+                w.drop_suffix(text)
                 if target:
-                    self.refs.append(target)
+                    w.refs.append(target)
             return
         if not self.frames.has_tag(tag):
             return  # a stray end tag
@@ -285,57 +267,55 @@ class _Extractor(HTMLParser):
                 break
 
     def _close(self, frame: Frame) -> None:
+        w = self.writer
         if frame.kind == "verse":
-            self.end_stanza()
+            w.end_stanza()
         elif frame.kind == "line":
-            self.end_line()
+            w.end_line()
         elif frame.kind == "cell":
-            table = self.frame("table")
+            table = w.frame("table")
             if table is not None and table.table is not None:
-                table.table.add_cell(self.take_text(), header=frame.tag == "th")
+                table.table.add_cell(w.take_text(), header=frame.tag == "th")
         elif frame.kind == "table" and frame.table is not None:
             for row in frame.table.spoken_rows(self.options.tables):
-                self.emit("paragraph", row)
+                w.emit("paragraph", row)
         elif frame.tag == "tr":
-            table = self.frame("table")
+            table = w.frame("table")
             if table is not None and table.table is not None:
                 table.table.end_row()
         elif frame.kind == "heading":
-            self.flush()
-            self.heading_level = 0
+            w.flush()
+            w.heading_level = 0
         elif frame.kind in ("note", "notes", "list", "block", "front"):
-            self.flush()
-
-    def _drop_suffix(self, text: str) -> None:
-        joined = "".join(self.text)
-        if joined.endswith(text):
-            self.text = [joined[: len(joined) - len(text)]]
+            w.flush()
 
     def handle_data(self, data: str) -> None:
+        w = self.writer
         if self.in_title:
             self.title_parts.append(data)
             return
         if self.skip_stack:
             return
-        self.text.append(data)
+        w.text.append(data)
         if self.link_text:
             self.link_text[-1] += data
 
     def close(self) -> None:
+        w = self.writer
         super().close()
         while self.frames:
             self._close(self.frames.pop())
-        self.flush()
-        title = _WS.sub(" ", "".join(self.title_parts)).strip()
-        self.out.title = title or None
+        w.flush()
+        title = WS.sub(" ", "".join(self.title_parts)).strip()
+        w.out.title = title or None
 
 
 def extract_blocks(markup: str, options: ReadOptions | None = None) -> ExtractedBlocks:
     parser = _Extractor(options or ReadOptions())
     parser.feed(markup)
     parser.close()
-    return parser.out
+    return parser.writer.out
 
 
 def clean_text(text: str) -> str:
-    return _WS.sub(" ", text).strip()
+    return WS.sub(" ", text).strip()

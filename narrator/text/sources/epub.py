@@ -32,8 +32,9 @@ from ..document import (
     unread_front,
     without_text,
 )
-from .blocks import TITLE_PAGES, ExtractedBlocks, clean_text, extract_blocks
+from .blocks import TITLE_PAGES, clean_text, extract_blocks
 from .notes import place_notes
+from .writer import ExtractedBlocks
 
 NS = {
     "opf": "http://www.idpf.org/2007/opf",
@@ -46,9 +47,24 @@ NS = {
 EPUB_TYPE = "{http://www.idpf.org/2007/ops}type"
 # Landmark / guide / epub:type values whose pages are not narrated.
 SKIP_TYPES = {
-    "cover", "toc", "copyright-page", "copyright", "titlepage", "title-page", "halftitlepage", "index",
-    "colophon", "imprint", "loi", "lot", "endnotes", "rearnotes", "footnotes", "page-list", "landmarks",
-}  # fmt: skip
+    "cover",
+    "toc",
+    "copyright-page",
+    "copyright",
+    "titlepage",
+    "title-page",
+    "halftitlepage",
+    "index",
+    "colophon",
+    "imprint",
+    "loi",
+    "lot",
+    "endnotes",
+    "rearnotes",
+    "footnotes",
+    "page-list",
+    "landmarks",
+}
 MAX_MEMBER_BYTES = 64 * 1024 * 1024
 
 

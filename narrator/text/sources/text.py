@@ -16,8 +16,10 @@ from .notes import place_notes
 # never "TwelveX") or an ordinal ("the First", as Dickens numbers his books)
 _ROMAN = r"(?=[ivxlcdm])m{0,3}(?:cm|cd|d?c{0,3})(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})"
 _UNITS = "one|two|three|four|five|six|seven|eight|nine"
-_WORDS = (rf"(?:{_UNITS}|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen"
-          rf"|(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:-(?:{_UNITS}))?|hundred)")  # fmt: skip
+_WORDS = (
+    rf"(?:{_UNITS}|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen"
+    rf"|(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:-(?:{_UNITS}))?|hundred)"
+)
 _ORDINAL = r"(?:the\s+)?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last)"
 _CHAPTER_LINE = re.compile(
     rf"^\s*(?:(?:chapter|part|book)\s+(?:{_ROMAN}|\d+|{_WORDS}|{_ORDINAL})(?![\w-])[.:]?.*|{_ROMAN}\.|\d{{1,3}}\.)\s*$",
@@ -27,8 +29,13 @@ _SCENE_BREAK = re.compile(r"^\s*([*#~⁂•·-]\s*){1,5}$")
 
 
 # Byte-order marks, longest first (UTF-32's little-endian mark begins with UTF-16's)
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
-         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))  # fmt: skip
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")  # not tab, newline, form feed, carriage return
 
 

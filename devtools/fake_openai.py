@@ -5,7 +5,7 @@ errors; it returns real audio whose duration fits the text (tone bursts, one per
 second) in chunked bodies with no Content-Length, as the API does. Faults on demand: latency, rate limits with
 Retry-After, quota exhaustion after N requests, 5xx, bodies cut mid-stream, connection resets.
 
-    python -m narrator.devtools.fake_openai --port 8000 --key sk-test --error-rate 0.05
+    python -m devtools.fake_openai --port 8000 --key sk-test --error-rate 0.05
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from ..providers.openai import MODEL_VOICES
-from ..text.tokens import count_tokens
+from narrator.providers.openai import MODEL_VOICES
+from narrator.text.tokens import count_tokens
 
 RATE = 24_000
 CHARS_PER_SECOND = 15.0
@@ -306,7 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
             return pcm
         if fmt == "wav":
             return streamed_wav(pcm)
-        from ..core import ffmpeg
+        from narrator.core import ffmpeg
 
         muxer = {"mp3": "mp3", "flac": "flac", "opus": "ogg", "aac": "adts"}[fmt]
         codec = {"mp3": "libmp3lame", "flac": "flac", "opus": "libopus", "aac": "aac"}[fmt]

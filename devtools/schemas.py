@@ -1,5 +1,5 @@
 """The JSON schemas of what a run writes, generated from the records' own models (records.py), into
-docs/schemas/: ``python -m narrator.devtools.schemas [FOLDER]``. A test checks that the committed files are
+docs/schemas/: ``python -m devtools.schemas [FOLDER]``. A test checks that the committed files are
 these, so a change to a record that forgets its schema fails CI."""
 
 from __future__ import annotations
