@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 import time
@@ -23,24 +22,15 @@ from ..core import errors
 from ..core.records import (
     MANIFEST,
     REPORT,
-    ChapterRow,
-    ChunkCounts,
-    Costs,
     Manifest,
-    ManifestChunk,
-    ManifestTake,
-    Placement,
-    QaSection,
-    Report,
     read_manifest,
 )
 from ..core.workspace import Workspace
-from ..job.review import review_counts, review_state, stale_decisions
 from ..job.spec import Job
-from ..synthesis.costs import price_for, request_cost
 from ..synthesis.gate import ChapterGate, NotReady
 from ..synthesis.scheduler import Limiter, Pace, SynthesisOutcome, TakeResult, Work, synthesize_all
 from ..synthesis.script import Sample, Script, prepare_script
+from . import ledger
 from .preflight import check_budget, check_key, check_review, fatal_message
 
 
@@ -51,13 +41,6 @@ class RunResult:
     outputs: list[Path] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     message: str = ""
-
-
-@dataclass
-class _ChunkStatus:
-    status: str  # cached | synthesized | failed | pending
-    attempts: int = 0
-    error: str | None = None
 
 
 def run_job(job: Job, *, progress: bool | None = None, strict: bool = False, sample: Sample | None = None) -> RunResult:
@@ -99,7 +82,6 @@ class _Run:
         self.job = sample.job(job) if sample else job
         self.sample = sample
         self.strict = strict
-        self.out_dir = self.job.output.dir
         self.started = time.monotonic()
         self.timings: dict[str, float] = {}
         self.pace = pace or Pace(Limiter(self.job.requests_per_minute, self.job.tokens_per_minute))
@@ -109,6 +91,10 @@ class _Run:
         self.prior = PriorWork(SynthesisOutcome())  # nothing done by other tasks: a run of its own
         self.holds_folder = False
         self.cached_at_start: set[str] | None = None  # stored when synthesis began; a take stored since is made
+
+    @property
+    def out_dir(self) -> Path:
+        return self.job.output.dir
 
     async def go(self, progress: bool | None) -> RunResult:
         if self.script is None:
@@ -151,9 +137,9 @@ class _Run:
                 gate.close()  # no more takes come: a chapter still without its takes will not be built
                 self.prior.into_outcome(self.outcome)
                 self.timings["synthesis"] = self.outcome.seconds
-                statuses = _chunk_statuses(script, reused, self.outcome)
+                statuses = ledger.chunk_statuses(script, reused, self.outcome)
                 # the record of what is done survives whatever follows; the last build's record with it
-                _manifest(script, statuses, None, self.previous).write(self.out_dir / MANIFEST)
+                ledger.manifest(script, statuses, None, self.previous).write(self.out_dir / MANIFEST)
             try:
                 built = await building
             except NotReady as stopped:
@@ -162,13 +148,13 @@ class _Run:
         if built is not None:
             self.prior.into_build(built)
             remove_stale_outputs(self.out_dir, self.previous, {p.resolve() for p in built.outputs})
-        _manifest(script, statuses, built, self.previous, finished).write(self.out_dir / MANIFEST)
+        ledger.manifest(script, statuses, built, self.previous, finished).write(self.out_dir / MANIFEST)
         exit_code, message = self.verdict(counts, statuses, built)
         self.write_report(exit_code, message, counts, built)
         return RunResult(exit_code, self.out_dir, built.outputs if built else [], counts, message)
 
     def verdict(
-        self, counts: Counter[str], statuses: dict[str, _ChunkStatus], built: BuildResult | None
+        self, counts: Counter[str], statuses: dict[str, ledger.ChunkStatus], built: BuildResult | None
     ) -> tuple[int, str]:
         if self.outcome.fatal is not None:
             assert self.script is not None
@@ -188,8 +174,8 @@ class _Run:
     def write_report(self, exit_code: int, message: str, counts: Counter[str], built: BuildResult | None) -> None:
         assert self.script is not None
         self.timings["total"] = time.monotonic() - self.started
-        self.timings["cpu"] = _cpu_seconds()  # narrator and its ffmpeg processes: stage_seconds count waits too
-        report = _report(self.script, self.outcome, counts, self.timings, built)
+        self.timings["cpu"] = ledger.cpu_seconds()  # narrator and its ffmpeg processes: stage_seconds count waits too
+        report = ledger.report(self.script, self.outcome, counts, self.timings, built)
         report.exit_code, report.message = exit_code, message
         if built is None and self.previous is not None:  # what is on disk is the last build, not this job's
             report.outputs = [o for o in self.previous.outputs if (self.out_dir / o).is_file()]
@@ -282,164 +268,3 @@ class _FilesBar:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def _cpu_seconds() -> float:
-    """CPU seconds used so far by this process and the processes it has waited for (ffmpeg, piper)."""
-    try:
-        import resource
-    except ImportError:  # not on Windows
-        return 0.0
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def _chunk_statuses(script: Script, reused: set[str], outcome: SynthesisOutcome) -> dict[str, _ChunkStatus]:
-    statuses: dict[str, _ChunkStatus] = {}
-    names = {"synthesized": "synthesized", "failed": "failed", "skipped": "pending", "cached": "cached"}
-    for chunk in script.chunks:
-        if chunk.id in reused:
-            statuses[chunk.id] = _ChunkStatus("cached")
-            continue
-        result = outcome.results.get(script.keys[chunk.id], TakeResult("skipped"))
-        statuses[chunk.id] = _ChunkStatus(names[result.status], result.attempts, result.error)
-    return statuses
-
-
-def _manifest(
-    script: Script,
-    statuses: dict[str, _ChunkStatus],
-    built: BuildResult | None,
-    previous: Manifest | None,
-    finished: dict[str, str] | None = None,
-) -> Manifest:
-    """This run's chunks; the files, fingerprints and placements of this build, or, until there is one, of the
-    last with the chapter files this run ``finished`` (a failed run must not make the next one encode again what
-    is already on disk)."""
-    out_dir = script.job.output.dir
-    last = previous if built is None else None
-    carried = {
-        c.id: Placement(offset=c.offset, duration=c.duration or 0.0, flags=c.flags or [])
-        for c in (last.chunks if last else [])
-        if c.offset is not None
-    }
-    takes, hashes = [], {}  # one read of each take's audio hash, for the take and its chunks
-    stale = stale_decisions(script.review, script.takes)
-    for take in script.takes:
-        key = script.key_of(take)
-        done = statuses[take.chunks[0].id].status in ("cached", "synthesized")
-        hashes[take.id] = script.cache.audio_hash(key) if done else None
-        state, overridden = review_state(script.review, take, stale)
-        takes.append(
-            ManifestTake(
-                id=take.id,
-                chapter=take.chapter + 1,
-                chunks=[c.id for c in take.chunks],
-                text=script.text_of(take),
-                cache_key=key,
-                audio_hash=hashes[take.id],
-                review=state,
-                overridden=overridden or None,
-            )
-        )
-    chunks = []
-    for chunk in script.chunks:
-        key, take = script.keys[chunk.id], script.take_of[chunk.id]
-        placed = built.placements.get(chunk.id) if built else carried.get(chunk.id)
-        status = statuses[chunk.id]
-        chunks.append(
-            ManifestChunk(
-                id=chunk.id,
-                chapter=chunk.chapter + 1,
-                block=chunk.block,
-                piece=chunk.piece,
-                kind=chunk.kind,
-                text=chunk.spoken,
-                tokens=chunk.tokens,
-                characters=chunk.chars,
-                cache_key=key,
-                audio=os.path.relpath(script.cache.path(key), out_dir),
-                status=status.status,
-                attempts=status.attempts,
-                audio_hash=hashes[take.id],
-                error=status.error,
-                take=take.id,
-                **(placed.model_dump() if placed else {}),
-            )
-        )
-    chapters = (
-        built.chapters if built else [ChapterRow(number=i + 1, title=c.title) for i, c in enumerate(script.chapters)]
-    )
-    kept = {k: v for k, v in (last.fingerprints if last else {}).items() if (out_dir / k).is_file()}
-    kept.update(finished or {})
-    return Manifest(
-        title=script.document.title,
-        author=script.document.author,
-        provider=script.provider.fingerprint(),
-        limits=_limits(script),
-        pauses=script.job.pauses.model_dump(),
-        chapters=chapters,
-        outputs=[os.path.relpath(p, out_dir) for p in built.outputs] if built else sorted(kept),
-        fingerprints=built.fingerprints if built else kept,
-        qa=built.qa if built else [q for q in last.qa if q.file in {Path(k).name for k in kept}] if last else [],
-        chunks=chunks,
-        takes=takes,
-    )
-
-
-def _limits(script: Script) -> dict[str, int]:
-    return {"max_chars": script.limits.max_chars, "max_tokens": script.limits.max_tokens}
-
-
-def _report(
-    script: Script,
-    outcome: SynthesisOutcome,
-    counts: Counter[str],
-    timings: dict[str, float],
-    built: BuildResult | None,
-) -> Report:
-    job = script.job
-    run_cost = book_cost = 0.0
-    failed: list[str] = []
-    paid: set[str] = set()
-    for take in script.takes:
-        key, voice = script.key_of(take), script.provider_of(take)
-        price = price_for(job, voice.profile)
-        result = outcome.results.get(key)
-        book_cost += request_cost(price, take.tokens, take.chars, voice.profile.speech_seconds(take.text))
-        if result is not None and result.status == "synthesized" and key not in paid:
-            paid.add(key)
-            run_cost += request_cost(price, take.tokens, take.chars, result.duration)
-        elif result is not None and result.status == "failed":
-            failed += [c.id for c in take.chunks]
-    qa = None
-    if job.output.mastering != "none":
-        files = built.qa if built else []
-        qa = QaSection(preset=job.output.mastering, passed=bool(files) and all(f.passed for f in files), files=files)
-    return Report(
-        exit_code=0,
-        message="",
-        provider=script.provider.fingerprint(),
-        chunks=ChunkCounts(
-            total=len(script.chunks),
-            synthesized=counts["synthesized"],
-            reused=counts["cached"],
-            failed=counts["failed"],
-            pending=counts["pending"],
-        ),
-        requests=outcome.requests,
-        responses_by_status=dict(sorted(outcome.responses.items())),
-        retries=dict(sorted(outcome.retries.items())),
-        rate_limited=outcome.rate_limited,
-        failed_chunks=failed,
-        flagged_chunks={cid: p.flags for cid, p in (built.placements if built else {}).items() if p.flags},
-        estimated_cost_usd=Costs(this_run=round(run_cost, 4), book=round(book_cost, 4)),
-        timings_seconds={k: round(v, 3) for k, v in timings.items()},
-        stage_seconds={k: round(v, 3) for k, v in (built.stage_seconds if built else {}).items()},
-        stage_runs=dict(built.stage_runs) if built else {},
-        review=review_counts(script.review, script.takes),
-        not_read=list(script.document.dropped),
-        outputs=[os.path.relpath(p, job.output.dir) for p in built.outputs] if built else [],
-        outputs_reused=bool(built and built.reused),
-        qa=qa,
-    )

@@ -54,6 +54,15 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class TakeEdit:
+    """What the editor changed of one take (the review file): the text to say instead, a voice with its own
+    instructions."""
+
+    text: str | None = None
+    voice: Provider | None = None
+
+
+@dataclass(frozen=True)
 class Script:
     job: Job
     document: Document
@@ -66,8 +75,7 @@ class Script:
     voices: tuple[Provider, ...]  # per source, the voice its chapters are read with (the job's, or its own)
     takes: tuple[Take, ...]  # the chunks grouped into requests (takes.py), in reading order
     review: ReviewFile = field(default_factory=ReviewFile)  # the editor's decisions (review.py)
-    take_texts: Mapping[str, str] = field(default_factory=dict)  # take id -> the text an editor had said instead
-    take_voices: Mapping[str, Provider] = field(default_factory=dict)  # take id -> a voice with its own instructions
+    edits: Mapping[str, TakeEdit] = field(default_factory=dict)  # take id -> what the editor changed of it
 
     @cached_property
     def take_of(self) -> dict[str, Take]:
@@ -85,11 +93,13 @@ class Script:
     def provider_of(self, chunk: Chunk | Take) -> Provider:
         """The voice a chunk, or a take (one chapter's), is read with."""
         take = chunk if isinstance(chunk, Take) else self.take_of[chunk.id]
-        return self.take_voices.get(take.id) or self.voices[self.chapters[chunk.chapter].source]
+        edit = self.edits.get(take.id)
+        return edit.voice if edit and edit.voice else self.voices[self.chapters[chunk.chapter].source]
 
     def text_of(self, take: Take) -> str:
         """What is asked for: the take's text, or the editor's text for it."""
-        return self.take_texts.get(take.id, take.text)
+        edit = self.edits.get(take.id)
+        return edit.text if edit and edit.text else take.text
 
     def decision(self, take: Take) -> TakeDecision | None:
         return self.review.decision(take.id, take.text)
@@ -191,25 +201,7 @@ def prepare_script(job: Job, sample: Sample | None = None) -> Script:
     chunks = tuple(chunk_chapters(chapters, limits))
     target = provider.profile.take_chars if job.chunking.target_chars is None else job.chunking.target_chars
     takes = tuple(group_takes(chunks, _take_limits(job, provider, limits), target))
-    fingerprints = {id(p): p.fingerprint() for p in voices}
-    keys: dict[str, str] = {}
-    texts: dict[str, str] = {}
-    take_voices: dict[str, Provider] = {}
-    for take in takes:
-        source = chapters[take.chapter].source
-        voice = voices[source]
-        decision = review.decision(take.id, take.text)
-        variant = 0
-        if decision is not None:  # the editor's text, instructions and chosen take
-            if decision.text:
-                texts[take.id] = decision.text
-            if decision.instructions:
-                spec = job.voice_for(source).model_copy(update={"instructions": decision.instructions})
-                voice = take_voices[take.id] = provider_for(job, spec)
-                fingerprints[id(voice)] = voice.fingerprint()
-            variant = decision.redone if decision.chosen is None else min(decision.chosen, decision.redone)
-        key = variant_key(fingerprints[id(voice)], texts.get(take.id, take.text), variant)
-        keys.update((c.id, key) for c in take.chunks)  # every chunk of a take shares its audio
+    keys, edits = _take_keys(job, chapters, takes, voices, review)
     try:
         cache = open_cache(job.cache, job.output.dir)
     except errors.JobError as exc:  # an extra not installed: name the job
@@ -226,6 +218,33 @@ def prepare_script(job: Job, sample: Sample | None = None) -> Script:
         voices,
         takes,
         review,
-        MappingProxyType(texts),
-        MappingProxyType(take_voices),
+        MappingProxyType(edits),
     )
+
+
+def _take_keys(
+    job: Job, chapters: Sequence[Chapter], takes: Sequence[Take], voices: Sequence[Provider], review: ReviewFile
+) -> tuple[dict[str, str], dict[str, TakeEdit]]:
+    """Each chunk's cache key (its take's: voice, text and take number, as the editor left them), and what the
+    editor changed of each take."""
+    fingerprints = {id(p): p.fingerprint() for p in voices}
+    keys: dict[str, str] = {}
+    edits: dict[str, TakeEdit] = {}
+    for take in takes:
+        source = chapters[take.chapter].source
+        voice = voices[source]
+        decision = review.decision(take.id, take.text)
+        variant = 0
+        if decision is not None:  # the editor's text, instructions and chosen take
+            edited = None
+            if decision.instructions:
+                spec = job.voice_for(source).model_copy(update={"instructions": decision.instructions})
+                voice = edited = provider_for(job, spec)
+                fingerprints[id(voice)] = voice.fingerprint()
+            if decision.text or edited:
+                edits[take.id] = TakeEdit(decision.text or None, edited)
+            variant = decision.redone if decision.chosen is None else min(decision.chosen, decision.redone)
+        said = decision.text if decision is not None and decision.text else take.text
+        key = variant_key(fingerprints[id(voice)], said, variant)
+        keys.update((c.id, key) for c in take.chunks)  # every chunk of a take shares its audio
+    return keys, edits
