@@ -87,6 +87,7 @@ def test_a_catalogue_on_two_ray_nodes_keeps_the_account_pace(cluster, tmp_path):
         # each chapter assembled by its task and again by the book's build (placements, subtitles); its file and its
         # segment encoded once, by its task; the M4B remuxed once, by the book
         assert book["stage_runs"] == {"assembly": 4, "encoding": 2, "book_encoding": 2, "remux": 1}
+        assert book["text_prepared"] == 1  # by the driver: neither the book's task nor its chapters' read it again
     assert [r.status for r in records].count(429) == 0 and report["rate_limited"] == 0
     said = Counter(r.input for r in records)
     assert max(said.values()) == 1  # no take requested twice
@@ -111,3 +112,28 @@ def test_a_worker_node_killed_mid_run_costs_only_its_unfinished_tasks(cluster, t
     report = json.loads((tmp_path / "catalogue-report.json").read_text())
     assert [b["exit_code"] for b in report["books"]] == [0] * 6
     _whole(tmp_path, 6)
+
+
+def test_a_book_of_sixty_chapters_is_prepared_once_for_all_its_tasks(cluster, tmp_path):
+    # each chapter a task of its own; each of them once read the sources and prepared the whole book again
+    chapters = [f"# Part {c + 1}\n\nPart {c + 1}. {paragraph(c)}" for c in range(60)]
+    (tmp_path / "book.md").write_text("\n\n".join(chapters) + "\n", encoding="utf-8")
+    spec = {
+        "sources": ["book.md"],
+        "title": "Sixty",
+        "voice": {"provider": "openai", "base_url": "URL"},
+        "output": {"dir": "out", "formats": ["mp3"]},
+    }
+    with FakeSpeechServer(KEY) as fake:
+        spec["voice"]["base_url"] = fake.url
+        (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+        (tmp_path / "catalogue.yaml").write_text(yaml.safe_dump({"jobs": ["job.yaml"]}), encoding="utf-8")
+        run = _run(tmp_path, cluster)
+        out, err = run.communicate(timeout=600)
+    assert run.returncode == 0, err
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert len(manifest["chapters"]) == 60 and report["stage_runs"]["encoding"] == 60
+    executor = json.loads((tmp_path / "catalogue-report.json").read_text())["executor"]
+    assert executor["tasks"] == 1 + 60  # the book's task and one per chapter
+    assert report["text_prepared"] == 1

@@ -438,7 +438,8 @@ def build_chapter(script: Script, before: dict[str, str], index: int) -> PriorWo
             build.make_chapter(index, pool)
             for encode in list(build.encodes):
                 encode.result()
-        return PriorWork(SynthesisOutcome(), dict(build.finished), build.clock.seconds, build.clock.runs)
+        made = dict(build.finished)
+        return PriorWork(SynthesisOutcome(), made, build.clock.seconds, build.clock.runs, {script.prepared})
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 

@@ -45,6 +45,7 @@ class PriorWork:
     prebuilt: dict[str, str] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     stage_runs: dict[str, int] = field(default_factory=dict)
+    prepared: set[str] = field(default_factory=set)  # the preparations of the book its tasks built from
 
     def add_stages(self, seconds: dict[str, float], runs: dict[str, int]) -> None:
         self.stage_seconds, self.stage_runs = _summed(self.stage_seconds, seconds), _summed(self.stage_runs, runs)

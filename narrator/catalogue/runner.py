@@ -320,11 +320,11 @@ def run_catalogue(
         if ray or catalogue.settings.ray:
             from ..run.rayrun import run_on_ray
 
-            by_job = {id(b.job): b for b in books}
+            by_script = {id(b.script): b for b in books}
             names = sorted({env for b in books if (env := b.script.provider.profile.key_env)})
             keys = {env: os.environ[env] for env in names if env in os.environ}
-            groups = [(limiter, [b.job for b in members]) for limiter, members in limiters.values()]
-            done = (lambda job: on_book(by_job[id(job)])) if on_book is not None else None
+            groups = [(limiter, [b.script for b in members]) for limiter, members in limiters.values()]
+            done = (lambda script: on_book(by_script[id(script)])) if on_book is not None else None
             executor = run_on_ray(ray or catalogue.settings.ray or "", groups, keys, strict, done)
         else:
             asyncio.run(run_books(limiters, catalogue.settings, strict, on_book))

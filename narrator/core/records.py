@@ -182,6 +182,9 @@ class Report(Record):
     outputs_reused: bool
     qa: QaSection | None = _omitted()  # with a mastering preset
     outputs_current: bool = True  # do the files on disk hold this job as it stands? (false after any failure)
+    # how many times the book's text was read and prepared for this run, over every process that worked on it
+    # (1: on Ray too, the driver's preparation travels to the book's and the chapters' tasks)
+    text_prepared: int = 1
 
 
 class PlanRow(Record):

@@ -125,6 +125,11 @@ class OpenAIProvider(Provider):
         # read when the first request is made, not before: plan and validate need no key (run checks for it first)
         self._key = ""
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A provider travels (to a Ray task) without its connection or its key: it reads the key from the
+        environment of the process that sends its first request."""
+        return {**self.__dict__, "_client": None, "_key": ""}
+
     def _check(self) -> None:
         problems: list[str] = []
         # a relay may offer models and voices OpenAI does not: there, an unknown name is only a warning

@@ -159,6 +159,7 @@ def report(
     counts: Counter[str],
     timings: dict[str, float],
     built: BuildResult | None,
+    text_prepared: int = 1,
 ) -> Report:
     job = script.job
     run_cost, book_cost, failed = _costs(script, outcome)
@@ -192,6 +193,7 @@ def report(
         outputs=[os.path.relpath(p, job.output.dir) for p in built.outputs] if built else [],
         outputs_reused=bool(built and built.reused),
         qa=qa,
+        text_prepared=text_prepared,
     )
 
 

@@ -175,7 +175,8 @@ class _Run:
         assert self.script is not None
         self.timings["total"] = time.monotonic() - self.started
         self.timings["cpu"] = ledger.cpu_seconds()  # narrator and its ffmpeg processes: stage_seconds count waits too
-        report = ledger.report(self.script, self.outcome, counts, self.timings, built)
+        preparations = len({self.script.prepared} | self.prior.prepared)
+        report = ledger.report(self.script, self.outcome, counts, self.timings, built, preparations)
         report.exit_code, report.message = exit_code, message
         if built is None and self.previous is not None:  # what is on disk is the last build, not this job's
             report.outputs = [o for o in self.previous.outputs if (self.out_dir / o).is_file()]

@@ -30,8 +30,8 @@ from typing import Any
 
 from ..build.stages import PriorWork
 from ..core import errors
-from ..job.spec import Job
 from ..synthesis.scheduler import Limiter, Pace
+from ..synthesis.script import Script
 
 
 class AccountPace:
@@ -95,26 +95,29 @@ class Keys:
 
 
 def run_book(
-    job: Job, strict: bool, actor: Any, rpm: float | None, tpm: float | None, keys: Keys
+    book: list[Any], strict: bool, actor: Any, rpm: float | None, tpm: float | None, keys: Keys
 ) -> tuple[int, list[str]]:
-    """One book, inside a Ray task: its exit code and the nodes its tasks ran on (its own first)."""
+    """One book, inside a Ray task: its exit code and the nodes its tasks ran on (its own first). ``book``: the
+    reference to the Script the driver prepared, in a list so that Ray hands it on unresolved to the chapters'
+    tasks (nothing here reads the sources again)."""
     import ray
 
     from .pipeline import run_job_async
 
     os.environ.update(keys.values)  # this worker process's own environment, as the driver's held them
+    script: Script = ray.get(book[0])
     nodes = [ray.get_runtime_context().get_node_id()]
     try:  # one Pace an event loop: its slots belong to the loop they are made in
-        prior = _chapters_on_ray(job, Pace(SharedLimiter(actor, rpm, tpm)), nodes)
+        prior = _chapters_on_ray(book[0], script, Pace(SharedLimiter(actor, rpm, tpm)), nodes)
         pace = Pace(SharedLimiter(actor, rpm, tpm))
-        result = asyncio.run(run_job_async(job, progress=False, strict=strict, pace=pace, prior=prior))
-        code = result.exit_code
+        run = run_job_async(script.job, progress=False, strict=strict, script=script, pace=pace, prior=prior)
+        code = asyncio.run(run).exit_code
     except errors.NarratorError as exc:  # its report says why
         code = exc.exit_code
     return code, nodes
 
 
-def _chapters_on_ray(job: Job, pace: Pace, nodes: list[str]) -> PriorWork:
+def _chapters_on_ray(ref: Any, script: Script, pace: Pace, nodes: list[str]) -> PriorWork:
     """The book's missing takes, then each chapter with something to make as a Ray task: what was requested,
     and the chapter files the tasks made. No chapter task if some take could not be made: the book's run retries
     it and says what happened."""
@@ -124,11 +127,9 @@ def _chapters_on_ray(job: Job, pace: Pace, nodes: list[str]) -> PriorWork:
     from ..build.fileplan import FilePlanner
     from ..core.records import MANIFEST, read_manifest
     from ..synthesis.gate import ChapterGate
-    from ..synthesis.script import prepare_script
     from .pipeline import synthesize_takes
     from .preflight import check_key
 
-    script = prepare_script(job)
     check_key(script)
     script.cache.ready(script.keys.values())
     cached = script.cached_keys()
@@ -137,41 +138,38 @@ def _chapters_on_ray(job: Job, pace: Pace, nodes: list[str]) -> PriorWork:
     prior = PriorWork(outcome)
     if not set(script.keys.values()) <= script.cached_keys():
         return prior
-    last = read_manifest(job.output.dir / MANIFEST)
+    last = read_manifest(script.job.output.dir / MANIFEST)
     before = last.fingerprints if last else {}
     planner = FilePlanner(script)
     chapter = ray.remote(max_retries=3)(build_chapter_task)
-    refs = [
-        chapter.remote(job, before, i)
-        for i in range(len(script.chapters))
-        if chapter_pending(script, planner, before, i)
-    ]
-    for made, node in ray.get(refs):  # a task waiting in ray.get lends its CPU to the chapters' tasks
+    pending = [i for i in range(len(script.chapters)) if chapter_pending(script, planner, before, i)]
+    for made, node in ray.get([chapter.remote(ref, before, i) for i in pending]):
+        # a task waiting in ray.get lends its CPU to the chapters' tasks
         prior.prebuilt.update(made.prebuilt)
         prior.add_stages(made.stage_seconds, made.stage_runs)
+        prior.prepared |= made.prepared
         nodes.append(node)
     return prior
 
 
-def build_chapter_task(job: Job, before: dict[str, str], index: int) -> tuple[PriorWork, str]:
+def build_chapter_task(script: Script, before: dict[str, str], index: int) -> tuple[PriorWork, str]:
     """One chapter's files and segments, as a Ray task: what it made, and the node it ran on."""
     import ray
 
     from ..build.builder import build_chapter
-    from ..synthesis.script import prepare_script
 
-    return build_chapter(prepare_script(job), before, index), ray.get_runtime_context().get_node_id()
+    return build_chapter(script, before, index), ray.get_runtime_context().get_node_id()
 
 
 def run_on_ray(
     address: str,
-    accounts: list[tuple[Limiter, list[Job]]],
+    accounts: list[tuple[Limiter, list[Script]]],
     keys: dict[str, str],
     strict: bool,
-    on_book: Callable[[Job], None] | None = None,
+    on_book: Callable[[Script], None] | None = None,
 ) -> dict[str, Any]:
-    """Every book a task on the cluster at ``address``, paced by its account's limiter; ``keys``: the API keys
-    the books need, by variable name. Returns where the work ran (the report's ``executor``)."""
+    """Every book (as the driver prepared it) a task on the cluster at ``address``, paced by its account's
+    limiter; ``keys``: the API keys the books need, by variable name. Returns where the work ran (the report's ``executor``)."""
     try:
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -189,10 +187,11 @@ def run_on_ray(
         nodes = len(alive)
         running = {}
         secrets = Keys(keys)
-        for limiter, jobs in accounts:
+        for limiter, scripts in accounts:
             actor = pace.options(scheduling_strategy=here).remote(limiter.rpm, limiter.tpm)
-            for job in jobs:
-                running[task.remote(job, strict, actor, limiter.rpm, limiter.tpm, secrets)] = job
+            for script in scripts:
+                book = [ray.put(script)]  # once in the object store, for the book's task and its chapters'
+                running[task.remote(book, strict, actor, limiter.rpm, limiter.tpm, secrets)] = script
         ran_on: list[str] = []
         pending = list(running)
         while pending:

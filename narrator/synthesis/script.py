@@ -3,6 +3,7 @@ each chunk's take. What plan, run and the output build all start from."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -69,13 +70,21 @@ class Script:
     chapters: tuple[Chapter, ...]  # prepared text
     chunks: tuple[Chunk, ...]
     keys: Mapping[str, str]  # chunk id -> cache key of its take
-    limits: Limits
     provider: Provider  # the job's voice
     cache: TakeCache
     voices: tuple[Provider, ...]  # per source, the voice its chapters are read with (the job's, or its own)
     takes: tuple[Take, ...]  # the chunks grouped into requests (takes.py), in reading order
     review: ReviewFile = field(default_factory=ReviewFile)  # the editor's decisions (review.py)
     edits: Mapping[str, TakeEdit] = field(default_factory=dict)  # take id -> what the editor changed of it
+    # made anew by each preparation (prepare_script): a run's report counts the preparations its stages used, so
+    # that a book prepared twice (a Ray task reading the sources again) shows in report.json
+    prepared: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False)
+
+    @cached_property
+    def limits(self) -> Limits:
+        """One set of limits for the whole book, the tightest of its voices: chunk ids stay the same whichever
+        voice reads them."""
+        return book_limits(self.job, self.voices)
 
     @cached_property
     def take_of(self) -> dict[str, Take]:
@@ -167,6 +176,11 @@ def source_voices(job: Job, provider: Provider) -> tuple[Provider, ...]:
     return tuple(made[job.voice_for(i).model_dump_json()] for i in range(len(job.sources)))
 
 
+def book_limits(job: Job, voices: Sequence[Provider]) -> Limits:
+    each = [effective_limits(job, p, job.voice_for(i)) for i, p in enumerate(voices)]
+    return Limits(max_chars=min(x.max_chars for x in each), max_tokens=min(x.max_tokens for x in each))
+
+
 def _take_limits(job: Job, provider: Provider, limits: Limits) -> Limits:
     """A grouped take stays under half of output.max_file_minutes: files are cut only between takes."""
     if job.output.max_file_minutes is None:
@@ -195,9 +209,7 @@ def prepare_script(job: Job, sample: Sample | None = None) -> Script:
     chapters = tuple(preparer.chapter(c) for c in document.chapters)
     if sample is not None:
         chapters = sample.trim(chapters, provider)
-    # one set of limits for the whole book, the tightest of its voices: chunk ids stay the same whichever voice
-    each = [effective_limits(job, p, job.voice_for(i)) for i, p in enumerate(voices)]
-    limits = Limits(max_chars=min(x.max_chars for x in each), max_tokens=min(x.max_tokens for x in each))
+    limits = book_limits(job, voices)
     chunks = tuple(chunk_chapters(chapters, limits))
     target = provider.profile.take_chars if job.chunking.target_chars is None else job.chunking.target_chars
     takes = tuple(group_takes(chunks, _take_limits(job, provider, limits), target))
@@ -212,7 +224,6 @@ def prepare_script(job: Job, sample: Sample | None = None) -> Script:
         chapters,
         chunks,
         keys,
-        limits,
         provider,
         cache,
         voices,
