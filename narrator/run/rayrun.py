@@ -169,7 +169,8 @@ def run_on_ray(
     on_book: Callable[[Script], None] | None = None,
 ) -> dict[str, Any]:
     """Every book (as the driver prepared it) a task on the cluster at ``address``, paced by its account's
-    limiter; ``keys``: the API keys the books need, by variable name. Returns where the work ran (the report's ``executor``)."""
+    limiter; ``keys``: the API keys the books need, by variable name. Returns where the work ran (the report's
+    ``executor``)."""
     try:
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy

@@ -1,13 +1,11 @@
-"""The command line: a thin layer over the library. A user's mistake is one line and an exit code."""
+"""The command line: a thin layer over the library, its commands here. How a command ends (a user's mistake is one
+line and an exit code; a signal stops ffmpeg too) is in exits.py."""
 
 from __future__ import annotations
 
-import errno
-import functools
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,88 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .core import errors
-from .job.spec import Job, load_job
-from .providers import PROVIDERS, provider_kind
-from .text.normalise import plain
+from ..core import errors
+from ..providers import PROVIDERS, provider_kind
+from ..text.normalise import plain
+from . import exits
 
 if TYPE_CHECKING:
-    from .core.records import Report
-    from .synthesis.script import Sample
-
-
-def _fail(exc: errors.NarratorError) -> None:
-    for line in str(exc).splitlines() or [type(exc).__name__]:
-        click.echo(f"error: {plain(line)}", err=True)
-    sys.exit(exc.exit_code)
-
-
-_ADVICE = {  # what to do about the environment's errors
-    errno.ENOSPC: " (in the output folder or the cache): free some space and rerun; finished takes are kept",
-    errno.EACCES: ": narrator may not write there; give the output folder or cache a place it may",
-    errno.EROFS: ": a read-only file system; give the output folder or cache a place narrator may write",
-}
-
-
-def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except errors.NarratorError as exc:
-            _fail(exc)
-        except OSError as exc:  # the environment: a full disk, a folder that vanished or may not be written
-            where = f"{exc.filename}: " if exc.filename else ""
-            advice = _ADVICE.get(exc.errno or 0, "")
-            click.echo(f"error: {plain(where)}{exc.strerror or exc}{advice}", err=True)
-            sys.exit(errors.EXIT_INVALID)
-        except KeyboardInterrupt as exc:
-            signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
-            click.echo(f"{signal.strsignal(signum)}: finished chunks are kept; rerun to resume", err=True)
-            sys.exit(128 + signum)
-
-    return wrapper
-
-
-class Stopped(KeyboardInterrupt):
-    """narrator was told to stop by a signal."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _stop_on_signals() -> None:
-    """SIGINT or SIGTERM, from a terminal or a CI job's timeout: kill the ffmpeg processes too (a signal sent to
-    narrator alone does not reach them), then unwind as for Ctrl-C. Finished chunks and files stay; every file
-    being written is a temporary one."""
-
-    stopping = False
-
-    def stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        if stopping:  # a second Ctrl-C: the user means it, and the first is already unwinding
-            os._exit(128 + signum)
-        stopping = True
-        click.echo("stopping... (finished chunks are kept)", err=True)
-        from .core import ffmpeg
-
-        ffmpeg.stop_all()
-        raise Stopped(signum)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, stop)
-
-
-def _load(job_file: str) -> Job:
-    job = load_job(job_file)
-    from .synthesis.script import provider_for
-
-    try:
-        provider_for(job)  # voice, model and key problems surface here, before any work
-    except errors.JobError as exc:
-        raise errors.JobError([f"{job.path}: {problem}" for problem in exc.problems]) from None
-    return job
+    from ..core.records import Report
+    from ..synthesis.script import Sample
 
 
 class _Commands(click.Group):
@@ -125,13 +49,13 @@ def main(verbose: int) -> None:
 
 @main.command()
 @click.argument("job_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@handles_errors
+@exits.handles_errors
 def validate(job_files: tuple[str, ...]) -> None:
     """Check job specs (or a catalogue and its jobs) and their files; no synthesis."""
-    from .catalogue.runner import load_catalogue, load_jobs
+    from ..catalogue.runner import load_catalogue, load_jobs
 
     catalogue = load_catalogue(job_files)
-    for job in load_jobs(catalogue, _load):
+    for job in load_jobs(catalogue, exits.load):
         click.echo(f"{os.path.relpath(job.path)}: ok ({len(job.sources)} source(s), provider {job.voice.provider})")
     if catalogue.path is not None:
         click.echo(f"{catalogue.path}: ok (a catalogue of {len(catalogue.job_files)} job(s))")
@@ -139,7 +63,7 @@ def validate(job_files: tuple[str, ...]) -> None:
 
 def _sample(chapters: str | None, minutes: float | None) -> Sample | None:
     """``--chapters 1-3,Epilogue`` and ``--sample MINUTES``: a quick listen, or None for the whole book."""
-    from .synthesis.script import Sample
+    from ..synthesis.script import Sample
 
     if chapters is None and minutes is None:
         return None
@@ -167,7 +91,7 @@ def sample_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 )
 @click.option("--ray", "ray_address", metavar="ADDRESS", help="Run the books on this Ray cluster (host:port).")
 @sample_options
-@handles_errors
+@exits.handles_errors
 def run(
     job_files: tuple[str, ...],
     progress: bool | None,
@@ -184,7 +108,7 @@ def run(
 
     Exit codes: 0 all done, 1 some chunks failed, 2 invalid job or usage, 3 fatal provider error, 4 over the
     budget, 5 --strict and QA failed, 130/143 stopped by a signal (a catalogue: its worst book's)."""
-    from .catalogue.runner import is_catalogue
+    from ..catalogue.runner import is_catalogue
 
     if len(job_files) == 1 and not is_catalogue(Path(job_files[0])) and not ray_address:
         _run_one(job_files[0], progress, strict, junit, _sample(chapters, minutes))
@@ -195,13 +119,13 @@ def run(
 
 
 def _run_one(job_file: str, progress: bool | None, strict: bool, junit: str | None, sample: Sample | None) -> None:
-    from .catalogue.runner import book_row, read_report
-    from .catalogue.summary import append_step_summary
-    from .core.records import MANIFEST, REPORT
-    from .run.pipeline import run_job
+    from ..catalogue.runner import book_row, read_report
+    from ..catalogue.summary import append_step_summary
+    from ..core.records import MANIFEST, REPORT
+    from ..run.pipeline import run_job
 
-    job = _load(job_file)
-    _stop_on_signals()
+    job = exits.load(job_file)
+    exits.stop_on_signals()
     result = run_job(job, progress=progress, strict=strict, sample=sample)
     c = result.counts
     click.echo(
@@ -233,12 +157,12 @@ def _run_catalogue(
 ) -> None:
     from tqdm import tqdm
 
-    from .catalogue.runner import CATALOGUE_REPORT, Book, load_catalogue, load_jobs, read_report, run_catalogue
-    from .catalogue.summary import append_step_summary
+    from ..catalogue.runner import CATALOGUE_REPORT, Book, load_catalogue, load_jobs, read_report, run_catalogue
+    from ..catalogue.summary import append_step_summary
 
     catalogue = load_catalogue(job_files)
-    jobs = load_jobs(catalogue, _load)
-    _stop_on_signals()
+    jobs = load_jobs(catalogue, exits.load)
+    exits.stop_on_signals()
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=len(jobs), unit="book", desc="books", disable=not show, dynamic_ncols=True) as bar:
 
@@ -263,8 +187,8 @@ def _run_catalogue(
 
 
 def _write_junit(path: Path, books: list[tuple[str, Path, Report | None]]) -> None:
-    from .catalogue.junit import write_junit
-    from .core.records import MANIFEST, read_manifest
+    from ..catalogue.junit import write_junit
+    from ..core.records import MANIFEST, read_manifest
 
     suites = []
     for job_file, out_dir, report in books:
@@ -278,14 +202,14 @@ def _write_junit(path: Path, books: list[tuple[str, Path, Report | None]]) -> No
 @click.argument("job_file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @sample_options
-@handles_errors
+@exits.handles_errors
 def plan(job_file: str, as_json: bool, chapters: str | None, minutes: float | None) -> None:
     """Chapters, chunks, tokens, what is cached, estimated length, cost and time. No synthesis. With --chapters
     or --sample: what `run` with the same options would do."""
-    from .run.planning import make_plan, render_plan
-    from .synthesis.script import prepare_script
+    from ..run.planning import make_plan, render_plan
+    from ..synthesis.script import prepare_script
 
-    job = _load(job_file)
+    job = exits.load(job_file)
     sample = _sample(chapters, minutes)
     plan = make_plan(job, prepare_script(job, sample) if sample else None)
     click.echo(json.dumps(plan.to_json(), indent=2) if as_json else plain(render_plan(plan)))
@@ -295,18 +219,18 @@ def plan(job_file: str, as_json: bool, chapters: str | None, minutes: float | No
 @click.argument("job_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--check", is_flag=True, help="Exit 1 while a run has work to do, 0 when the book is up to date.")
-@handles_errors
+@exits.handles_errors
 def diff(job_files: tuple[str, ...], as_json: bool, check: bool) -> None:
     """What changed since the last build, and what a run would do: takes to request, cost, files to encode. Of
     several jobs or a catalogue: each book's, and the totals."""
-    from .catalogue.runner import is_catalogue, load_catalogue, load_jobs
-    from .run.diff import diff_book, render_diff
+    from ..catalogue.runner import is_catalogue, load_catalogue, load_jobs
+    from ..run.diff import diff_book, render_diff
 
     if len(job_files) == 1 and not is_catalogue(Path(job_files[0])):
-        result = diff_book(_load(job_files[0]))
+        result = diff_book(exits.load(job_files[0]))
         click.echo(json.dumps(result.to_json(), indent=2) if as_json else plain(render_diff(result)))
         sys.exit(1 if check and result.pending else 0)
-    jobs = load_jobs(load_catalogue(job_files), _load)
+    jobs = load_jobs(load_catalogue(job_files), exits.load)
     books = [(os.path.relpath(job.path), diff_book(job)) for job in jobs]
     if as_json:
         click.echo(
@@ -330,13 +254,13 @@ def diff(job_files: tuple[str, ...], as_json: bool, check: bool) -> None:
 @click.option("--port", type=int, default=0, help="The port to serve on (default: any free one).")
 @click.option("--host", default="127.0.0.1", help="The address to bind (default 127.0.0.1: this machine only).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
-@handles_errors
+@exits.handles_errors
 def review(job_file: str, port: int, host: str, open_browser: bool) -> None:
     """The editor's page for the job: hear each take beside its text, approve, reject, fix and regenerate.
     Prints its URL (with the access token) and serves until Ctrl-C."""
-    from .review.server import serve, url
+    from ..review.server import serve, url
 
-    job = _load(job_file)
+    job = exits.load(job_file)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: serving on {host}: anyone who can reach it and has the URL can spend money", err=True)
     server = serve(job, host, port)
@@ -357,14 +281,14 @@ def review(job_file: str, port: int, host: str, open_browser: bool) -> None:
 @click.option("--rejected", is_flag=True, help="Every take rejected in the review file.")
 @click.option("--chunk", "chunk_ids", multiple=True, help="The take holding this chunk (manifest chunks[].id).")
 @click.option("--chapter", "chapters", type=int, multiple=True, help="Every take of this chapter (from 1).")
-@handles_errors
+@exits.handles_errors
 def redo(job_file: str, rejected: bool, chunk_ids: tuple[str, ...], chapters: tuple[int, ...]) -> None:
     """New takes for chosen takes; the old ones stay (the review file can pin one). Then `narrator run` builds
     with them, encoding again only what holds them."""
-    from .review.redo import redo as redo_takes
-    from .review.redo import select_takes
+    from ..review.redo import redo as redo_takes
+    from ..review.redo import select_takes
 
-    job = _load(job_file)
+    job = exits.load(job_file)
     if not (rejected or chunk_ids or chapters):
         raise errors.JobError(["redo: say which takes: --rejected, --chunk ID or --chapter N"])
     result = redo_takes(
@@ -384,7 +308,7 @@ def cache() -> None:
 
 @cache.command()
 @click.argument("job_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@handles_errors
+@exits.handles_errors
 def stats(job_files: tuple[str, ...]) -> None:
     """Takes, bytes and voices in the caches of these jobs; which takes none of them uses."""
     _cache_survey(job_files, prune=False)
@@ -393,16 +317,16 @@ def stats(job_files: tuple[str, ...]) -> None:
 @cache.command()
 @click.argument("job_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--yes", is_flag=True, help="Remove them (without it: say what would be removed).")
-@handles_errors
+@exits.handles_errors
 def prune(job_files: tuple[str, ...], yes: bool) -> None:
     """Remove the takes that none of these jobs (nor their review files) uses. A dry run unless --yes."""
     _cache_survey(job_files, prune=yes)
 
 
 def _cache_survey(job_files: tuple[str, ...], prune: bool) -> None:
-    from .run.cachetools import render, survey
+    from ..run.cachetools import render, survey
 
-    jobs = [_load(f) for f in job_files]
+    jobs = [exits.load(f) for f in job_files]
     roots = dict.fromkeys(job.cache.resolve() if isinstance(job.cache, Path) else job.cache for job in jobs)
     for root in roots:  # a take used by any listed job is kept, whichever cache the others name
         click.echo(plain(render(survey(root, jobs, prune=prune), pruned=prune)))
