@@ -1,18 +1,22 @@
 """What an HTTP speech service's answers mean, for any HTTP provider: how long it asks us to wait, which failures
-to retry (../shared/api-contract.md), and whether a 200's body is audio at all."""
+to retry (../shared/api-contract.md), whether a 200's body is audio at all, and reading that audio into a take."""
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import re
 import socket
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
 from ..core import errors
+from ..core.audio import PcmStream
+from .base import TakeSink
 
 QUOTA_CODES = {
     "insufficient_quota",
@@ -31,6 +35,7 @@ SIGNATURES: dict[str, tuple[bytes, ...]] = {
     "mp3": (b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"\xff\xe3"),
 }
 _TEXTUAL = re.compile(rb"^\s*(<|\{|\[)")
+PCM_RATE = 24_000  # what the endpoint sends unless Content-Type says otherwise
 
 
 def parse_reset(value: str | None) -> float | None:
@@ -145,3 +150,54 @@ def connect_failure(exc: BaseException) -> str:
             return "no such host"
         seen = seen.__cause__ or seen.__context__
     return f"could not connect ({exc})"
+
+
+async def receive_audio(response: httpx.Response, sink: TakeSink, fmt: str, expected: float) -> None:
+    """PCM and WAV are written as they arrive; compressed formats (a tenth of the size) are read whole,
+    then decoded by ffmpeg straight into the sink. A body that is not audio, or far too long for its text
+    (a runaway voice, a server sending junk), is refused before it fills a disk."""
+    content_type = response.headers.get("content-type", "")
+    most_seconds = 30.0 + 4.0 * expected
+    pieces = response.aiter_bytes()
+    try:
+        if fmt in ("pcm", "wav") or content_type.startswith(("audio/pcm", "audio/l16")):
+            rate = int(m.group(1)) if (m := re.search(r"rate=(\d+)", content_type)) else PCM_RATE
+            stream: PcmStream | None = None
+            async for piece in pieces:
+                if stream is None:  # some relays wrap pcm in a WAV header anyway: look at the first bytes
+                    if problem := not_audio(fmt, content_type, piece):
+                        raise errors.BadAudio(problem)
+                    stream = PcmStream(wav=fmt == "wav" or piece[:4] == b"RIFF", rate=rate)
+                pcm = stream.feed(piece)
+                if pcm:
+                    assert stream.rate is not None
+                    sink.write(pcm, stream.rate)
+                    if sink.samples > most_seconds * stream.rate:
+                        raise errors.BadAudio(f"audio too long for its text: over {most_seconds:.0f} s")
+            if stream is None:
+                raise errors.BadAudio("empty audio body")
+            stream.close()
+        else:
+            await _receive_compressed(pieces, sink, fmt, content_type, most_seconds)
+    except (ValueError, errors.ToolError) as exc:
+        raise errors.BadAudio(f"undecodable {fmt} body: {exc}") from None
+
+
+async def _receive_compressed(
+    pieces: AsyncIterator[bytes], sink: TakeSink, fmt: str, content_type: str, most_seconds: float
+) -> None:
+    from ..core import ffmpeg
+
+    body = bytearray()
+    async for piece in pieces:
+        if not body and (problem := not_audio(fmt, content_type, piece)):
+            raise errors.BadAudio(problem)
+        body += piece
+        if len(body) > most_seconds * 40_000:  # 320 kbps: more than any speech encoding needs
+            raise errors.BadAudio(f"audio too long for its text: over {most_seconds:.0f} s")
+
+    def decode() -> None:
+        for pcm in ffmpeg.stream_pcm(bytes(body), PCM_RATE, fmt):
+            sink.write(pcm, PCM_RATE)
+
+    await asyncio.to_thread(decode)

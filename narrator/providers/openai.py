@@ -11,14 +11,12 @@ import logging
 import os
 import re
 import urllib.parse
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import httpx
 from pydantic import AfterValidator
 
 from ..core import errors
-from ..core.audio import PcmStream
 from ..core.fields import OneOf, Range, Text
 from .base import (
     Events,
@@ -31,7 +29,7 @@ from .base import (
     VoiceSpec,
     characters_at,
 )
-from .http import classify, connect_failure, not_audio, parse_reset
+from .http import classify, connect_failure, parse_reset, receive_audio
 
 log = logging.getLogger("narrator.openai")
 
@@ -64,7 +62,6 @@ PRICES: dict[str, Price] = {
 # Seconds per request, for the plan's time bound: a full 4096-character chunk took 44-62 s on the real endpoint.
 REQUEST_OVERHEAD = 0.5
 SECONDS_PER_CHAR = 0.013
-PCM_RATE = 24_000  # what the endpoint sends unless Content-Type says otherwise
 _KEYISH = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{4,})")
 
 
@@ -100,7 +97,6 @@ class OpenAIProvider(Provider):
         self.spec = spec
         self.model = spec.model
         self.base_url = (spec.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
-        self.custom = self.base_url != OPENAI_BASE_URL
         self.voice = spec.voice or ("marin" if takes_instructions(self.model) else "alloy")
         self.format = spec.response_format
         self.concurrency = concurrency
@@ -124,6 +120,11 @@ class OpenAIProvider(Provider):
         self._check()
         # read when the first request is made, not before: plan and validate need no key (run checks for it first)
         self._key = ""
+
+    @property
+    def custom(self) -> bool:
+        """A relay's address, not OpenAI's: a model or voice it does not know is only a warning."""
+        return self.base_url != OPENAI_BASE_URL
 
     def __getstate__(self) -> dict[str, Any]:
         """A provider travels (to a Ray task) without its connection or its key: it reads the key from the
@@ -233,56 +234,7 @@ class OpenAIProvider(Provider):
                 error.args = (self.redact(str(error)),)
                 raise error
             events.accepted()  # the audio streams as it is made: accepted long before it is complete
-            await self._receive(response, sink, self.profile.speech_seconds(text))
-
-    async def _receive(self, response: httpx.Response, sink: TakeSink, expected: float) -> None:
-        """PCM and WAV are written as they arrive; compressed formats (a tenth of the size) are read whole,
-        then decoded by ffmpeg straight into the sink. A body that is not audio, or far too long for its text
-        (a runaway voice, a server sending junk), is refused before it fills a disk."""
-        content_type = response.headers.get("content-type", "")
-        most_seconds = 30.0 + 4.0 * expected
-        pieces = response.aiter_bytes()
-        try:
-            if self.format in ("pcm", "wav") or content_type.startswith(("audio/pcm", "audio/l16")):
-                rate = int(m.group(1)) if (m := re.search(r"rate=(\d+)", content_type)) else PCM_RATE
-                stream: PcmStream | None = None
-                async for piece in pieces:
-                    if stream is None:  # some relays wrap pcm in a WAV header anyway: look at the first bytes
-                        if problem := not_audio(self.format, content_type, piece):
-                            raise errors.BadAudio(problem)
-                        stream = PcmStream(wav=self.format == "wav" or piece[:4] == b"RIFF", rate=rate)
-                    pcm = stream.feed(piece)
-                    if pcm:
-                        assert stream.rate is not None
-                        sink.write(pcm, stream.rate)
-                        if sink.samples > most_seconds * stream.rate:
-                            raise errors.BadAudio(f"audio too long for its text: over {most_seconds:.0f} s")
-                if stream is None:
-                    raise errors.BadAudio("empty audio body")
-                stream.close()
-            else:
-                await self._receive_compressed(pieces, sink, content_type, most_seconds)
-        except (ValueError, errors.ToolError) as exc:
-            raise errors.BadAudio(f"undecodable {self.format} body: {exc}") from None
-
-    async def _receive_compressed(
-        self, pieces: AsyncIterator[bytes], sink: TakeSink, content_type: str, most_seconds: float
-    ) -> None:
-        from ..core import ffmpeg
-
-        body = bytearray()
-        async for piece in pieces:
-            if not body and (problem := not_audio(self.format, content_type, piece)):
-                raise errors.BadAudio(problem)
-            body += piece
-            if len(body) > most_seconds * 40_000:  # 320 kbps: more than any speech encoding needs
-                raise errors.BadAudio(f"audio too long for its text: over {most_seconds:.0f} s")
-
-        def decode() -> None:
-            for pcm in ffmpeg.stream_pcm(bytes(body), PCM_RATE, self.format):
-                sink.write(pcm, PCM_RATE)
-
-        await asyncio.to_thread(decode)
+            await receive_audio(response, sink, self.format, self.profile.speech_seconds(text))
 
     def _watch_rate_headers(self, headers: httpx.Headers, events: Events) -> None:
         """A server that says none are left until a reset: everyone waits for it, before the 429s."""

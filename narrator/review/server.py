@@ -14,19 +14,15 @@ import html
 import json
 import re
 import secrets
-from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import ValidationError
-
-from ..job.review import ReviewFile, Status, TakeDecision, decision_for, review_path, text_hash, update_review
+from ..job.review import review_path
 from ..job.spec import Job
-from ..text.takes import Take
-from .desk import Desk, parse_time, position_of
-from .redo import redo
+from .decisions import add_word, decide, decide_many, instruct_chapter, regenerate, restore
+from .desk import Desk, parse_time
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -89,115 +85,21 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ValueError("a JSON object was expected")
             desk = self.server.desk
             if m := re.fullmatch(r"/api/take/(t[0-9a-f]{12})", self.path):
-                self._json(self._decide({m.group(1): body})[0])
+                self._json(decide(desk, {m.group(1): body})[0])
             elif self.path == "/api/decisions":  # one change for many takes (approve all shown); undoable
-                changes = body.get("takes")
-                if not isinstance(changes, dict) or not all(isinstance(v, dict) for v in changes.values()):
-                    raise ValueError("takes: a mapping of take id to its change was expected")
-                before = {i: (d.model_dump() if (d := desk.script.review.takes.get(i)) else None) for i in changes}
-                self._json({"takes": self._decide(changes), "before": before})
+                self._json(decide_many(desk, body.get("takes")))
             elif self.path == "/api/restore":  # undo: the decisions as they were (None: there was none)
-                self._json({"takes": self._restore(body.get("takes"))})
+                self._json({"takes": restore(desk, body.get("takes"))})
             elif m := re.fullmatch(r"/api/take/(t[0-9a-f]{12})/regenerate", self.path):
-                take = desk.take(m.group(1))
-                if take is None:
-                    return self._json({"error": "no such take"}, 404)
-                wanted = take.id
-                result = redo(desk.job, lambda script: [t for t in script.takes if t.id == wanted])
-                desk.changed()
-                failed = [r.error for r in result.outcome.results.values() if r.status == "failed"]
-                if failed or result.outcome.fatal is not None:
-                    return self._json({"error": failed[0] if failed else str(result.outcome.fatal)}, 502)
-                self._json({"take": desk.chapter(take.chapter)["takes"][position_of(desk.script, take)]})
+                self._json(*regenerate(desk, m.group(1)))
             elif m := re.fullmatch(r"/api/chapter/(\d+)/instructions", self.path):
-                index = int(m.group(1))
-                if index >= len(desk.script.chapters):
-                    return self._json({"error": "no such chapter"}, 404)
-                said = str(body.get("instructions") or "").strip() or None
-                self._decide({take.id: {"instructions": said} for take in desk.script.takes_by_chapter[index]})
-                self._json(desk.chapter(index))
+                self._json(*instruct_chapter(desk, int(m.group(1)), body))
             elif self.path == "/api/lexicon":
-                word, said = str(body.get("word", "")).strip(), str(body.get("replacement", "")).strip()
-                if not word or not said or " " in word:
-                    raise ValueError("a lexicon entry is one word and what to say instead")
-                pattern = re.compile(rf"\b{re.escape(word)}\b")
-                script = desk.script  # where the takes it changes are (their ids follow their text, and change)
-                changes = [
-                    {"chapter": t.chapter, "position": position_of(script, t)}
-                    for t in script.takes
-                    if pattern.search(t.text)
-                ]
-                update_review(desk.job.path, lambda review: review.lexicon.__setitem__(word, said))
-                desk.changed()
-                self._json({"word": word, "replacement": said, "takes": changes})
+                self._json(add_word(desk, body))
             else:
                 self._send(404, b"not found\n", "text/plain")
         except ValueError as exc:
             self._json({"error": str(exc)}, 400)
-
-    def _decide(self, changes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-        """Apply each take's change in one write of the review file; the takes as the page shows them now."""
-        desk = self.server.desk
-        takes = {}
-        for take_id, body in changes.items():
-            take = desk.take(take_id)
-            if take is None:
-                raise ValueError(f"no such take: {take_id}")
-            status = body.get("status")
-            if status is not None and status not in Status.__args__:  # type: ignore[attr-defined]
-                raise ValueError(f"status must be one of {', '.join(Status.__args__)}")  # type: ignore[attr-defined]
-            if body.get("instructions") and not desk.voice()["instructions"]:
-                raise ValueError("this book's voice does not take instructions")
-            takes[take_id] = take
-
-        def change(review: ReviewFile) -> None:
-            for take_id, body in changes.items():
-                take = takes[take_id]
-                found = review.takes.get(take.id)
-                if found is None or found.source != text_hash(take.text):
-                    found = review.takes[take.id] = decision_for(take)
-                for key in ("status", "note", "text", "instructions"):
-                    if key in body:
-                        setattr(found, key, (str(body[key]).strip() or None) if body[key] is not None else None)
-                if "chosen" in body:
-                    found.chosen = int(body["chosen"])
-
-        update_review(desk.job.path, change)
-        desk.changed()
-        return self._shown(takes.values())
-
-    def _restore(self, before: Any) -> list[dict[str, Any]]:
-        """Put decisions back as ``/api/decisions`` found them: undo."""
-        desk = self.server.desk
-        if not isinstance(before, dict):
-            raise ValueError("takes: a mapping of take id to its decision (or null) was expected")
-        takes = {i: t for i in before if (t := desk.take(i)) is not None}
-        try:
-            restored = {i: None if d is None else TakeDecision.model_validate(d) for i, d in before.items()}
-        except ValidationError as exc:
-            raise ValueError(f"not a decision: {exc.errors()[0]['msg']}") from None
-
-        def change(review: ReviewFile) -> None:
-            for take_id, decision in restored.items():
-                if decision is None:
-                    review.takes.pop(take_id, None)
-                else:
-                    review.takes[take_id] = decision
-
-        update_review(desk.job.path, change)
-        desk.changed()
-        return self._shown(takes.values())
-
-    def _shown(self, takes: Iterable[Take]) -> list[dict[str, Any]]:
-        """The takes as the page shows them now (each chapter's made once: a batch may hold hundreds)."""
-        desk = self.server.desk
-        chapters: dict[int, dict[str, Any]] = {}
-        shown = []
-        for take in takes:
-            if take.chapter not in chapters:
-                chapters[take.chapter] = desk.chapter(take.chapter)
-            shown.append(chapters[take.chapter]["takes"][position_of(desk.script, take)])
-        return shown
 
     def _audio(self, take_id: str, variant: int) -> None:
         script = self.server.desk.script
