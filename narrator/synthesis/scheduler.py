@@ -13,9 +13,10 @@ import itertools
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from tenacity import (
     AsyncRetrying,
@@ -217,8 +218,8 @@ async def synthesize_all(
     ``on_take`` hears of each as it is stored, fails or is skipped. ``slots`` (with this run's ``priority``) are
     the requests in flight this run shares with others (a catalogue's books); by default, ``concurrency`` of its
     own."""
-    run = _Synthesis(work, cache, limiter, retry, on_take, slots or Slots(concurrency), priority)
-    run.claims = claims if claims is not None else {}
+    shared = claims if claims is not None else {}
+    run = _Synthesis(work, cache, limiter, retry, on_take, slots or Slots(concurrency), priority, shared)
     if work:  # everything cached: do not load a model or open a connection for nothing
         await run.run(concurrency)
     return run.outcome
@@ -234,29 +235,27 @@ class _Synthesis:
         on_take: Callable[[str, TakeResult], None] | None,
         slots: Slots,
         priority: int,
+        claims: dict[str, asyncio.Future[None]],
     ) -> None:
         self.slots, self.priority = slots, priority
-        self.claims: dict[str, asyncio.Future[None]] = {}  # takes being made, by key: shared by a catalogue's books
-        self.committing: dict[str, asyncio.Task[None]] = {}
+        self.claims = claims  # takes being made, by key: shared by a catalogue's books
         self.queue = list(reversed(work))  # pop() from the end keeps reading order
-        self.providers = list({id(w.provider): w.provider for w in work}.values())
         self.cache, self.limiter, self.retry, self.on_take = cache, limiter, retry, on_take
         self.outcome = SynthesisOutcome()
         self.events = RunEvents(limiter, self.outcome.responses)
-        self.commits: list[asyncio.Task[None]] = []
-        self.committer = ThreadPoolExecutor(1, thread_name_prefix="cache-commit")
+        self.commits = _Commits()
         self.stop = asyncio.Event()
 
     async def run(self, concurrency: int) -> None:
         started = time.monotonic()
+        providers = list({id(w.provider): w.provider for w in self.queue}.values())
         try:
             first = await self.canary()
             workers = max(1, min(concurrency, len(self.queue)))
             await asyncio.gather(first, *(self.worker() for _ in range(workers)))
         finally:
-            await asyncio.gather(*self.commits)  # every finished take reaches the cache, whatever stopped the run
-            self.committer.shutdown()
-            for provider in self.providers:
+            await self.commits.drain()  # every finished take reaches the cache, whatever stopped the run
+            for provider in providers:
                 await provider.aclose()
         for item in self.queue:  # never started because the run stopped
             self.outcome.results[item.key] = TakeResult("skipped")
@@ -299,7 +298,7 @@ class _Synthesis:
             if taken is not None:
                 self.record(item.key, taken)
         finally:
-            if (committing := self.committing.pop(item.key, None)) is not None:  # claimed until it is in the cache
+            if (committing := self.commits.pop(item.key)) is not None:  # claimed until it is in the cache
                 committing.add_done_callback(lambda _: self._release(item.key, claim))
             else:
                 self._release(item.key, claim)
@@ -330,8 +329,7 @@ class _Synthesis:
         except ProviderError as exc:
             return TakeResult("failed", attempts, error=str(exc))
         # made visible in the cache off the worker's path: fsync must not delay its next request
-        self.commits.append(committing := asyncio.create_task(self.commit(item.key, take, attempts)))
-        self.committing[item.key] = committing
+        self.commits.start(item.key, self.commit(item.key, take, attempts))
         return None
 
     def retrying(self) -> AsyncRetrying:
@@ -361,11 +359,35 @@ class _Synthesis:
         return take
 
     async def commit(self, key: str, take: PendingTake, attempts: int) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self.committer, take.commit)  # a take counts as done once it is on disk
+        await self.commits.run(take.commit)  # a take counts as done once it is on disk
         self.record(key, TakeResult("synthesized", attempts, take.duration))
 
     def record(self, key: str, taken: TakeResult) -> None:
         self.outcome.results[key] = taken
         if self.on_take is not None:
             self.on_take(key, taken)
+
+
+class _Commits:
+    """Takes made visible in the cache off the workers' path, on one thread of their own (fsync must not delay a
+    worker's next request): every commit started, and the one in flight for each key."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="cache-commit")
+        self.started: list[asyncio.Task[None]] = []
+        self.in_flight: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, key: str, commit: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(commit)
+        self.started.append(task)
+        self.in_flight[key] = task
+
+    def pop(self, key: str) -> asyncio.Task[None] | None:
+        return self.in_flight.pop(key, None)
+
+    async def run(self, write: Callable[[], object]) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.pool, write)
+
+    async def drain(self) -> None:
+        await asyncio.gather(*self.started)
+        self.pool.shutdown()
