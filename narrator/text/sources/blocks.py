@@ -221,22 +221,27 @@ class _Extractor(HTMLParser):
         elif tag == "table":
             w.flush()
             self.frames.append(Frame(tag, "table", table=Table()))
-        elif tag in ("ol", "ul"):
-            w.flush()
-            start = int(a["start"]) - 1 if a.get("start", "").strip().isdigit() else 0
-            self.frames.append(Frame(tag, "list", counter=start if tag == "ol" else -1))
-        elif tag == "li":
-            w.flush()
-            listing = w.frame("list")
-            if listing is not None and listing.counter >= 0 and w.frame("note") is None:
-                listing.counter += 1
-                w.prefix = f"{listing.counter}. "
-            self.frames.append(Frame(tag, "block"))
+        elif tag in ("ol", "ul", "li"):
+            self._open_list(tag, a)
         elif tag in _BLOCK_TAGS:
             w.flush()
             self.frames.append(Frame(tag, "block"))
         else:
             self.frames.append(Frame(tag, "inline"))
+
+    def _open_list(self, tag: str, a: dict[str, str]) -> None:
+        """A list (an ordered one counts from its ``start``), or an item: numbered as a reader would say it."""
+        w = self.writer
+        w.flush()
+        if tag != "li":
+            start = int(a["start"]) - 1 if a.get("start", "").strip().isdigit() else 0
+            self.frames.append(Frame(tag, "list", counter=start if tag == "ol" else -1))
+            return
+        listing = w.frame("list")
+        if listing is not None and listing.counter >= 0 and w.frame("note") is None:
+            listing.counter += 1
+            w.prefix = f"{listing.counter}. "
+        self.frames.append(Frame(tag, "block"))
 
     def handle_endtag(self, tag: str) -> None:
         w = self.writer

@@ -136,11 +136,7 @@ def read_epub(path: Path, options: ReadOptions | None = None) -> Document:
         enc = book.read("META-INF/encryption.xml")
         if b"EncryptedData" in enc:
             raise SourceError(f"{path}: the book is encrypted (DRM); narrator reads DRM-free EPUBs only")
-    container = book.xml("META-INF/container.xml")
-    rootfile = container.find(".//container:rootfile", NS)
-    if rootfile is None or not rootfile.get("full-path"):
-        raise SourceError(f"{path}: META-INF/container.xml names no package document")
-    opf_path = rootfile.get("full-path", "")
+    opf_path = _package_path(book, path)
     opf = book.xml(opf_path)
     opf_dir = posixpath.dirname(opf_path)
 
@@ -168,6 +164,27 @@ def read_epub(path: Path, options: ReadOptions | None = None) -> Document:
         if entry is not None and ref.get("linear", "yes") != "no":
             spine.append(entry)
 
+    toc, skip_paths = _contents(book, opf, opf_dir, manifest, spine_el)
+    cover = _find_cover(book, manifest, metadata)
+    options = options or ReadOptions()
+    chapters, dropped = _build_chapters(book, spine, toc, _Skipped(skip_paths, (title, author or "")), options)
+    doc = Document(title, tuple(chapters), author, language, cover, dropped)
+    return place_notes(doc, options.notes)
+
+
+def _package_path(book: _Epub, path: Path) -> str:
+    """Where the package document is, by META-INF/container.xml."""
+    container = book.xml("META-INF/container.xml")
+    rootfile = container.find(".//container:rootfile", NS)
+    if rootfile is None or not rootfile.get("full-path"):
+        raise SourceError(f"{path}: META-INF/container.xml names no package document")
+    return rootfile.get("full-path", "")
+
+
+def _contents(
+    book: _Epub, opf: Element, opf_dir: str, manifest: dict[str, ManifestItem], spine_el: Element
+) -> tuple[list[TocEntry], dict[str, str]]:
+    """The table of contents (EPUB 3 nav, else the NCX), and the pages not to read with why (landmarks, guide)."""
     nav_item = next((m for m in manifest.values() if "nav" in m.properties), None)
     toc: list[TocEntry] = []
     skip_paths: dict[str, str] = {}  # page -> why it is not read (its landmark: "titlepage", "toc", ...)
@@ -184,11 +201,7 @@ def read_epub(path: Path, options: ReadOptions | None = None) -> Document:
         if ref.get("type", "").lower() in SKIP_TYPES:
             skip_paths.setdefault(_resolve(opf_dir, ref.get("href", ""))[0], ref.get("type", "").lower())
 
-    cover = _find_cover(book, manifest, metadata)
-    options = options or ReadOptions()
-    chapters, dropped = _build_chapters(book, spine, toc, _Skipped(skip_paths, (title, author or "")), options)
-    doc = Document(title, tuple(chapters), author, language, cover, dropped)
-    return place_notes(doc, options.notes)
+    return toc, skip_paths
 
 
 def _text(parent: Element | None, tag: str) -> str | None:

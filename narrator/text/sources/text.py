@@ -154,6 +154,25 @@ def _is_contents(lines: list[str]) -> bool:
     return chapter_lines == len(lines) >= 2 or (len(lines) >= 3 and chapter_lines * 2 >= len(lines))
 
 
+def _chapter_heading(lines: list[str]) -> tuple[str, list[str]]:
+    """A chapter line's heading (with a subtitle line right under it), and the lines after it."""
+    heading = clean_text(lines[0]).rstrip(".")
+    rest = lines[1:]
+    if rest and len(rest[0]) <= 80:
+        heading = f"{heading}: {clean_text(rest[0])}"
+        rest = rest[1:]
+    return heading, rest
+
+
+def _not_read(front: list[Block], contents: bool, empty: list[str]) -> tuple[str, ...]:
+    """What the reader left out, for report.json's not_read: a title page, a contents list, empty chapters."""
+    dropped: list[str] = []
+    if front:
+        said = " / ".join(b.text for b in front if b.kind == "paragraph")
+        dropped.append(f"before the first chapter (a title page?): {said[:60]}")
+    return tuple(dropped + (["a table of contents"] if contents else []) + list(without_text(empty)))
+
+
 def read_text(path: Path, options: ReadOptions | None = None) -> Document:
     options = options or ReadOptions()
     raw = decode_text(path.read_bytes(), path).replace("\r\n", "\n").replace("\r", "\n")
@@ -189,11 +208,7 @@ def read_text(path: Path, options: ReadOptions | None = None) -> Document:
         subtitle_next = False
         if _CHAPTER_LINE.match(lines[0]) and len(lines[0]) <= 80:
             close()
-            heading = clean_text(lines[0]).rstrip(".")
-            rest = lines[1:]
-            if rest and len(rest[0]) <= 80:  # a subtitle line right under the chapter line
-                heading = f"{heading}: {clean_text(rest[0])}"
-                rest = rest[1:]
+            heading, rest = _chapter_heading(lines)
             title, blocks = heading, [Block("heading", heading, 1)]
             if rest:
                 blocks += _paragraph_blocks(" ".join(rest), len(chapters), options.images)
@@ -203,13 +218,8 @@ def read_text(path: Path, options: ReadOptions | None = None) -> Document:
         else:
             blocks += _paragraph_blocks(para, len(chapters), options.images)
     close()
-    doc_title = pg_title or path.stem.replace("_", " ").replace("-", " ").strip().title()
-    dropped: list[str] = []
     if front and not chapters:  # a short text with no chapter lines at all: it is the text
-        chapters.append(Chapter(path.stem, tuple(front)))
-    elif front:
-        said = " / ".join(b.text for b in front if b.kind == "paragraph")
-        dropped.append(f"before the first chapter (a title page?): {said[:60]}")
-    dropped += (["a table of contents"] if contents else []) + list(without_text(empty))
-    doc = Document(doc_title, tuple(chapters), pg_author, dropped=tuple(dropped))
+        chapters, front = [Chapter(path.stem, tuple(front))], []
+    doc_title = pg_title or path.stem.replace("_", " ").replace("-", " ").strip().title()
+    doc = Document(doc_title, tuple(chapters), pg_author, dropped=_not_read(front, contents, empty))
     return place_notes(doc, options.notes)
