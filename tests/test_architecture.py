@@ -235,6 +235,58 @@ def test_the_size_rules_see_what_they_measure(tmp_path):
     assert ":207: `# fmt: skip`" in found and ":208:" not in found
 
 
+def _outside_libraries(tree: ast.AST) -> set[str]:
+    """The names a module binds by importing from outside narrator (a library's objects are set up its way)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names if not a.name.startswith("narrator")}
+        elif isinstance(node, ast.ImportFrom) and not node.level and not (node.module or "").startswith("narrator"):
+            names |= {a.asname or a.name for a in node.names}
+    return names
+
+
+def finished_from_outside(source: str) -> list[str]:
+    """``x.attr = ...`` where ``x`` is an object a call made in the same function: an object finished from
+    outside after its construction (``run = _Run(...); run.script = ...``). Objects of libraries outside narrator
+    (tqdm, mutagen, onnxruntime) are exempt: they are made to be set up that way."""
+    tree = ast.parse(source)
+    libraries = _outside_libraries(tree)
+    found = []
+    for function in ast.walk(tree):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        made: dict[str, int] = {}
+        for node in ast.walk(function):
+            if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Call, ast.BoolOp)):
+                calls = [n for n in ast.walk(node.value) if isinstance(n, ast.Call)]
+                root = calls[0].func if calls else None
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+                if isinstance(root, ast.Name) and root.id not in libraries:
+                    made |= {t.id: node.lineno for t in node.targets if isinstance(t, ast.Name)}
+        for node in ast.walk(function):
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            targets += [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
+            for target in targets:
+                for leaf in target.elts if isinstance(target, ast.Tuple) else [target]:
+                    if isinstance(leaf, ast.Attribute) and isinstance(leaf.value, ast.Name) and leaf.value.id in made:
+                        found.append(f"{node.lineno}: {ast.unparse(leaf)}")
+    return sorted(set(found), key=lambda line: int(line.split(":")[0]))  # a nested function is walked twice
+
+
+def test_no_object_is_finished_from_outside():
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        found += [f"{path.relative_to(PACKAGE)}:{line}" for line in finished_from_outside(path.read_text("utf-8"))]
+    assert not found, "\n".join(found)
+
+
+def test_the_outside_finishing_checker_sees_it():
+    source = "from tqdm import tqdm\ndef f():\n    run = Run()\n    run.script = 1\n    bar = tqdm()\n    bar.n = 2\n"
+    assert finished_from_outside(source) == ["4: run.script"]
+
+
 @pytest.mark.slow
 def test_importing_every_module_changes_nothing_in_the_process():
     # umask, warnings filters and pydub's globals are process state a library must not touch on import

@@ -12,7 +12,7 @@ from ..synthesis.gate import ChapterGate
 from ..synthesis.script import Script
 from .builder import build_files
 from .fileplan import FilePlanner, PlannedFile, is_stale, plan_files
-from .stages import BuildResult, FileProgress
+from .stages import BuildResult, FileProgress, Unfinished
 
 
 def build_outputs(
@@ -22,9 +22,9 @@ def build_outputs(
     progress: FileProgress | None = None,
     gate: ChapterGate | None = None,
     prebuilt: dict[str, str] | None = None,
-) -> BuildResult:
+) -> BuildResult | Unfinished:
     """Make what is out of date. With a ``gate``, while synthesis still runs: each chapter is built as soon as
-    its takes are stored (NotReady if some never are: the files finished so far are on disk, and in the error)."""
+    its takes are stored (Unfinished if some never are: the chapter files finished so far, which are on disk)."""
     out_dir = script.job.output.dir
     before = {**(previous.fingerprints if previous else {}), **(prebuilt or {})}
     planner = FilePlanner(script)
@@ -35,6 +35,8 @@ def build_outputs(
             fingerprints = {os.path.relpath(f.path, out_dir): f.fingerprint for f in planned}
             return _reuse(previous, planned, fingerprints)
     result = build_files(script, planner, before, timings, progress, gate, prebuilt)
+    if isinstance(result, Unfinished):
+        return result
     # QA rows of the files not made again carry over; a file no longer planned takes its row with it
     order = {os.path.basename(path): i for i, path in enumerate(result.fingerprints)}
     remade = {q.file for q in result.qa}

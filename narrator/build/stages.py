@@ -4,21 +4,27 @@ WAV the book files read, and the subtitles written from the chapters' placements
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from ..core.presets import Preset
+from ..core import errors
+from ..core.outputkinds import OutputKind
+from ..core.presets import PRESETS, Preset
 from ..core.records import ChapterRow, Placement, QaFile
 from ..synthesis.scheduler import SynthesisOutcome
 from ..synthesis.script import Script
-from .assemble import ChapterAudio
-from .fileplan import PlannedFile
+from .assemble import ChapterAudio, Framing
+from .fileplan import FilePlanner, PlannedFile, is_stale, plan_files
 from .mastering import master_chapter, mastering_filters
+from .segments import FRAME
 from .subtitles import chapter_cues, write_subtitles
+from .writers import write_cover
 
 FileProgress = Callable[[int, int], None]  # (audio files done, of how many): a progress display's feed
 
@@ -119,3 +125,103 @@ def master_to_wav(chapter: ChapterAudio, preset: Preset, headroom: float = 0.0) 
     master_chapter(chapter.wav, mastered, mastering_filters(preset, chapter.gain, headroom=headroom))
     rate = preset.sample_rate or chapter.rate
     return replace(chapter, wav=mastered, rate=rate, samples=round(chapter.samples * rate / chapter.rate), gain=None)
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A build that stopped because some chapter's takes will not come in this run (a take failed, the run
+    stopped): the chapter files it finished before, relative path -> fingerprint, for the manifest to keep."""
+
+    finished: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BuildSetting:
+    """What one build is of, settled once its first takes are stored: the book, what is on disk, where it works,
+    the mastering, the rates, and the whole-book files it makes (streamed through one encoder, or joined from
+    segments). Shared, read-only, by a chapter's build and the book's join."""
+
+    script: Script
+    planner: FilePlanner
+    before: dict[str, str]  # output path relative to the output folder -> fingerprint on disk
+    work_dir: Path
+    cover_file: Path | None
+    preset: Preset | None  # None: no mastering, or only subtitles to write
+    take_rate: int  # the takes' rate, what chapters are assembled at
+    rate: int  # the book files' rate
+    framing: Framing | None
+    streamed: tuple[OutputKind, ...]
+    segmented: tuple[OutputKind, ...]
+    prebuilt: Mapping[str, str]  # chapter files other tasks of this run made: path -> fingerprint
+
+    @property
+    def out_dir(self) -> Path:
+        return self.script.job.output.dir
+
+    @property
+    def total_files(self) -> int:
+        """The audio files the build may make (chapter parts and QA's second tries may add to it)."""
+        chapters = len(self.planner.audio_kinds) * len(self.script.chapters)
+        return chapters + len(self.streamed) + len(self.segmented)
+
+
+def settle(
+    script: Script,
+    planner: FilePlanner,
+    before: dict[str, str],
+    work_dir: Path,
+    *,
+    while_synthesizing: bool,
+    stream_books: bool = True,
+    prebuilt: Mapping[str, str] | None = None,
+) -> BuildSetting:
+    """The build's setting, once the first chapter's takes are stored (they tell the rate). While synthesis still
+    runs every whole-book file may have to be made (their fingerprints are known only at the end); otherwise just
+    those out of date. ``stream_books``: false for a chapter's task (rayrun.py), whose book build feeds them."""
+    first = script.cache.layout(script.keys[script.chunks[0].id])
+    if first is None:
+        raise errors.TakeVanished()
+    preset = PRESETS[script.job.output.mastering]
+    rate = (preset.sample_rate if preset else None) or first.rate
+    books = planner.book_kinds
+    if not while_synthesizing:
+        everything = plan_files(script, planner)
+        out_dir = script.job.output.dir
+        books = [f.kind for f in everything if f.chapter is None and is_stale(f, before, out_dir)]
+        if not any(f.kind.audio and is_stale(f, before, out_dir) for f in everything):
+            preset = None  # only subtitles to write: the takes' placements are all they need
+    return BuildSetting(
+        script,
+        planner,
+        before,
+        work_dir,
+        write_cover(script.document.cover, work_dir),
+        preset,
+        first.rate,
+        rate,
+        Framing(FRAME, first.rate, rate) if planner.framed else None,
+        tuple(k for k in books if k.audio and not k.segmented) if stream_books else (),
+        tuple(k for k in books if k.segmented),
+        MappingProxyType(dict(prebuilt or {})),
+    )
+
+
+class FileLog:
+    """The audio files a build has made (for QA, and the progress bar), and the chapter files among them (what a
+    stopped build has finished). Written from the build's threads."""
+
+    def __init__(self, out_dir: Path, progress: FileProgress | None, total: int):
+        self.out_dir, self.progress, self.total = out_dir, progress, total
+        self.made: list[PlannedFile] = []
+        self.finished: dict[str, str] = {}  # chapter files: relative path -> fingerprint
+        self._lock = threading.Lock()
+        if progress is not None:
+            progress(0, total)
+
+    def done(self, f: PlannedFile) -> None:
+        with self._lock:
+            self.made.append(f)
+            if f.chapter is not None:
+                self.finished[os.path.relpath(f.path, self.out_dir)] = f.fingerprint
+            if self.progress is not None:
+                self.progress(len(self.made), max(self.total, len(self.made)))

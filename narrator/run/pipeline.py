@@ -17,7 +17,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ..build.outputs import build_outputs, remove_stale_outputs
-from ..build.stages import BuildResult, PriorWork
+from ..build.stages import BuildResult, PriorWork, Unfinished
 from ..core import errors
 from ..core.records import (
     MANIFEST,
@@ -27,7 +27,7 @@ from ..core.records import (
 )
 from ..core.workspace import Workspace
 from ..job.spec import Job
-from ..synthesis.gate import ChapterGate, NotReady
+from ..synthesis.gate import ChapterGate
 from ..synthesis.scheduler import Limiter, Pace, SynthesisOutcome, TakeResult, Work, synthesize_all
 from ..synthesis.script import Sample, Script, prepare_script
 from . import ledger
@@ -123,8 +123,6 @@ class _Run:
             check_review(script)
         # the back end starts now, and builds each chapter as soon as its takes are stored
         gate = ChapterGate(script, cached)
-        built: BuildResult | None = None
-        finished: dict[str, str] = {}
         with _FilesBar(progress) as bar:
             built_by = (script, self.previous, self.timings, bar.update, gate, self.prior.prebuilt)
             building = asyncio.create_task(asyncio.to_thread(build_outputs, *built_by))
@@ -140,10 +138,8 @@ class _Run:
                 statuses = ledger.chunk_statuses(script, reused, self.outcome)
                 # the record of what is done survives whatever follows; the last build's record with it
                 ledger.manifest(script, statuses, None, self.previous).write(self.out_dir / MANIFEST)
-            try:
-                built = await building
-            except NotReady as stopped:
-                finished = stopped.finished
+            ended = await building
+            built, finished = (None, ended.finished) if isinstance(ended, Unfinished) else (ended, {})
         counts = Counter(s.status for s in statuses.values())
         if built is not None:
             self.prior.into_build(built)

@@ -123,7 +123,7 @@ def _chapters_on_ray(ref: Any, script: Script, pace: Pace, nodes: list[str]) -> 
     it and says what happened."""
     import ray
 
-    from ..build.builder import chapter_pending
+    from ..build.chapters import chapter_pending
     from ..build.fileplan import FilePlanner
     from ..core.records import MANIFEST, read_manifest
     from ..synthesis.gate import ChapterGate
@@ -156,7 +156,7 @@ def build_chapter_task(script: Script, before: dict[str, str], index: int) -> tu
     """One chapter's files and segments, as a Ray task: what it made, and the node it ran on."""
     import ray
 
-    from ..build.builder import build_chapter
+    from ..build.chapters import build_chapter
 
     return build_chapter(script, before, index), ray.get_runtime_context().get_node_id()
 

@@ -20,7 +20,6 @@ class NotReady(Exception):
     def __init__(self, chapter: int):
         super().__init__(f"chapter {chapter + 1} has takes that were not made")
         self.chapter = chapter
-        self.finished: dict[str, str] = {}  # chapter files the build made before it stopped: path -> fingerprint
 
 
 class ChapterGate:
