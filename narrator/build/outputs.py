@@ -5,6 +5,7 @@ build when nothing is, and delete the files an earlier build made that this one 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from ..core.records import Manifest, Placement
@@ -41,8 +42,7 @@ def build_outputs(
     order = {os.path.basename(path): i for i, path in enumerate(result.fingerprints)}
     remade = {q.file for q in result.qa}
     kept = [q for q in (previous.qa if previous else []) if q.file in order and q.file not in remade]
-    result.qa = sorted(kept + result.qa, key=lambda q: order[q.file])
-    return result
+    return replace(result, qa=sorted(kept + result.qa, key=lambda q: order[q.file]))
 
 
 def _reuse(previous: Manifest, planned: list[PlannedFile], fingerprints: dict[str, str]) -> BuildResult:

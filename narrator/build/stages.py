@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TypeVar
 
 from ..core import errors
 from ..core.outputkinds import OutputKind
 from ..core.presets import PRESETS, Preset
-from ..core.records import ChapterRow, Placement, QaFile
+from ..core.records import ChapterRow, Placement, QaFile, Stage
 from ..synthesis.scheduler import SynthesisOutcome
 from ..synthesis.script import Script
 from .assemble import ChapterAudio, Framing
@@ -37,8 +37,8 @@ class BuildResult:
     fingerprints: dict[str, str]  # output path relative to the output folder -> fingerprint
     qa: list[QaFile] = field(default_factory=list)
     reused: bool = False
-    stage_seconds: dict[str, float] = field(default_factory=dict)  # busy time per stage, summed over threads
-    stage_runs: dict[str, int] = field(default_factory=dict)  # times each stage ran
+    stage_seconds: dict[Stage, float] = field(default_factory=dict)  # busy time per stage, summed over threads
+    stage_runs: dict[Stage, int] = field(default_factory=dict)  # times each stage ran
 
 
 @dataclass
@@ -49,12 +49,18 @@ class PriorWork:
 
     outcome: SynthesisOutcome
     prebuilt: dict[str, str] = field(default_factory=dict)
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    stage_runs: dict[str, int] = field(default_factory=dict)
+    stage_seconds: dict[Stage, float] = field(default_factory=dict)
+    stage_runs: dict[Stage, int] = field(default_factory=dict)
     prepared: set[str] = field(default_factory=set)  # the preparations of the book its tasks built from
 
-    def add_stages(self, seconds: dict[str, float], runs: dict[str, int]) -> None:
+    def add_stages(self, seconds: dict[Stage, float], runs: dict[Stage, int]) -> None:
         self.stage_seconds, self.stage_runs = _summed(self.stage_seconds, seconds), _summed(self.stage_runs, runs)
+
+    def add_chapter(self, made: PriorWork) -> None:
+        """What a chapter's task made (build_chapter), added to the book's."""
+        self.prebuilt.update(made.prebuilt)
+        self.add_stages(made.stage_seconds, made.stage_runs)
+        self.prepared |= made.prepared
 
     def synthesized(self) -> set[str]:
         return {key for key, result in self.outcome.results.items() if result.status == "synthesized"}
@@ -75,7 +81,10 @@ class PriorWork:
         built.stage_runs = _summed(built.stage_runs, self.stage_runs)
 
 
-def _summed(counts: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+Figure = TypeVar("Figure", int, float)
+
+
+def _summed(counts: dict[Stage, Figure], more: dict[Stage, Figure]) -> dict[Stage, Figure]:
     """Per-stage figures added up, in the order the stages first appear."""
     return {**counts, **{stage: counts.get(stage, 0) + value for stage, value in more.items()}}
 
@@ -85,12 +94,12 @@ class StageClock:
     than the wall time)."""
 
     def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self.runs: dict[str, int] = {}
+        self.seconds: dict[Stage, float] = {}
+        self.runs: dict[Stage, int] = {}
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
+    def __call__(self, stage: Stage) -> Iterator[None]:
         start = time.monotonic()
         try:
             yield

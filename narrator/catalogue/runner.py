@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..core import errors
 from ..core.fields import Range, Text
-from ..core.records import REPORT, CatalogueAccount, CatalogueBook, CatalogueReport, Report
+from ..core.records import REPORT, CatalogueAccount, CatalogueBook, CatalogueReport, Executor, Report, Stage
 from ..job import yamlfile
 from ..job.spec import Job
 from ..job.specerrors import Problems
@@ -37,7 +37,7 @@ from ..synthesis.scheduler import Limiter, Pace, Slots
 from ..synthesis.script import Script, prepare_script
 
 CATALOGUE_REPORT = "catalogue-report.json"
-ENCODED = ("encoding", "book_encoding", "remux")  # report.stage_runs that made a file
+ENCODED: tuple[Stage, ...] = ("encoding", "book_encoding", "remux")  # report.stage_runs that made a file
 
 
 class CatalogueSpec(BaseModel):
@@ -224,30 +224,42 @@ async def run_books(
     await asyncio.gather(*(one(book, limiter) for limiter, members in limiters.values() for book in members))
 
 
-def book_row(job: Job, diff: BookDiff | None, report: Report | None, relative_to: Path) -> CatalogueBook:
-    """A book's line in the catalogue report (and the step summary), from its own report."""
+def book_row(
+    job: Job,
+    diff: BookDiff | None,
+    report: Report | None,
+    relative_to: Path,
+    refused: errors.NarratorError | None = None,
+) -> CatalogueBook:
+    """A book's line in the catalogue report (and the step summary), from its own report (or why it was not
+    run: the catalogue was ``refused``)."""
 
     def rel(path: Path) -> str:
         return os.path.relpath(path, relative_to)
 
-    changes = Counter(c["kind"] for chapter in (diff.chapters if diff else []) for c in chapter.changes)
-    row = CatalogueBook(
+    changes = Counter(c.kind for chapter in (diff.chapters if diff else []) for c in chapter.changes)
+    ran: dict[str, Any] = {"exit_code": errors.EXIT_INVALID, "message": "not run"}
+    if refused is not None:
+        ran = {"exit_code": refused.exit_code, "message": "not run: " + str(refused).splitlines()[0]}
+    elif report is not None:
+        ran = {
+            "exit_code": report.exit_code,
+            "message": report.message,
+            "requests": report.requests,
+            "rate_limited": report.rate_limited,
+            "cost_usd": report.estimated_cost_usd.this_run,
+            "files_encoded": sum(report.stage_runs.get(stage, 0) for stage in ENCODED),
+            "outputs": [rel(job.output.dir / o) for o in report.outputs],
+        }
+    return CatalogueBook(
         job=rel(job.path),
         title=job.title or job.path.stem,
         output_dir=rel(job.output.dir),
         report=rel(job.output.dir / REPORT),
-        exit_code=errors.EXIT_INVALID,
-        message="not run",
         changes=dict(sorted(changes.items())),
         takes_to_request=diff.requests if diff else 0,
+        **ran,
     )
-    if report is not None:
-        row.exit_code, row.message = report.exit_code, report.message
-        row.requests, row.rate_limited = report.requests, report.rate_limited
-        row.cost_usd = report.estimated_cost_usd.this_run
-        row.files_encoded = sum(report.stage_runs.get(stage, 0) for stage in ENCODED)
-        row.outputs = [rel(job.output.dir / o) for o in report.outputs]
-    return row
 
 
 def read_report(job: Job, out_dir: Path | None = None) -> Report | None:
@@ -266,12 +278,13 @@ def catalogue_report(
     where: Path,
     seconds: float,
     refused: errors.NarratorError | None = None,
+    executor: Executor | None = None,
 ) -> CatalogueReport:
     diffs = {b.job.path: b.diff for b in books}
-    rows = [book_row(job, diffs.get(job.path), read_report(job) if refused is None else None, where) for job in jobs]
-    if refused is not None:
-        for row in rows:
-            row.exit_code, row.message = refused.exit_code, "not run: " + str(refused).splitlines()[0]
+    rows = [
+        book_row(job, diffs.get(job.path), read_report(job) if refused is None else None, where, refused)
+        for job in jobs
+    ]
     worst = max([r.exit_code for r in rows] or [errors.EXIT_OK])
     failing = [r for r in rows if r.exit_code != errors.EXIT_OK]
     message = f"{len(rows)} book(s) done"
@@ -295,6 +308,7 @@ def catalogue_report(
         cost_usd=round(sum(r.cost_usd for r in rows), 4),
         books=rows,
         timings_seconds={"total": round(seconds, 3)},
+        executor=executor or Executor(kind="local"),
     )
 
 
@@ -313,7 +327,7 @@ def run_catalogue(
     books: list[Book] = []
     limiters: dict[str, tuple[Limiter, list[Book]]] = {}
     refused: errors.NarratorError | None = None
-    executor: dict[str, Any] = {"kind": "local"}
+    executor = Executor(kind="local")
     try:
         books = prepare_books(jobs, catalogue.settings.budget_usd, strict)
         limiters = accounts(books, catalogue.settings)
@@ -333,8 +347,7 @@ def run_catalogue(
         raise
     finally:
         report = catalogue_report(
-            catalogue, jobs, books, limiters, report_path.parent, time.monotonic() - started, refused
+            catalogue, jobs, books, limiters, report_path.parent, time.monotonic() - started, refused, executor
         )
-        report.executor = executor
         report.write(report_path)
     return report

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -18,6 +18,12 @@ REPORT = "report.json"  # a run's report, beside it
 
 
 SCHEMA = 2  # 1: before records carried a schema number (same keys)
+
+# The words the records use, typed (mypy checks every one written; the schemas list them)
+ChunkState = Literal["cached", "synthesized", "failed", "pending"]  # a chunk in the manifest, after a run
+TakeOutcome = Literal["synthesized", "failed", "skipped", "cached"]  # what one run did with one take
+Stage = Literal["assembly", "mastering", "encoding", "book_encoding", "remux"]  # the build's stages
+ExecutorKind = Literal["local", "ray"]
 
 
 def _omitted() -> Any:
@@ -73,7 +79,7 @@ class ManifestChunk(Record):
     cache_key: str  # what was asked: the provider's settings and the text
     audio: str  # the take's file, relative to the output folder
     audio_hash: str | None = _omitted()  # what came back: SHA-256 of the take's samples, once it exists
-    status: str  # cached | synthesized | failed | pending
+    status: ChunkState
     attempts: int = 0
     error: str | None = _omitted()
     offset: float | None = _omitted()
@@ -174,8 +180,8 @@ class Report(Record):
     timings_seconds: dict[str, float]
     # assembly, mastering and encoding overlap (timings_seconds.outputs is their wall time): the time each kept
     # a core busy, summed over threads
-    stage_seconds: dict[str, float]
-    stage_runs: dict[str, int] = {}  # how many times each stage ran: chapters assembled, files and segments encoded
+    stage_seconds: dict[Stage, float]
+    stage_runs: dict[Stage, int] = {}  # how many times each stage ran: chapters assembled, files and segments encoded
     review: dict[str, int] = {}  # takes by the review file's word: approved, rejected, overridden, stale
     not_read: list[str] = []  # parts of the sources not read, and why (a title page's dedication, a contents page)
     outputs: list[str]  # the book's files on disk (after a failed run: the last build's)
@@ -249,6 +255,15 @@ class CatalogueAccount(Record):
     tokens_per_minute: float | None
 
 
+class Executor(Record):
+    """Where a catalogue's work ran: here, or on a Ray cluster (its nodes, those used, the tasks run)."""
+
+    kind: ExecutorKind
+    nodes: int | None = _omitted()
+    nodes_used: int | None = _omitted()
+    tasks: int | None = _omitted()
+
+
 class CatalogueReport(Record):
     """A catalogue run (``narrator run a.yaml b.yaml`` or ``narrator run catalogue.yaml``). Deterministic but for
     ``timings_seconds``; each book's own report.json has the rest."""
@@ -265,5 +280,4 @@ class CatalogueReport(Record):
     cost_usd: float
     books: list[CatalogueBook]
     timings_seconds: dict[str, float]
-    # where the work ran: {"kind": "local"}, or {"kind": "ray", "nodes", "nodes_used", "tasks"}
-    executor: dict[str, Any] = {"kind": "local"}
+    executor: Executor = Field(default_factory=lambda: Executor(kind="local"))  # where the work ran

@@ -58,6 +58,13 @@ def decision_for(take: Take) -> TakeDecision:
     return TakeDecision(source=text_hash(take.text), chapter=take.chapter + 1, block=take.chunks[0].block)
 
 
+def current_decision(review: ReviewFile, take: Take) -> TakeDecision:
+    """The decision the review file holds for the take as it is now, or a fresh one (none yet, or one made for
+    an earlier text of it)."""
+    found = review.takes.get(take.id)
+    return found if found is not None and found.source == text_hash(take.text) else decision_for(take)
+
+
 def stale_decisions(review: ReviewFile, takes: Sequence[Take]) -> dict[str, TakeDecision]:
     """Take id -> the decision made for the take that stood in its place before its text changed (a take's id
     follows its text, so an edited paragraph is a new take): shown as stale, never applied."""

@@ -9,7 +9,7 @@ import json
 import re
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -101,15 +101,18 @@ def _str(value: Any) -> str | None:
     return str(value) if value is not None else None
 
 
-def classify(status: int, headers: httpx.Headers, body: bytes) -> errors.ProviderError:
-    """The error class that says what a failed response means: retry, fail the chunk, or stop the run."""
+def classify(
+    status: int, headers: httpx.Headers, body: bytes, redact: Callable[[str], str] = str
+) -> errors.ProviderError:
+    """The error class that says what a failed response means: retry, fail the chunk, or stop the run. Its message
+    goes through ``redact``: servers echo keys in errors."""
     message, err_type, code = error_details(body, headers.get("content-type", ""))
     retry_after = parse_retry_after(headers)
-    text = f"HTTP {status}" + (f" {code}" if code else "") + f": {message}"
+    text = redact(f"HTTP {status}" + (f" {code}" if code else "") + f": {message}")
     should_retry = headers.get("x-should-retry")
     if 300 <= status < 400:  # httpx follows none: a base URL that redirects is the wrong base URL
         where = headers.get("location", "nowhere")
-        return errors.NotSpeech(f"HTTP {status} redirect to {where}", status=status)
+        return errors.NotSpeech(redact(f"HTTP {status} redirect to {where}"), status=status)
     if status in (401, 403):
         return errors.AuthError(text, status=status)
     if status == 404:

@@ -230,9 +230,7 @@ class OpenAIProvider(Provider):
             events.response(str(response.status_code))
             self._watch_rate_headers(response.headers, events)
             if response.status_code != 200:
-                error = classify(response.status_code, response.headers, await response.aread())
-                error.args = (self.redact(str(error)),)
-                raise error
+                raise classify(response.status_code, response.headers, await response.aread(), self.redact)
             events.accepted()  # the audio streams as it is made: accepted long before it is complete
             await receive_audio(response, sink, self.format, self.profile.speech_seconds(text))
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..job.review import ReviewFile, Status, TakeDecision, decision_for, text_hash, update_review
+from ..job.review import ReviewFile, Status, TakeDecision, current_decision, update_review
 from ..text.takes import Take
 from .desk import Desk, position_of
 from .redo import redo
@@ -33,14 +33,13 @@ def decide(desk: Desk, changes: dict[str, dict[str, Any]]) -> list[dict[str, Any
     def change(review: ReviewFile) -> None:
         for take_id, body in changes.items():
             take = takes[take_id]
-            found = review.takes.get(take.id)
-            if found is None or found.source != text_hash(take.text):
-                found = review.takes[take.id] = decision_for(take)
-            for key in ("status", "note", "text", "instructions"):
-                if key in body:
-                    setattr(found, key, (str(body[key]).strip() or None) if body[key] is not None else None)
+            said = ("status", "note", "text", "instructions")
+            update: dict[str, Any] = {
+                k: (str(body[k]).strip() or None) if body[k] is not None else None for k in said if k in body
+            }
             if "chosen" in body:
-                found.chosen = int(body["chosen"])
+                update["chosen"] = int(body["chosen"])
+            review.takes[take.id] = current_decision(review, take).model_copy(update=update)
 
     update_review(desk.job.path, change)
     desk.changed()

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..core import errors
-from ..job.review import ReviewFile, decision_for, text_hash, update_review
+from ..job.review import ReviewFile, current_decision, update_review
 from ..job.spec import Job
 from ..run.preflight import check_key
 from ..synthesis.scheduler import Limiter, SynthesisOutcome, Work, synthesize_all
@@ -57,12 +57,10 @@ def redo(job: Job, pick: Callable[[Script], list[Take]]) -> RedoResult:
 
     def ask_again(review: ReviewFile) -> None:
         for take in takes:
-            found = review.takes.get(take.id)
-            if found is None or found.source != text_hash(take.text):
-                found = review.takes[take.id] = decision_for(take)
-            found.redone += 1
-            found.chosen = None  # the newest
-            found.status = "unheard"  # a new take is not yet heard, approved as the old one was
+            found = current_decision(review, take)
+            # the newest take is chosen; a new take is not yet heard, approved as the old one was
+            update = {"redone": found.redone + 1, "chosen": None, "status": "unheard"}
+            review.takes[take.id] = found.model_copy(update=update)
 
     update_review(job.path, ask_again)
     script = prepare_script(job)  # with the new keys

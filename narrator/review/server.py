@@ -154,13 +154,15 @@ def _page(desk: Desk) -> str:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    desk: Desk
+
+    def __init__(self, address: tuple[str, int], desk: Desk) -> None:
+        super().__init__(address, _Handler)
+        self.desk = desk
 
 
 def serve(job: Job, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> _Server:
     """A server for the job's page, not yet serving: ``server.serve_forever()``; its URL is ``url(server)``."""
-    server = _Server((host, port), _Handler)
-    server.desk = Desk(job, token or secrets.token_urlsafe(24))
+    server = _Server((host, port), Desk(job, token or secrets.token_urlsafe(24)))
     server.desk.script  # noqa: B018  (the book is read now: a broken job fails before a URL is printed)
     return server
 

@@ -57,20 +57,22 @@ def survey(location: Path | str, jobs: list[Job], prune: bool = False) -> CacheR
     """What the cache at ``location`` holds, against what ``jobs`` use; with ``prune``, the unused takes removed."""
     started = time.time()
     used = used_keys(jobs)
-    report = CacheReport(location)
-    for take in _local(location) if isinstance(location, Path) else _remote(location):
-        report.takes += 1
-        report.bytes += take.size
-        voice = used.get(take.key)
-        report.by_voice[voice or "unused"] += 1
-        if voice is None and take.modified is not None and take.modified < started:
-            report.unused.append(take)
-            report.unused_bytes += take.size
+    found = list(_local(location) if isinstance(location, Path) else _remote(location))
+    by_voice = Counter(used.get(take.key) or "unused" for take in found)
+    # a take stored since this survey began is some run's, not unused
+    unused = [t for t in found if t.key not in used and t.modified is not None and t.modified < started]
     if prune:
-        for take in report.unused:
+        for take in unused:
             take.remove()
-            report.removed += 1
-    return report
+    return CacheReport(
+        location,
+        takes=len(found),
+        bytes=sum(t.size for t in found),
+        by_voice=by_voice,
+        unused=unused,
+        unused_bytes=sum(t.size for t in unused),
+        removed=len(unused) if prune else 0,
+    )
 
 
 def _local(root: Path) -> Iterator[CachedTake]:

@@ -5,8 +5,8 @@ writes nothing. ``--check`` makes it a gate for CI: exit 1 while work is pending
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 from ..build.fileplan import FilePlanner, PlannedFile, is_stale
 from ..core.records import MANIFEST, read_manifest
@@ -17,11 +17,23 @@ from .planning import make_plan
 EXCERPT = 60  # characters of a changed text shown
 
 
+ChangeKind = Literal["added", "removed", "changed"]
+
+
+@dataclass(frozen=True)
+class ChunkChange:
+    """A chunk whose text is new, gone or different since the last build (its opening words)."""
+
+    kind: ChangeKind
+    chunk: str
+    text: str
+
+
 @dataclass
 class ChapterDiff:
     number: int
     title: str
-    changes: list[dict[str, str]] = field(default_factory=list)  # kind (added|removed|changed), chunk, text
+    changes: list[ChunkChange] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # files a run would make again
 
 
@@ -44,7 +56,7 @@ class BookDiff:
             "requests": self.requests,
             "cost_usd": round(self.cost_usd, 4),
             "built": self.built,
-            "chapters": [c.__dict__ for c in self.chapters],
+            "chapters": [asdict(c) for c in self.chapters],
             "books": self.books,
         }
 
@@ -66,11 +78,11 @@ def diff_book(job: Job, script: Script | None = None) -> BookDiff:
         if chunk.id in before:
             continue
         old = removed.pop((chunk.chapter + 1, chunk.block, chunk.piece), None)
-        kind = "changed" if old is not None else "added"
-        rows[chunk.chapter].changes.append({"kind": kind, "chunk": chunk.id, "text": _excerpt(chunk.spoken)})
+        kind: ChangeKind = "changed" if old is not None else "added"
+        rows[chunk.chapter].changes.append(ChunkChange(kind, chunk.id, _excerpt(chunk.spoken)))
     for old in removed.values():
         if old.chapter <= len(rows):
-            rows[old.chapter - 1].changes.append({"kind": "removed", "chunk": old.id, "text": _excerpt(old.text)})
+            rows[old.chapter - 1].changes.append(ChunkChange("removed", old.id, _excerpt(old.text)))
     cached = script.cached_keys()
     planner = FilePlanner(script)
     fingerprints = last.fingerprints if last else {}
@@ -110,7 +122,7 @@ def render_diff(diff: BookDiff) -> str:
     lines = [head]
     for chapter in diff.chapters:
         lines.append(f"chapter {chapter.number} {chapter.title}:")
-        lines += [f"  {c['kind']:>7} {c['chunk']}: {c['text']}" for c in chapter.changes]
+        lines += [f"  {c.kind:>7} {c.chunk}: {c.text}" for c in chapter.changes]
         lines += [f"  encode  {name}" for name in chapter.files]
     if diff.books:
         lines.append("the whole book:")

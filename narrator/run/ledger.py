@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..build.stages import BuildResult
+from ..core.errors import EXIT_OK
 from ..core.records import (
     ChapterRow,
     ChunkCounts,
+    ChunkState,
     Costs,
     Manifest,
     ManifestChunk,
@@ -19,6 +21,7 @@ from ..core.records import (
     Placement,
     QaSection,
     Report,
+    TakeOutcome,
 )
 from ..job.review import review_counts, review_state, stale_decisions
 from ..synthesis.costs import price_for, request_cost
@@ -27,9 +30,20 @@ from ..synthesis.script import Script
 from ..text.chunker import Chunk
 
 
+@dataclass(frozen=True)
+class Ending:
+    """How a run ended, for its report: the exit code and its one line, the files on disk when this run built
+    none (the last build's), and how many preparations of the book's text its stages used."""
+
+    exit_code: int
+    message: str
+    on_disk: list[str] | None = None
+    text_prepared: int = 1
+
+
 @dataclass
 class ChunkStatus:
-    status: str  # cached | synthesized | failed | pending
+    status: ChunkState
     attempts: int = 0
     error: str | None = None
 
@@ -46,7 +60,12 @@ def cpu_seconds() -> float:
 
 def chunk_statuses(script: Script, reused: set[str], outcome: SynthesisOutcome) -> dict[str, ChunkStatus]:
     statuses: dict[str, ChunkStatus] = {}
-    names = {"synthesized": "synthesized", "failed": "failed", "skipped": "pending", "cached": "cached"}
+    names: dict[TakeOutcome, ChunkState] = {
+        "synthesized": "synthesized",
+        "failed": "failed",
+        "skipped": "pending",
+        "cached": "cached",
+    }
     for chunk in script.chunks:
         if chunk.id in reused:
             statuses[chunk.id] = ChunkStatus("cached")
@@ -156,20 +175,21 @@ def _limits(script: Script) -> dict[str, int]:
 def report(
     script: Script,
     outcome: SynthesisOutcome,
-    counts: Counter[str],
+    counts: Counter[ChunkState],
     timings: dict[str, float],
     built: BuildResult | None,
-    text_prepared: int = 1,
+    ending: Ending,
 ) -> Report:
     job = script.job
     run_cost, book_cost, failed = _costs(script, outcome)
+    built_outputs = [os.path.relpath(p, job.output.dir) for p in built.outputs] if built else []
     qa = None
     if job.output.mastering != "none":
         files = built.qa if built else []
         qa = QaSection(preset=job.output.mastering, passed=bool(files) and all(f.passed for f in files), files=files)
     return Report(
-        exit_code=0,
-        message="",
+        exit_code=ending.exit_code,
+        message=ending.message,
         provider=script.provider.fingerprint(),
         chunks=ChunkCounts(
             total=len(script.chunks),
@@ -190,10 +210,11 @@ def report(
         stage_runs=dict(built.stage_runs) if built else {},
         review=review_counts(script.review, script.takes),
         not_read=list(script.document.dropped),
-        outputs=[os.path.relpath(p, job.output.dir) for p in built.outputs] if built else [],
+        outputs=ending.on_disk if ending.on_disk is not None else built_outputs,
         outputs_reused=bool(built and built.reused),
         qa=qa,
-        text_prepared=text_prepared,
+        text_prepared=ending.text_prepared,
+        outputs_current=ending.exit_code == EXIT_OK,
     )
 
 

@@ -22,6 +22,7 @@ from ..core import errors
 from ..core.records import (
     MANIFEST,
     REPORT,
+    ChunkState,
     Manifest,
     read_manifest,
 )
@@ -39,7 +40,7 @@ class RunResult:
     exit_code: int
     output_dir: Path
     outputs: list[Path] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
+    counts: Counter[ChunkState] = field(default_factory=Counter)
     message: str = ""
 
 
@@ -68,8 +69,7 @@ async def run_job_async(
     provider error, a budget refusal, a signal), report.json says so, with its exit code. ``script``: the job
     already prepared; ``pace``: the limiter and request slots shared with other runs (catalogue.py);
     ``prior``: what this run's other tasks did (rayrun.py): takes requested, chapter files made."""
-    run = _Run(job, strict, sample, pace)
-    run.script, run.prior = script, prior or run.prior
+    run = _Run(job, strict, sample, pace, script, prior)
     try:
         return await run.go(progress)
     except BaseException as exc:
@@ -78,17 +78,25 @@ async def run_job_async(
 
 
 class _Run:
-    def __init__(self, job: Job, strict: bool = False, sample: Sample | None = None, pace: Pace | None = None):
+    def __init__(
+        self,
+        job: Job,
+        strict: bool = False,
+        sample: Sample | None = None,
+        pace: Pace | None = None,
+        script: Script | None = None,
+        prior: PriorWork | None = None,
+    ):
         self.job = sample.job(job) if sample else job
         self.sample = sample
         self.strict = strict
         self.started = time.monotonic()
         self.timings: dict[str, float] = {}
         self.pace = pace or Pace(Limiter(self.job.requests_per_minute, self.job.tokens_per_minute))
-        self.script: Script | None = None
+        self.script = script  # prepared by the caller (a catalogue, a Ray task), or by go()
         self.outcome = SynthesisOutcome()
         self.previous: Manifest | None = None
-        self.prior = PriorWork(SynthesisOutcome())  # nothing done by other tasks: a run of its own
+        self.prior = prior or PriorWork(SynthesisOutcome())  # by other tasks of this run (rayrun.py), or nothing
         self.holds_folder = False
         self.cached_at_start: set[str] | None = None  # stored when synthesis began; a take stored since is made
 
@@ -150,7 +158,7 @@ class _Run:
         return RunResult(exit_code, self.out_dir, built.outputs if built else [], counts, message)
 
     def verdict(
-        self, counts: Counter[str], statuses: dict[str, ledger.ChunkStatus], built: BuildResult | None
+        self, counts: Counter[ChunkState], statuses: dict[str, ledger.ChunkStatus], built: BuildResult | None
     ) -> tuple[int, str]:
         if self.outcome.fatal is not None:
             assert self.script is not None
@@ -167,17 +175,18 @@ class _Run:
             )
         return errors.EXIT_OK, "done"
 
-    def write_report(self, exit_code: int, message: str, counts: Counter[str], built: BuildResult | None) -> None:
+    def write_report(
+        self, exit_code: int, message: str, counts: Counter[ChunkState], built: BuildResult | None
+    ) -> None:
         assert self.script is not None
         self.timings["total"] = time.monotonic() - self.started
         self.timings["cpu"] = ledger.cpu_seconds()  # narrator and its ffmpeg processes: stage_seconds count waits too
         preparations = len({self.script.prepared} | self.prior.prepared)
-        report = ledger.report(self.script, self.outcome, counts, self.timings, built, preparations)
-        report.exit_code, report.message = exit_code, message
+        on_disk = None
         if built is None and self.previous is not None:  # what is on disk is the last build, not this job's
-            report.outputs = [o for o in self.previous.outputs if (self.out_dir / o).is_file()]
-        report.outputs_current = exit_code == errors.EXIT_OK
-        report.write(self.out_dir / REPORT)
+            on_disk = [o for o in self.previous.outputs if (self.out_dir / o).is_file()]
+        ending = ledger.Ending(exit_code, message, on_disk, preparations)
+        ledger.report(self.script, self.outcome, counts, self.timings, built, ending).write(self.out_dir / REPORT)
 
     def interrupted(self, exc: BaseException) -> None:
         """The run ended by an exception: a budget refusal, a tool's failure, a signal. Its report still tells
@@ -193,7 +202,7 @@ class _Run:
             return
         stored = self.script.cached_keys()
         before = stored if self.cached_at_start is None else self.cached_at_start  # stopped before synthesis
-        counts: Counter[str] = Counter()
+        counts: Counter[ChunkState] = Counter()
         for key in (self.script.keys[chunk.id] for chunk in self.script.chunks):
             counts["pending" if key not in stored else "cached" if key in before else "synthesized"] += 1
         with contextlib.suppress(OSError):

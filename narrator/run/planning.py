@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..core.records import Plan, PlanRow
 from ..job.spec import Job
@@ -25,28 +28,34 @@ def _chapter_rows(script: Script, to_send: _ToSend) -> list[PlanRow]:
     prices = {id(p): price_for(script.job, p.profile) for p in script.providers()}  # a source's own voice, speed
     cached = script.cached_keys()
     rows = []
-    for number, chapter in enumerate(script.chapters, start=1):
-        row = PlanRow(number=number, title=chapter.title, opening=_opening(script.by_chapter[number - 1]), takes=0)
-        for take in script.takes_by_chapter[number - 1]:
+    for index, chapter in enumerate(script.chapters):
+        counts: Counter[str] = Counter(takes=0)  # a chapter without takes says 0, not nothing
+        sums: defaultdict[str, float] = defaultdict(float)  # seconds and dollars
+        for take in script.takes_by_chapter[index]:
             key, voice = script.key_of(take), script.provider_of(take)
             seconds = voice.profile.speech_seconds(take.text)
             cost = request_cost(prices[id(voice)], take.tokens, take.chars, seconds)
-            row.chunks += len(take.chunks)
-            row.takes = (row.takes or 0) + 1
-            row.characters += take.chars  # as sent (and billed): paragraph breaks included
-            row.tokens += take.tokens
-            row.audio_seconds += seconds
-            row.cost_usd += cost
+            counts.update(chunks=len(take.chunks), takes=1, characters=take.chars, tokens=take.tokens)  # as billed
+            sums["audio_seconds"] += seconds
+            sums["cost_usd"] += cost
             if key in cached:
-                row.cached += len(take.chunks)
+                counts["cached"] += len(take.chunks)
             elif key not in to_send.seen:
                 to_send.seen.add(key)
-                row.cost_to_finish_usd += cost
+                sums["cost_to_finish_usd"] += cost
                 to_send.busy_seconds += voice.profile.request_seconds(take.text)
                 to_send.requests += 1
                 to_send.tokens += take.tokens
-        rows.append(row)
+        opening = _opening(script.by_chapter[index])
+        figures = {**counts, **sums}
+        rows.append(PlanRow(number=index + 1, title=chapter.title, opening=opening, **_rounded(figures)))
     return rows
+
+
+def _rounded(figures: Mapping[str, float]) -> dict[str, Any]:
+    """Counts as they are; seconds and dollars to four places."""
+    kept = ("audio_seconds", "cost_usd", "cost_to_finish_usd", "time_seconds")
+    return {key: round(value, 4) if key in kept else value for key, value in figures.items()}
 
 
 def make_plan(job: Job, script: Script | None = None) -> Plan:
@@ -61,14 +70,10 @@ def make_plan(job: Job, script: Script | None = None) -> Plan:
     if job.tokens_per_minute:
         bounds["tokens_per_minute"] = to_send.tokens / job.tokens_per_minute * 60
     summed = ("chunks", "takes", "characters", "tokens", "cached", "audio_seconds", "cost_usd", "cost_to_finish_usd")
-    total = PlanRow(**{key: sum(getattr(c, key) for c in chapters) for key in summed})
-    total.requests_to_send = to_send.requests
-    total.time_seconds = max(bounds.values())
-    total.time_bound_by = max(bounds, key=lambda k: bounds[k])
-    for row in [*chapters, total]:
-        for key in ("audio_seconds", "cost_usd", "cost_to_finish_usd", "time_seconds"):
-            if getattr(row, key) is not None:
-                setattr(row, key, round(getattr(row, key), 4))
+    sums = {key: sum(getattr(c, key) or 0 for c in chapters) for key in summed}
+    bound_by = max(bounds, key=lambda k: bounds[k])
+    figures = {**sums, "requests_to_send": to_send.requests, "time_seconds": bounds[bound_by]}
+    total = PlanRow(**_rounded(figures), time_bound_by=bound_by)
     return Plan(
         job=str(job.path),
         title=script.document.title,

@@ -6,6 +6,7 @@ import os
 from collections import Counter
 
 from ..core import errors
+from ..core.records import ChunkState
 from ..job.review import review_counts
 from ..synthesis.script import Script
 from .planning import make_plan
@@ -42,7 +43,7 @@ def check_budget(script: Script, to_finish: float | None = None) -> None:
         )
 
 
-def fatal_message(exc: errors.FatalProviderError, script: Script, counts: Counter[str]) -> str:
+def fatal_message(exc: errors.FatalProviderError, script: Script, counts: Counter[ChunkState]) -> str:
     """One line: what happened, and what to do about it (each error class knows its own advice)."""
     kept = counts["cached"] + counts["synthesized"]
     advice = exc.advice.format(key_env=script.provider.profile.key_env or "the key's variable")

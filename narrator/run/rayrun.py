@@ -30,6 +30,7 @@ from typing import Any
 
 from ..build.stages import PriorWork
 from ..core import errors
+from ..core.records import Executor
 from ..synthesis.scheduler import Limiter, Pace
 from ..synthesis.script import Script
 
@@ -145,9 +146,7 @@ def _chapters_on_ray(ref: Any, script: Script, pace: Pace, nodes: list[str]) -> 
     pending = [i for i in range(len(script.chapters)) if chapter_pending(script, planner, before, i)]
     for made, node in ray.get([chapter.remote(ref, before, i) for i in pending]):
         # a task waiting in ray.get lends its CPU to the chapters' tasks
-        prior.prebuilt.update(made.prebuilt)
-        prior.add_stages(made.stage_seconds, made.stage_runs)
-        prior.prepared |= made.prepared
+        prior.add_chapter(made)
         nodes.append(node)
     return prior
 
@@ -167,7 +166,7 @@ def run_on_ray(
     keys: dict[str, str],
     strict: bool,
     on_book: Callable[[Script], None] | None = None,
-) -> dict[str, Any]:
+) -> Executor:
     """Every book (as the driver prepared it) a task on the cluster at ``address``, paced by its account's
     limiter; ``keys``: the API keys the books need, by variable name. Returns where the work ran (the report's
     ``executor``)."""
@@ -206,4 +205,4 @@ def run_on_ray(
     finally:
         ray.shutdown()
     # tasks: the books' and their chapters' (as many as finished)
-    return {"kind": "ray", "nodes": nodes, "nodes_used": len(set(ran_on)), "tasks": max(len(ran_on), len(running))}
+    return Executor(kind="ray", nodes=nodes, nodes_used=len(set(ran_on)), tasks=max(len(ran_on), len(running)))

@@ -28,6 +28,7 @@ from tenacity import (
 )
 
 from ..core.errors import FatalProviderError, ProviderError, RateLimited
+from ..core.records import TakeOutcome
 from ..job.spec import RetrySpec
 from ..providers.base import Provider
 from .cache import PendingTake, TakeCache
@@ -45,9 +46,9 @@ class Work:
 
 @dataclass
 class TakeResult:
-    # "synthesized" | "failed" | "skipped" (not attempted: the run stopped first) | "cached" (made meanwhile by
-    # another book or runner: not requested)
-    status: str
+    # skipped: not attempted (the run stopped first); cached: made meanwhile by another book or runner (not
+    # requested)
+    status: TakeOutcome
     attempts: int = 0
     duration: float = 0.0
     error: str | None = None

@@ -133,8 +133,8 @@ class _Extractor(HTMLParser):
         if element_id := a.get("id"):  # inside skipped parts too: a link to the notes must land after the text
             w.out.anchors.setdefault(element_id, len(w.out.blocks) + (1 if w.text_pending() else 0))
             note = w.frame("note")
-            if note is not None and not note.note_id:  # <div class="footnote"><p><a id="Footnote_1">
-                note.note_id = element_id
+            if note is not None:
+                note.name_note(element_id)
         if self.skip_stack:
             if tag not in _VOID:
                 self.skip_stack.append(tag)
@@ -239,8 +239,7 @@ class _Extractor(HTMLParser):
             return
         listing = w.frame("list")
         if listing is not None and listing.counter >= 0 and w.frame("note") is None:
-            listing.counter += 1
-            w.prefix = f"{listing.counter}. "
+            w.prefix = f"{listing.next_number()}. "
         self.frames.append(Frame(tag, "block"))
 
     def handle_endtag(self, tag: str) -> None:

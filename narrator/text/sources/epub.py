@@ -341,6 +341,13 @@ class _Chapters:
         self.close()
         self.title, self.blocks = title, []
 
+    def name(self, title: str) -> None:
+        """The text gathered so far, if it has no title yet, takes this one; else a chapter of this title starts."""
+        if self.title is None:
+            self.title = title
+        else:
+            self.start(title)
+
     def result(self) -> tuple[list[Chapter], tuple[str, ...]]:
         self.close()
         return self.chapters, (*self.not_read, *without_text([*self.empty, *(b.text for b in self.carried)]))
@@ -383,9 +390,6 @@ def _build_chapters(
             # text before any nav entry (or a book with no navigation): a chapter named by its heading
             heading = next((b.text for b in rest if b.kind == "heading"), None)
             named = heading or extracted.title or f"Chapter {len(built.chapters) + 1}"
-            if built.title is None:
-                built.title = named
-            else:
-                built.start(named)
+            built.name(named)
         built.blocks.extend(rest)
     return built.result()

@@ -61,6 +61,15 @@ class Frame:
     counter: int = 0  # a list's last item number; -1 for a list without numbers
     table: Table | None = None
 
+    def next_number(self) -> int:
+        """A numbered list's next item number."""
+        self.counter += 1
+        return self.counter
+
+    def name_note(self, note_id: str) -> None:
+        """A note whose id is on an element inside it (``<div class="footnote"><p><a id="Footnote_1">``)."""
+        self.note_id = self.note_id or note_id
+
 
 class Frames:
     """The open frames, innermost last, counted by tag and kind: asking for a kind or tag that is not open costs
