@@ -1,6 +1,6 @@
-"""The JSON schemas of what a run writes, generated from the records' own models (records.py), into
-docs/schemas/: ``python -m devtools.schemas [FOLDER]``. A test checks that the committed files are
-these, so a change to a record that forgets its schema fails CI."""
+"""The JSON schemas of what a run writes and the review page is sent, generated from their models (records.py,
+review/payloads.py), into docs/schemas/: ``python -m devtools.schemas [FOLDER]``. A test checks that the committed
+files are these, so a change to a record that forgets its schema fails CI."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from narrator.core.records import SCHEMA, CatalogueReport, Manifest, Plan, Report
+from narrator.review.payloads import PAYLOADS
 
 RECORDS: dict[str, type[BaseModel]] = {
     "manifest": Manifest,
     "report": Report,
     "catalogue-report": CatalogueReport,
     "plan": Plan,
+    **PAYLOADS,  # what the review page's API sends
 }
 
 

@@ -4,10 +4,12 @@ a review file that two writers at once do not corrupt."""
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import jsonschema
 import pytest
 import yaml
 
@@ -15,7 +17,7 @@ from devtools.fake_openai import FakeSpeechServer
 from narrator.job.spec import load_job
 from narrator.review.server import parse_time, serve
 from tests.books import sentence
-from tests.conftest import run_cli, write_job
+from tests.conftest import REPO, run_cli, write_job
 
 pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
 
@@ -88,6 +90,17 @@ def test_audio_is_served_by_take_id_only_with_ranges(desk):
     part = httpx.get(f"{base}/audio/{takes[1]}/0?token={token}", headers={"Range": "bytes=100-199"})
     assert part.status_code == 206 and part.content == whole.content[100:200]
     assert part.headers["content-range"] == f"bytes 100-199/{len(whole.content)}"
+
+
+def test_what_the_page_is_sent_validates_against_its_schemas(desk):
+    folder, server, base, token, takes = desk
+    schemas = REPO / "docs" / "schemas"
+    for path, name in (("/api/book", "review-book"), ("/api/chapter/0", "review-chapter")):
+        sent = httpx.get(f"{base}{path}?token={token}").json()
+        jsonschema.validate(sent, json.loads((schemas / f"{name}.v2.json").read_text(encoding="utf-8")))
+    broken = {**sent, "takes": [{**sent["takes"][0], "status": "loved"}]}  # the schema knows the words
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, json.loads((schemas / "review-chapter.v2.json").read_text(encoding="utf-8")))
 
 
 def test_the_key_never_reaches_the_page(desk):
@@ -178,7 +191,7 @@ def test_instructions_are_offered_only_by_voices_that_read_them(tmp_path):
                               ({"provider": "openai", "model": "gpt-4o-mini-tts"}, True)):  # fmt: skip
         job = write_job(tmp_path, {"sources": ["book.md"], "voice": voice, "cache": "cache"})
         server = serve(load_job(job))
-        assert server.desk.voice() == {"instructions": takes_them}
+        assert server.desk.voice().instructions is takes_them
         take = server.desk.script.takes[0].id
         threading.Thread(target=server.serve_forever, daemon=True).start()
         host, port = server.server_address[:2]

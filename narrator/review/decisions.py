@@ -13,10 +13,11 @@ from pydantic import ValidationError
 from ..job.review import ReviewFile, Status, TakeDecision, current_decision, update_review
 from ..text.takes import Take
 from .desk import Desk, position_of
+from .payloads import PageChapter, PageTake
 from .redo import redo
 
 
-def decide(desk: Desk, changes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def decide(desk: Desk, changes: dict[str, dict[str, Any]]) -> list[PageTake]:
     """Apply each take's change in one write of the review file; the takes as the page shows them now."""
     takes = {}
     for take_id, body in changes.items():
@@ -26,7 +27,7 @@ def decide(desk: Desk, changes: dict[str, dict[str, Any]]) -> list[dict[str, Any
         status = body.get("status")
         if status is not None and status not in Status.__args__:  # type: ignore[attr-defined]
             raise ValueError(f"status must be one of {', '.join(Status.__args__)}")  # type: ignore[attr-defined]
-        if body.get("instructions") and not desk.voice()["instructions"]:
+        if body.get("instructions") and not desk.voice().instructions:
             raise ValueError("this book's voice does not take instructions")
         takes[take_id] = take
 
@@ -54,7 +55,7 @@ def decide_many(desk: Desk, changes: Any) -> dict[str, Any]:
     return {"takes": decide(desk, changes), "before": before}
 
 
-def restore(desk: Desk, before: Any) -> list[dict[str, Any]]:
+def restore(desk: Desk, before: Any) -> list[PageTake]:
     """Put decisions back as ``/api/decisions`` found them: undo."""
     if not isinstance(before, dict):
         raise ValueError("takes: a mapping of take id to its decision (or null) was expected")
@@ -76,18 +77,18 @@ def restore(desk: Desk, before: Any) -> list[dict[str, Any]]:
     return shown(desk, takes.values())
 
 
-def shown(desk: Desk, takes: Iterable[Take]) -> list[dict[str, Any]]:
+def shown(desk: Desk, takes: Iterable[Take]) -> list[PageTake]:
     """The takes as the page shows them now (each chapter's made once: a batch may hold hundreds)."""
-    chapters: dict[int, dict[str, Any]] = {}
+    chapters: dict[int, PageChapter] = {}
     rows = []
     for take in takes:
         if take.chapter not in chapters:
             chapters[take.chapter] = desk.chapter(take.chapter)
-        rows.append(chapters[take.chapter]["takes"][position_of(desk.script, take)])
+        rows.append(chapters[take.chapter].takes[position_of(desk.script, take)])
     return rows
 
 
-def instruct_chapter(desk: Desk, index: int, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+def instruct_chapter(desk: Desk, index: int, body: dict[str, Any]) -> tuple[PageChapter | dict[str, str], int]:
     """Instructions for every take of a chapter (none: the voice's own again)."""
     if index >= len(desk.script.chapters):
         return {"error": "no such chapter"}, 404
@@ -121,4 +122,4 @@ def regenerate(desk: Desk, take_id: str) -> tuple[dict[str, Any], int]:
     failed = [r.error for r in result.outcome.results.values() if r.status == "failed"]
     if failed or result.outcome.fatal is not None:
         return {"error": failed[0] if failed else str(result.outcome.fatal)}, 502
-    return {"take": desk.chapter(take.chapter)["takes"][position_of(desk.script, take)]}, 200
+    return {"take": desk.chapter(take.chapter).takes[position_of(desk.script, take)]}, 200

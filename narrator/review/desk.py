@@ -18,6 +18,7 @@ from ..job.review import TakeDecision, review_state, stale_decisions
 from ..job.spec import Job
 from ..synthesis.script import Script, prepare_script
 from ..text.takes import Take
+from .payloads import ChapterCounts, Earlier, PageBook, PageChapter, PageTake, Voice
 
 PEAKS = 96  # bars in a take's waveform
 
@@ -51,7 +52,7 @@ class Desk:
     def take(self, take_id: str) -> Take | None:
         return next((t for t in self.script.takes if t.id == take_id), None)
 
-    def chapter(self, index: int) -> dict[str, Any]:
+    def chapter(self, index: int) -> PageChapter:
         script = self.script
         manifest = self.manifest()
         placed = {c.id: c for c in manifest.chunks} if manifest else {}
@@ -64,28 +65,27 @@ class Desk:
             first = placed.get(take.chunks[0].id)
             variants = [n for n, key in enumerate(script.variant_keys(take)) if script.cache.has(key)]
             flags = sorted({f for c in take.chunks if c.id in placed for f in placed[c.id].flags or []})
+            start = None if first is None or first.offset is None else (starts.get(index) or 0.0) + first.offset
             takes.append(
-                {
-                    "id": take.id,
-                    "text": script.text_of(take),
-                    "source": take.text,
-                    "chunks": [c.id for c in take.chunks],
-                    "status": current.status if current else "unheard",
-                    "note": current.note if current else None,
-                    "overridden": bool(current and current.text),
-                    "instructions": current.instructions if current else None,
-                    "stale": inherited is not None,
-                    "was": {"status": inherited.status, "note": inherited.note} if inherited else None,
-                    "variants": variants,
-                    "chosen": _chosen(current, variants),
-                    "start": None
-                    if first is None or first.offset is None
-                    else (starts.get(index) or 0.0) + first.offset,
-                    "flags": flags,
+                PageTake(
+                    id=take.id,
+                    text=script.text_of(take),
+                    source=take.text,
+                    chunks=[c.id for c in take.chunks],
+                    status=current.status if current else "unheard",
+                    note=current.note if current else None,
+                    overridden=bool(current and current.text),
+                    instructions=current.instructions if current else None,
+                    stale=inherited is not None,
+                    was=Earlier(status=inherited.status, note=inherited.note) if inherited else None,
+                    variants=variants,
+                    chosen=_chosen(current, variants),
+                    start=start,
+                    flags=flags,
                     **self.sound(script.key_of(take)),
-                }
+                )
             )
-        return {"index": index, "title": script.chapters[index].title, "takes": takes}
+        return PageChapter(index=index, title=script.chapters[index].title, takes=takes)
 
     def sound(self, key: str) -> dict[str, Any]:
         """A take's waveform (peaks, computed once: editors find clipped starts and runaway takes by eye) and its
@@ -104,30 +104,29 @@ class Desk:
             self.sounds[key] = {"waveform": peaks, "seconds": round(layout.duration, 3)}
         return self.sounds[key]
 
-    def book(self) -> dict[str, Any]:
+    def book(self) -> PageBook:
         script = self.script
-        chapters: list[dict[str, Any]] = []
+        chapters: list[ChapterCounts] = []
         stale = stale_decisions(script.review, script.takes)
         for index, chapter in enumerate(script.chapters):
             counts = {"approved": 0, "rejected": 0, "unheard": 0, "stale": 0}
             for take in script.takes_by_chapter[index]:
                 state, _ = review_state(script.review, take, stale)
                 counts[state if state in counts else "unheard"] += 1
-            chapters.append({"index": index, "title": chapter.title, "takes": sum(counts.values()), **counts})
-        totals = {
-            name: sum(c[name] for c in chapters) for name in ("takes", "approved", "rejected", "unheard", "stale")
-        }
-        return {
-            "title": script.document.title,
-            "chapters": chapters,
-            "totals": totals,
-            "lexicon": script.review.lexicon,
-            "voice": self.voice(),
-        }
+            chapters.append(ChapterCounts(index=index, title=chapter.title, takes=sum(counts.values()), **counts))
+        names = ("takes", "approved", "rejected", "unheard", "stale")
+        totals = {name: sum(getattr(c, name) for c in chapters) for name in names}
+        return PageBook(
+            title=script.document.title,
+            chapters=chapters,
+            totals=totals,
+            lexicon=script.review.lexicon,
+            voice=self.voice(),
+        )
 
-    def voice(self) -> dict[str, bool]:
+    def voice(self) -> Voice:
         """What the page may offer: instructions only where every voice of the book reads them."""
-        return {"instructions": all(p.profile.takes_instructions for p in self.script.providers())}
+        return Voice(instructions=all(p.profile.takes_instructions for p in self.script.providers()))
 
     def search(self, query: str, limit: int = 50) -> dict[str, Any]:
         """Takes whose text (as said: the editor's, when edited) holds ``query``, ignoring case, in book order."""

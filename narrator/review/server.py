@@ -23,6 +23,7 @@ from ..job.review import review_path
 from ..job.spec import Job
 from .decisions import add_word, decide, decide_many, instruct_chapter, regenerate, restore
 from .desk import Desk, parse_time
+from .payloads import to_json
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -122,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, data, "audio/wav", {"Accept-Ranges": "bytes"})
 
     def _json(self, value: Any, status: int = 200) -> None:
-        self._send(status, json.dumps(value).encode("utf-8"), "application/json")
+        self._send(status, to_json(value).encode("utf-8"), "application/json")
 
     def _send(self, status: int, body: bytes, kind: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -142,13 +143,12 @@ def _page(desk: Desk) -> str:
     first = desk.chapter(0)
     data = {"chapter": first, "voice": desk.voice(), "review_file": review_path(desk.job.path).name}
     rows = "".join(
-        f'<li class="take" data-id="{t["id"]}"><p class="text">{html.escape(t["text"])}</p></li>'
-        for t in first["takes"]
+        f'<li class="take" data-id="{t.id}"><p class="text">{html.escape(t.text)}</p></li>' for t in first.takes
     )
     return (
         template.replace("{{title}}", html.escape(desk.script.document.title))
         .replace("{{first}}", rows)
-        .replace("{{data}}", json.dumps(data).replace("</", "<\\/"))  # inert inside its <script> element
+        .replace("{{data}}", to_json(data).replace("</", "<\\/"))  # inert inside its <script> element
     )
 
 
