@@ -13,6 +13,7 @@ import os
 import queue
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from ..core import workspace
@@ -26,6 +27,10 @@ from .fileplan import FilePlanner, PlannedFile
 from .parts import part_row
 from .stages import BuildResult, FileLog, FileProgress, Unfinished, settle, write_all_subtitles
 from .writers import BookEncoder
+
+# Files written from the chapters' placements (where each take sits) once every chapter is made, before the
+# book's audio is joined: cheap, so always written. A stage of this kind is its module plus one line here.
+FROM_PLACEMENTS: tuple[Callable[[Script, list[ChapterAudio], list[PlannedFile]], None], ...] = (write_all_subtitles,)
 
 
 def build_files(
@@ -102,7 +107,8 @@ def _make_all(
             in_book = [future.result()[1] for future in made]  # their lengths place the book MP3's markers
             planned = setting.planner.book([build.plans[i] for i in range(count)])
             planned += [f for i in range(count) for f in build.plans[i].files]
-            write_all_subtitles(setting.script, chapters, planned)
+            for write in FROM_PLACEMENTS:
+                write(setting.script, chapters, planned)
             join.finish(streams, feeding, in_book, chapters, planned)
         except BaseException as exc:
             for book in streams:
