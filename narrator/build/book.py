@@ -35,13 +35,18 @@ class BookJoin:
     def open_streams(self) -> list[BookEncoder]:
         """An encoder per book file fed chapter by chapter (the book MP3)."""
         setting, streams = self.setting, []
-        for kind in setting.streamed:
-            bitrate = bitrate_for(setting.script.job, kind)
-            path = setting.planner.book_path(kind)
-            with ffmpeg.background(10):  # ahead of the rest of the back end, behind synthesis
-                streams.append(
-                    BookEncoder(path, kind=kind, rate=setting.rate, bitrate=bitrate, work_dir=setting.work_dir)
-                )
+        try:
+            for kind in setting.streamed:
+                bitrate = bitrate_for(setting.script.job, kind)
+                path = setting.planner.book_path(kind)
+                with ffmpeg.background(10):  # ahead of the rest of the back end, behind synthesis
+                    streams.append(
+                        BookEncoder(path, kind=kind, rate=setting.rate, bitrate=bitrate, work_dir=setting.work_dir)
+                    )
+        except BaseException:
+            for book in streams:  # those already started end with the one that could not start
+                book.abort()
+            raise
         return streams
 
     def feed(self, book: BookEncoder, chapters: queue.Queue[Made | None]) -> None:

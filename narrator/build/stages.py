@@ -1,5 +1,6 @@
-"""What the build's stages share: the result a build hands back, the clock of its stages' busy time, the mastered
-WAV the book files read, and the subtitles written from the chapters' placements."""
+"""What the build's stages share: its setting (settle), the log of files made, the result a build hands back (or
+Unfinished), the clock of its stages' busy time, the mastered WAV the book files read, and the subtitles written
+from the chapters' placements."""
 
 from __future__ import annotations
 
