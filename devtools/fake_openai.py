@@ -30,8 +30,12 @@ import numpy as np
 from narrator.providers.openai import MODEL_VOICES
 from narrator.text.tokens import count_tokens
 
+from . import fake_listener
+from .tones import CHARS_PER_SECOND, speech_like
+
+__all__ = ["FakeSpeechServer", "Faults", "Record", "speech_like"]
+
 RATE = 24_000
-CHARS_PER_SECOND = 15.0
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 Headers = dict[str, str]
 
@@ -52,6 +56,10 @@ class Faults:
     hold: tuple[str, Path] | None = None  # (text, file): a request whose input holds the text is answered once
     hold_seconds: float = 30.0  # the file exists; if it does not within this, a 503 (work done elsewhere meanwhile)
     vary: bool = False  # as a real voice, never the same take twice: a repeated input comes back 6 dB quieter
+    bad_take_rate: float = 0.0  # a take that says something else than its input (fake_listener.py)
+    bad_kinds: tuple[str, ...] = fake_listener.BAD_KINDS
+    bad_words: tuple[int, int] = (4, 12)  # how many words a bad take gets wrong
+    slip_rate: float = 0.0  # transcription: a word heard wrong on its own
     seed: int = 1
 
 
@@ -65,6 +73,8 @@ class Record:
     instructions: str = ""
     speed: float = 1.0
     served: float = 0.0  # of a 200: seconds from its arrival to its last byte (the latency it really had)
+    said: str = ""  # of a 200: what the audio says (the input, unless a bad take)
+    bad: str | None = None  # of a 200: the kind of bad take, if it was one
 
 
 @dataclass
@@ -80,6 +90,7 @@ class State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=random.Random)
     sample: bytes = b""  # a recorded voice to speak with (see recorded); tones when empty
+    heard: list[fake_listener.Heard] = field(default_factory=list)  # transcription requests
 
 
 PARAGRAPH_PAUSE = 0.55  # seconds: a voice's pause at a paragraph break inside one request ("\n\n")
@@ -89,21 +100,6 @@ def paragraphs_apart(text: str, speak: Callable[[str], bytes], rate: int = RATE)
     """Each paragraph of ``text`` spoken, with a voice's longer pause between paragraphs."""
     pause = b"\x00\x00" * round(PARAGRAPH_PAUSE * rate)
     return pause.join(pcm for part in text.split("\n\n") if (pcm := speak(part)))
-
-
-def speech_like(text: str, speed: float = 1.0, rate: int = RATE) -> bytes:
-    """Tone bursts, one per word, lasting as long as the word would be spoken; silence between words."""
-    chunks: list[np.ndarray] = []
-    gap = np.zeros(int(0.06 * rate), dtype=np.float32)
-    for word in text.split():
-        seconds = max(0.08, (len(word) + 1) / CHARS_PER_SECOND / speed - 0.06)
-        t = np.arange(int(seconds * rate), dtype=np.float32) / rate
-        pitch = 110 + (sum(map(ord, word)) % 12) * 15
-        envelope = np.minimum(1.0, np.minimum(t, t[-1] - t + 1e-4) * 40)
-        chunks += [0.3 * np.sin(2 * np.pi * pitch * t) * envelope, gap]
-    if not chunks:
-        return b""
-    return (np.concatenate(chunks) * 32767).astype("<i2").tobytes()
 
 
 def recorded(sample: bytes, text: str, speed: float = 1.0, rate: int = RATE) -> bytes:
@@ -145,6 +141,8 @@ class _Handler(BaseHTTPRequestHandler):
             payload = json.loads(raw or b"{}")
         except ValueError:
             payload = None
+        if self.path.rstrip("/").endswith("/audio/transcriptions"):
+            return self._transcribe(state, raw)
         text = payload.get("input", "") if isinstance(payload, dict) else ""
         self.fault: str | None = None
         if (hold := state.faults.hold) and hold[0] in text:
@@ -195,8 +193,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _speak(self, state: State, payload: dict[str, Any], text: str, fault: str | None, started: float) -> None:
         """A 200 whose audio streams over the configured latency, as the real endpoint's does."""
         speed = float(payload.get("speed", 1.0))
+        said, bad = text, None
+        with state.lock:
+            if state.faults.bad_take_rate and state.rng.random() < state.faults.bad_take_rate:  # no draw at 0
+                bad = state.rng.choice(state.faults.bad_kinds)
+                others = [r.input for r in state.records if r.status == 200 and r.input != text]
+                said = fake_listener.bad_take(text, bad, state.rng, state.faults.bad_words, others)
         pcm = paragraphs_apart(
-            text, lambda part: recorded(state.sample, part, speed) if state.sample else speech_like(part, speed)
+            said, lambda part: recorded(state.sample, part, speed) if state.sample else speech_like(part, speed)
         )
         if fault == "runaway":
             pcm = pcm + b"\x00\x00" * (3 * RATE) + pcm
@@ -212,7 +216,8 @@ class _Handler(BaseHTTPRequestHandler):
             if fault not in ("cut", "runaway"):
                 state.successes += 1
             voice, instructions = str(payload.get("voice")), str(payload.get("instructions") or "")
-            state.records.append(record := Record(time.monotonic(), text, 200, fault, voice, instructions, speed))
+            record = Record(time.monotonic(), text, 200, fault, voice, instructions, speed, said=said, bad=bad)
+            state.records.append(record)
         content_type = {"pcm": "audio/pcm", "wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac",
                         "opus": "audio/ogg", "aac": "audio/aac"}[fmt]  # fmt: skip
         self.send_response(200)
@@ -233,6 +238,40 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
         self.wfile.write(b"0\r\n\r\n")
         record.served = time.monotonic() - started
+
+    def _transcribe(self, state: State, raw: bytes) -> None:
+        """``POST /audio/transcriptions``: the audio uploaded, heard (fake_listener.py)."""
+        fields = fake_listener.form_fields(self.headers.get("content-type", ""), raw)
+        model = str((fields.get("model") or [""])[0])
+        if self.headers.get("authorization") != f"Bearer {state.key}":
+            error = _error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+            return self._answer(401, json.dumps(error).encode(), "application/json", fake_listener.Heard(model, 401))
+        refused = fake_listener.problem(fields)
+        if refused is not None:
+            error = _error(refused[1], "invalid_request_error", "invalid_value", refused[2])
+            heard = fake_listener.Heard(model, refused[0])
+            return self._answer(refused[0], json.dumps(error).encode(), "application/json", heard)
+        from narrator.core import ffmpeg
+
+        pcm = ffmpeg.run(
+            ["-i", "pipe:0", "-f", "s16le", "-ac", "1", "-ar", str(RATE), "pipe:1"], "hearing", fields["file"][0]
+        )
+        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768
+        with state.lock:
+            rng = random.Random(state.rng.random())
+        body, content_type = fake_listener.transcript(samples, RATE, fields, rng, state.faults.slip_rate)
+        said = json.loads(body)["text"] if content_type == "application/json" else body.strip()
+        heard = fake_listener.Heard(model, 200, said, len(fields["file"][0]))
+        self._answer(200, body.encode(), content_type, heard)
+
+    def _answer(self, status: int, data: bytes, content_type: str, heard: fake_listener.Heard) -> None:
+        with self.server.state.lock:
+            self.server.state.heard.append(heard)
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _fault(self, state: State) -> str | None:
         f = state.faults
@@ -368,6 +407,12 @@ class FakeSpeechServer:
     def records(self) -> list[Record]:
         with self.state.lock:
             return list(self.state.records)
+
+    @property
+    def heard(self) -> list[fake_listener.Heard]:
+        """The transcription requests, in order."""
+        with self.state.lock:
+            return list(self.state.heard)
 
     def __enter__(self) -> FakeSpeechServer:
         self.thread.start()
