@@ -25,6 +25,7 @@ from devtools.epub import NavPoint, Page, build_epub  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from catalogue import bench_catalogue  # noqa: E402
+from proof import bench_proof  # noqa: E402
 from review import bench_review  # noqa: E402
 from scale import bench_scale  # noqa: E402
 from takes import bench_intake, bench_seams, bench_takes  # noqa: E402
@@ -394,6 +395,7 @@ SECTIONS = {
     "review": bench_review,
     "catalogue": bench_catalogue,
     "scale": bench_scale,
+    "proof": bench_proof,
     "long": bench_long,
 }
 

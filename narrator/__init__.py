@@ -6,7 +6,7 @@ result = run_job(load_job("pipelines/demo.yaml"))
 
 from .core.errors import NarratorError
 from .job.spec import Job, load_job
-from .run.pipeline import RunResult, run_job
+from .run.engine import RunResult, run_job
 from .synthesis.script import Script, prepare_script
 
 __all__ = ["Job", "NarratorError", "RunResult", "Script", "load_job", "prepare_script", "run_job"]

@@ -206,7 +206,7 @@ def test_a_cache_url_is_checked_and_keeps_credentials_out(tmp_path):
 def test_the_default_path_imports_nothing_of_the_extras():
     probe = "; ".join([
         "import sys", "from narrator.cli import main", "from narrator.job.spec import load_job",
-        "from narrator.synthesis.script import prepare_script", "from narrator.run import pipeline",
+        "from narrator.synthesis.script import prepare_script", "from narrator.run import engine",
         "from narrator.catalogue import runner", "prepare_script(load_job('pipelines/demo.yaml'))",
         "extras = {'fsspec', 's3fs', 'boto3', 'botocore', 'ray'}",
         "print(sorted({m.split('.')[0] for m in sys.modules} & extras))",

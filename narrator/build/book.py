@@ -15,7 +15,7 @@ from ..core.presets import Preset
 from ..core.records import QaFile
 from .assemble import ChapterAudio
 from .chapters import ChapterBuild
-from .fileplan import PlannedFile, bitrate_for, is_stale
+from .fileplan import FilePlanner, PlannedFile, bitrate_for, is_stale
 from .mastering import check_file
 from .segments import Segment, join_segments
 from .stages import master_to_wav
@@ -28,17 +28,18 @@ class BookJoin:
     """Joins what ``chapters`` made into the whole-book files. ``chapters`` (as assembled) and ``planned`` (every
     file of the build) are handed to the calls that need them: they exist only once every chapter is made."""
 
-    def __init__(self, chapters: ChapterBuild) -> None:
+    def __init__(self, chapters: ChapterBuild, planner: FilePlanner) -> None:
         self.build = chapters
         self.setting = chapters.setting
+        self.planner = planner
 
     def open_streams(self) -> list[BookEncoder]:
         """An encoder per book file fed chapter by chapter (the book MP3)."""
         setting, streams = self.setting, []
         try:
             for kind in setting.streamed:
-                bitrate = bitrate_for(setting.script.job, kind)
-                path = setting.planner.book_path(kind)
+                bitrate = bitrate_for(setting.job, kind)
+                path = self.planner.book_path(kind)
                 with ffmpeg.background(10):  # ahead of the rest of the back end, behind synthesis
                     streams.append(
                         BookEncoder(path, kind=kind, rate=setting.rate, bitrate=bitrate, work_dir=setting.work_dir)
@@ -79,8 +80,8 @@ class BookJoin:
                 self.join(books[kind.name], paths, chapters)
 
     def finish_book(self, f: PlannedFile, book: BookEncoder, in_book: list[ChapterAudio]) -> None:
-        job, doc = self.setting.script.job, self.setting.script.document
-        tags = book_tags(book.kind, doc.title, doc.author, job.narrator, job.year, job.description)
+        setting, job = self.setting, self.setting.job
+        tags = book_tags(book.kind, setting.title, setting.author, job.narrator, job.year, job.description)
         with self.build.clock("book_encoding"):
             book.finish(in_book, tags, self.setting.cover_file)
         self.build.files.done(f)
@@ -88,10 +89,10 @@ class BookJoin:
     def join(self, f: PlannedFile, paths: list[Path], chapters: list[ChapterAudio]) -> None:
         """A book file remuxed from its chapters' segments, with markers, tags and cover."""
         setting = self.setting
-        job, doc, rate = setting.script.job, setting.script.document, setting.rate
+        job, rate = setting.job, setting.rate
         spans = [round(c.samples * rate / c.rate) for c in chapters]  # as mastering resamples them
         segments = [Segment(p, c.title, n) for p, c, n in zip(paths, chapters, spans, strict=True)]
-        tags = book_tags(f.kind, doc.title, doc.author, job.narrator, job.year, job.description)
+        tags = book_tags(f.kind, setting.title, setting.author, job.narrator, job.year, job.description)
         with self.build.clock("remux"):
             join_segments(
                 segments,
@@ -139,7 +140,7 @@ class BookJoin:
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
                 self.join(f, list(pool.map(segment, chapters)), chapters)
             return
-        bitrate = bitrate_for(setting.script.job, f.kind)
+        bitrate = bitrate_for(setting.job, f.kind)
         book = BookEncoder(f.path, kind=f.kind, rate=setting.rate, bitrate=bitrate, work_dir=setting.work_dir)
         try:
             mastered = [master_to_wav(c, preset, headroom) for c in chapters]

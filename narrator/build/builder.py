@@ -22,7 +22,7 @@ from ..synthesis.gate import ChapterGate, NotReady
 from ..synthesis.script import Script
 from .assemble import ChapterAudio
 from .book import BookJoin, Made
-from .chapters import ChapterBuild
+from .chapters import ChapterBuild, ChapterInput, chapter_input
 from .fileplan import FilePlanner, PlannedFile
 from .parts import part_row
 from .stages import BuildResult, FileLog, FileProgress, Unfinished, settle, write_all_subtitles
@@ -55,12 +55,13 @@ def build_files(
         for index in range(len(script.chapters)) if planner.needs_every_chapter else range(1):
             if gate is not None:
                 gate.wait(index)
-        setting = settle(script, planner, before, work_dir, while_synthesizing=gate is not None, prebuilt=prebuilt)
-        build = ChapterBuild(setting, FileLog(setting.out_dir, progress, setting.total_files))
+        setting = settle(script, planner, before, work_dir, while_synthesizing=gate is not None)
+        files = len(planner.audio_kinds) * len(script.chapters) + len(setting.streamed) + len(setting.segmented)
+        build = ChapterBuild(setting, FileLog(setting.out_dir, progress, files), prebuilt)
     except NotReady:
         return Unfinished({})
-    join = BookJoin(build)
-    made = _make_all(build, join, gate)
+    join = BookJoin(build, planner)
+    made = _make_all(script, build, join, gate)
     if isinstance(made, Unfinished):
         return made
     chapters, planned = made
@@ -81,11 +82,12 @@ def build_files(
 
 
 def _make_all(
-    build: ChapterBuild, join: BookJoin, gate: ChapterGate | None
+    script: Script, build: ChapterBuild, join: BookJoin, gate: ChapterGate | None
 ) -> tuple[list[ChapterAudio], list[PlannedFile]] | Unfinished:
     """Every chapter built in reading order (each once its takes are stored), the streamed book files fed as
     they come, then the book joined: the chapters as assembled, and every file planned (the book's first)."""
-    setting, count = build.setting, len(build.setting.script.chapters)
+    setting, count = build.setting, len(script.chapters)
+    inputs: list[ChapterInput] = []
     streams: list[BookEncoder] = []
     made: list[Made] = []
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool, ThreadPoolExecutor(len(setting.streamed) or 1) as feeders:
@@ -97,7 +99,8 @@ def _make_all(
                 for index in range(count):  # in reading order, each chapter once its takes are stored
                     if gate is not None:
                         gate.wait(index)
-                    made.append(pool.submit(build.make, index, pool))
+                    inputs.append(chapter_input(script, join.planner, index))
+                    made.append(pool.submit(build.make, inputs[-1], pool))
                     for q in feeds:
                         q.put(made[-1])
             finally:
@@ -105,10 +108,10 @@ def _make_all(
                     q.put(None)
             chapters = [future.result()[0] for future in made]
             in_book = [future.result()[1] for future in made]  # their lengths place the book MP3's markers
-            planned = setting.planner.book([build.plans[i] for i in range(count)])
-            planned += [f for i in range(count) for f in build.plans[i].files]
+            planned = join.planner.book([chapter.plan for chapter in inputs])
+            planned += [f for chapter in inputs for f in chapter.plan.files]
             for write in FROM_PLACEMENTS:
-                write(setting.script, chapters, planned)
+                write(script, chapters, planned)
             join.finish(streams, feeding, in_book, chapters, planned)
         except BaseException as exc:
             for book in streams:

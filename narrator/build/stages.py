@@ -1,6 +1,6 @@
 """What the build's stages share: its setting (settle), the log of files made, the result a build hands back (or
-Unfinished), the clock of its stages' busy time, the mastered WAV the book files read, and the subtitles written
-from the chapters' placements."""
+Unfinished; with_stages adds other tasks' figures), the clock of its stages' busy time, the mastered WAV the book
+files read, and the subtitles written from the chapters' placements."""
 
 from __future__ import annotations
 
@@ -8,17 +8,16 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import TypeVar
 
 from ..core import errors
 from ..core.outputkinds import OutputKind
 from ..core.presets import PRESETS, Preset
 from ..core.records import ChapterRow, Placement, QaFile, Stage
-from ..synthesis.scheduler import SynthesisOutcome
+from ..job.spec import Job
 from ..synthesis.script import Script
 from .assemble import ChapterAudio, Framing
 from .fileplan import FilePlanner, PlannedFile, is_stale, plan_files
@@ -42,52 +41,19 @@ class BuildResult:
     stage_runs: dict[Stage, int] = field(default_factory=dict)  # times each stage ran
 
 
-@dataclass
-class PriorWork:
-    """What other tasks of this run did before the book's own run (rayrun.py): the takes they requested, the
-    chapter files they made (relative path -> fingerprint) and their busy seconds and runs by stage. The book's
-    report counts them as its own."""
-
-    outcome: SynthesisOutcome
-    prebuilt: dict[str, str] = field(default_factory=dict)
-    stage_seconds: dict[Stage, float] = field(default_factory=dict)
-    stage_runs: dict[Stage, int] = field(default_factory=dict)
-    prepared: set[str] = field(default_factory=set)  # the preparations of the book its tasks built from
-
-    def add_stages(self, seconds: dict[Stage, float], runs: dict[Stage, int]) -> None:
-        self.stage_seconds, self.stage_runs = _summed(self.stage_seconds, seconds), _summed(self.stage_runs, runs)
-
-    def add_chapter(self, made: PriorWork) -> None:
-        """What a chapter's task made (build_chapter), added to the book's."""
-        self.prebuilt.update(made.prebuilt)
-        self.add_stages(made.stage_seconds, made.stage_runs)
-        self.prepared |= made.prepared
-
-    def synthesized(self) -> set[str]:
-        return {key for key, result in self.outcome.results.items() if result.status == "synthesized"}
-
-    def into_outcome(self, outcome: SynthesisOutcome) -> None:
-        """The takes requested before added to the book's own run's: results, requests, responses, seconds."""
-        earlier = self.outcome
-        outcome.results = {**earlier.results, **outcome.results}
-        outcome.requests += earlier.requests
-        outcome.responses.update(earlier.responses)
-        outcome.retries.update(earlier.retries)
-        outcome.rate_limited += earlier.rate_limited
-        outcome.seconds += earlier.seconds
-
-    def into_build(self, built: BuildResult) -> None:
-        """The chapters' tasks' stages added to the book's own build's."""
-        built.stage_seconds = _summed(built.stage_seconds, self.stage_seconds)
-        built.stage_runs = _summed(built.stage_runs, self.stage_runs)
-
-
 Figure = TypeVar("Figure", int, float)
 
 
 def _summed(counts: dict[Stage, Figure], more: dict[Stage, Figure]) -> dict[Stage, Figure]:
     """Per-stage figures added up, in the order the stages first appear."""
     return {**counts, **{stage: counts.get(stage, 0) + value for stage, value in more.items()}}
+
+
+def with_stages(built: BuildResult, seconds: dict[Stage, float], runs: dict[Stage, int]) -> BuildResult:
+    """The build's figures with the stages of other tasks of its run added (its chapters' tasks, on Ray)."""
+    return replace(
+        built, stage_seconds=_summed(built.stage_seconds, seconds), stage_runs=_summed(built.stage_runs, runs)
+    )
 
 
 class StageClock:
@@ -147,12 +113,14 @@ class Unfinished:
 
 @dataclass(frozen=True)
 class BuildSetting:
-    """What one build is of, settled once its first takes are stored: the book, what is on disk, where it works,
-    the mastering, the rates, and the whole-book files it makes (streamed through one encoder, or joined from
-    segments). Shared, read-only, by a chapter's build and the book's join."""
+    """What one build is of, settled once its first takes are stored: the job and the book's tags, what is on
+    disk, where it works, the mastering, the rates, and the whole-book files it makes (streamed through one
+    encoder, or joined from segments). Shared, read-only, by every chapter's build and the book's join; small
+    (no text of the book), so that a chapter's build on another machine is sent only its own chapter's."""
 
-    script: Script
-    planner: FilePlanner
+    job: Job
+    title: str  # the book's title and author, for the files' tags
+    author: str | None
     before: dict[str, str]  # output path relative to the output folder -> fingerprint on disk
     work_dir: Path
     cover_file: Path | None
@@ -162,17 +130,10 @@ class BuildSetting:
     framing: Framing | None
     streamed: tuple[OutputKind, ...]
     segmented: tuple[OutputKind, ...]
-    prebuilt: Mapping[str, str]  # chapter files other tasks of this run made: path -> fingerprint
 
     @property
     def out_dir(self) -> Path:
-        return self.script.job.output.dir
-
-    @property
-    def total_files(self) -> int:
-        """The audio files the build may make (chapter parts and QA's second tries may add to it)."""
-        chapters = len(self.planner.audio_kinds) * len(self.script.chapters)
-        return chapters + len(self.streamed) + len(self.segmented)
+        return self.job.output.dir
 
 
 def settle(
@@ -183,11 +144,10 @@ def settle(
     *,
     while_synthesizing: bool,
     stream_books: bool = True,
-    prebuilt: Mapping[str, str] | None = None,
 ) -> BuildSetting:
     """The build's setting, once the first chapter's takes are stored (they tell the rate). While synthesis still
     runs every whole-book file may have to be made (their fingerprints are known only at the end); otherwise just
-    those out of date. ``stream_books``: false for a chapter's task (rayrun.py), whose book build feeds them."""
+    those out of date. ``stream_books``: false for the chapters' tasks (rayrun.py), whose book's join feeds them."""
     first = script.cache.layout(script.keys[script.chunks[0].id])
     if first is None:
         raise errors.TakeVanished()
@@ -201,8 +161,9 @@ def settle(
         if not any(f.kind.audio and is_stale(f, before, out_dir) for f in everything):
             preset = None  # only subtitles to write: the takes' placements are all they need
     return BuildSetting(
-        script,
-        planner,
+        script.job,
+        script.document.title,
+        script.document.author,
         before,
         work_dir,
         write_cover(script.document.cover, work_dir),
@@ -212,7 +173,6 @@ def settle(
         Framing(FRAME, first.rate, rate) if planner.framed else None,
         tuple(k for k in books if k.audio and not k.segmented) if stream_books else (),
         tuple(k for k in books if k.segmented),
-        MappingProxyType(dict(prebuilt or {})),
     )
 
 

@@ -11,13 +11,11 @@ the catalogue report sums them up and the run exits with the worst book's code.
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,11 +28,9 @@ from ..core.records import REPORT, CatalogueAccount, CatalogueBook, CatalogueRep
 from ..job import yamlfile
 from ..job.spec import Job
 from ..job.specerrors import Problems
-from ..run.diff import BookDiff, diff_book
-from ..run.pipeline import run_job_async
-from ..run.preflight import check_budget, check_key, check_review
-from ..synthesis.scheduler import Limiter, Pace, Slots
-from ..synthesis.script import Script, prepare_script
+from ..run.diff import BookDiff
+from ..run.engine import Book, prepare_books, run_books
+from ..synthesis.scheduler import Limiter
 
 CATALOGUE_REPORT = "catalogue-report.json"
 ENCODED: tuple[Stage, ...] = ("encoding", "book_encoding", "remux")  # report.stage_runs that made a file
@@ -127,52 +123,6 @@ def load_jobs(catalogue: Catalogue, load: Callable[[str], Job]) -> list[Job]:
     return jobs
 
 
-@dataclass
-class Book:
-    index: int
-    job: Job
-    script: Script
-    diff: BookDiff
-
-
-def prepare_books(jobs: Sequence[Job], budget_usd: float | None, strict: bool) -> list[Book]:
-    """Every book read, chunked and checked: refused as a whole (nothing sent) for any book's problem, or when
-    finishing them all would cost more than the catalogue's budget."""
-    books: list[Book] = []
-    found: list[errors.NarratorError] = []
-    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        for job, prepared in zip(jobs, pool.map(_prepare, jobs, [strict] * len(jobs)), strict=True):
-            if isinstance(prepared, errors.NarratorError):
-                found.append(prepared)
-            else:
-                books.append(Book(len(books), job, *prepared))
-    total = sum(b.diff.cost_usd for b in books)
-    if not found and budget_usd is not None and total > budget_usd:
-        found.append(
-            errors.BudgetExceeded(
-                f"budget_usd: finishing these {len(books)} books would cost about ${total:.2f}, over the catalogue's "
-                f"budget of ${budget_usd:.2f}; nothing was sent (see `narrator diff`)"
-            )
-        )
-    if found:
-        raise errors.Refused(found)
-    return books
-
-
-def _prepare(job: Job, strict: bool) -> tuple[Script, BookDiff] | errors.NarratorError:
-    try:
-        script = prepare_script(job)
-        check_key(script)
-        diff = diff_book(job, script)
-        if job.budget_usd is not None:
-            check_budget(script, diff.cost_usd)
-        if strict:
-            check_review(script)
-        return script, diff
-    except errors.NarratorError as exc:
-        return exc
-
-
 def accounts(books: Sequence[Book], settings: CatalogueSpec) -> dict[str, tuple[Limiter, list[Book]]]:
     """One limiter per account, at the smallest rate any of its books declares (never the sum): the account's
     limit is one limit however many books count against it. The catalogue's own rates win."""
@@ -190,38 +140,6 @@ def accounts(books: Sequence[Book], settings: CatalogueSpec) -> dict[str, tuple[
 def _smallest(values: Any) -> float | None:
     declared = [v for v in values if v is not None]
     return min(declared) if declared else None
-
-
-async def run_books(
-    limiters: dict[str, tuple[Limiter, list[Book]]],
-    settings: CatalogueSpec,
-    strict: bool,
-    on_book: Callable[[Book], None] | None = None,
-) -> None:
-    """Run every book side by side (see the module's notes); each writes its own report, whatever ends it."""
-    books = [book for _, members in limiters.values() for book in members]
-    slots = Slots(settings.concurrency or max(b.job.concurrency for b in books))
-    claims: dict[str, asyncio.Future[None]] = {}  # a take two books share is made once
-    # each book holds a thread for its back end while it waits for its chapters; preparing takes more
-    loop = asyncio.get_running_loop()
-    loop.set_default_executor(ThreadPoolExecutor(2 * len(books) + 8, thread_name_prefix="catalogue"))
-
-    async def one(book: Book, limiter: Limiter) -> None:
-        try:
-            await run_job_async(
-                book.job,
-                progress=False,
-                strict=strict,
-                script=book.script,
-                pace=Pace(limiter, slots, book.index, claims),
-            )
-        except errors.NarratorError:
-            pass  # its report says what ended it
-        finally:
-            if on_book is not None:
-                on_book(book)
-
-    await asyncio.gather(*(one(book, limiter) for limiter, members in limiters.values() for book in members))
 
 
 def book_row(
@@ -341,7 +259,8 @@ def run_catalogue(
             done = (lambda script: on_book(by_script[id(script)])) if on_book is not None else None
             executor = run_on_ray(ray or catalogue.settings.ray or "", groups, keys, strict, done)
         else:
-            asyncio.run(run_books(limiters, catalogue.settings, strict, on_book))
+            concurrency = catalogue.settings.concurrency or max(b.job.concurrency for b in books)
+            run_books(list(limiters.values()), concurrency, strict, False, on_book)
     except errors.Refused as exc:
         refused = exc
         raise

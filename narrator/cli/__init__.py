@@ -122,7 +122,7 @@ def _run_one(job_file: str, progress: bool | None, strict: bool, junit: str | No
     from ..catalogue.runner import book_row, read_report
     from ..catalogue.summary import append_step_summary
     from ..core.records import MANIFEST, REPORT
-    from ..run.pipeline import run_job
+    from ..run.engine import run_job
 
     job = exits.load(job_file)
     exits.stop_on_signals()
@@ -157,8 +157,9 @@ def _run_catalogue(
 ) -> None:
     from tqdm import tqdm
 
-    from ..catalogue.runner import CATALOGUE_REPORT, Book, load_catalogue, load_jobs, read_report, run_catalogue
+    from ..catalogue.runner import CATALOGUE_REPORT, load_catalogue, load_jobs, read_report, run_catalogue
     from ..catalogue.summary import append_step_summary
+    from ..run.engine import Book
 
     catalogue = load_catalogue(job_files)
     jobs = load_jobs(catalogue, exits.load)

@@ -24,6 +24,7 @@ ChunkState = Literal["cached", "synthesized", "failed", "pending"]  # a chunk in
 TakeOutcome = Literal["synthesized", "failed", "skipped", "cached"]  # what one run did with one take
 Stage = Literal["assembly", "mastering", "encoding", "book_encoding", "remux"]  # the build's stages
 ExecutorKind = Literal["local", "ray"]
+ProofVerdict = Literal["passed", "failed", "approved"]  # a take's proof-listening: approved takes are not heard
 
 
 def _omitted() -> Any:
@@ -88,6 +89,18 @@ class ManifestChunk(Record):
     take: str | None = _omitted()  # the id of the take (request) it is read in
 
 
+class TakeProof(Record):
+    """What proof-listening heard of a take (synthesis/proofs.py): the verdict on the take in the book."""
+
+    model: str
+    verdict: ProofVerdict
+    error_rate: float | None = _omitted()  # word errors / words sent, after normalising
+    longest_run: int | None = _omitted()  # the longest run of consecutive divergent words
+    retakes: int = 0  # takes made of it after the first
+    transcript: str | None = _omitted()  # a failed take's, for the editor
+    divergent: list[list[int]] | None = _omitted()  # a failed take's runs: [sent start, end, heard start, end] words
+
+
 class ManifestTake(Record):
     """One request: consecutive chunks of a chapter, read together (takes.py)."""
 
@@ -99,6 +112,7 @@ class ManifestTake(Record):
     audio_hash: str | None = _omitted()
     review: str | None = _omitted()  # approved | rejected | unheard | stale, when the review file speaks of it
     overridden: bool | None = _omitted()  # the text sent is an editor's, not the source's
+    proof: TakeProof | None = _omitted()  # with proof: in the job
 
 
 class PartRow(Record):
@@ -162,6 +176,16 @@ class QaSection(Record):
     files: list[QaFile]
 
 
+class ProofSection(Record):
+    """Proof-listening in this run (with proof: in the job)."""
+
+    model: str
+    heard: int  # transcription requests made
+    retakes: int  # new takes requested for takes that failed
+    failed: list[str]  # takes still failing after their retakes (their ids), for the editor
+    cost_usd: float  # the transcription requests' (the retakes' are in the run's cost)
+
+
 class Report(Record):
     """What a run did, for people and for CI. No key, no headers: nothing secret."""
 
@@ -191,6 +215,7 @@ class Report(Record):
     # how many times the book's text was read and prepared for this run, over every process that worked on it
     # (1: on Ray too, the driver's preparation travels to the book's and the chapters' tasks)
     text_prepared: int = 1
+    proof: ProofSection | None = _omitted()
 
 
 class PlanRow(Record):

@@ -20,6 +20,7 @@ from ..core.outputkinds import OUTPUT_KINDS
 from ..core.presets import ACX_MAX_FILE_MINUTES, PRESETS
 from ..providers import PROVIDERS, provider_kind
 from ..providers.base import Price, VoiceSpec
+from ..providers.transcribe import MODELS as TRANSCRIBE_MODELS
 from ..text.document import FrontMatter, ImageText, NotePlace, TableReading
 from ..text.sources import EXTENSIONS, SOURCE_FORMATS
 from . import yamlfile
@@ -100,6 +101,17 @@ class RetrySpec(_Spec):
     max_seconds: Annotated[float, Range(1, 86_400)] = 900.0  # per chunk: attempts or time, whichever ends first
 
 
+class ProofSpec(_Spec):
+    """Proof-listening (synthesis/proofs.py): every take heard back through a transcription endpoint."""
+
+    model: Annotated[Text, OneOf(TRANSCRIBE_MODELS)] = "gpt-4o-mini-transcribe"  # whisper-1 also gives word times
+    base_url: Text | None = None  # default: the voice's endpoint (an OpenAI-compatible voice), else OpenAI's
+    api_key_env: Text | None = None  # default: the voice's, else OPENAI_API_KEY
+    retakes: Annotated[int, Range(0, 10, integer=True)] = 2  # new takes of a take that fails, before the editor
+    concurrency: Annotated[int, Range(1, 64, integer=True)] = 4
+    requests_per_minute: Annotated[float, Range(0.1, 1e7)] | None = None
+
+
 OutputFormat = Annotated[Text, OneOf(tuple(OUTPUT_KINDS))]
 
 
@@ -146,6 +158,7 @@ class Job(_Spec):
     chunking: ChunkingSpec = ChunkingSpec()
     pauses: PauseSpec = PauseSpec()
     retry: RetrySpec = RetrySpec()
+    proof: ProofSpec | None = None  # no proof-listening unless asked for
     lexicon: Annotated[dict[Word, Text], BeforeValidator(as_lexicon)] = Field(default_factory=dict)
     concurrency: Annotated[int, Range(1, 256, integer=True)] = 4
     requests_per_minute: Annotated[float, Range(0.1, 1e7)] | None = None
@@ -285,6 +298,9 @@ def _cross_checks(job: Job) -> list[tuple[str, str]]:
             problems.append(
                 (f"sources[{i}].split_at", f"only Markdown and HTML split at headings, not {source.format}")
             )
+    if job.proof is not None and job.proof.retakes and not isinstance(job.cache, Path):
+        # a retake chosen by proof goes under its take's key: a remote store names its objects by their audio
+        problems.append(("proof.retakes", "retakes need a cache folder on this machine; set retakes: 0 or cache:"))
     if job.output.mastering == "acx":
         # ACX wants 0.5-1 s of room tone at the head of each file and 1-5 s at the tail
         if not 0.45 <= job.pauses.chapter_start <= 0.95:

@@ -19,12 +19,14 @@ from ..core.records import (
     ManifestChunk,
     ManifestTake,
     Placement,
+    ProofSection,
     QaSection,
     Report,
     TakeOutcome,
 )
 from ..job.review import review_counts, review_state, stale_decisions
 from ..synthesis.costs import price_for, request_cost
+from ..synthesis.proofs import ProofOutcome
 from ..synthesis.scheduler import SynthesisOutcome, TakeResult
 from ..synthesis.script import Script
 from ..text.chunker import Chunk
@@ -81,6 +83,7 @@ def manifest(
     built: BuildResult | None,
     previous: Manifest | None,
     finished: dict[str, str] | None = None,
+    proof: ProofOutcome | None = None,
 ) -> Manifest:
     """This run's chunks; the files, fingerprints and placements of this build, or, until there is one, of the
     last with the chapter files this run ``finished`` (a failed run must not make the next one encode again what
@@ -92,7 +95,7 @@ def manifest(
         for c in (last.chunks if last else [])
         if c.offset is not None
     }
-    takes, hashes = _manifest_takes(script, statuses)
+    takes, hashes = _manifest_takes(script, statuses, proof)
     chunks = [
         _manifest_chunk(script, chunk, statuses[chunk.id], hashes, built.placements if built else carried)
         for chunk in script.chunks
@@ -118,7 +121,7 @@ def manifest(
 
 
 def _manifest_takes(
-    script: Script, statuses: dict[str, ChunkStatus]
+    script: Script, statuses: dict[str, ChunkStatus], proof: ProofOutcome | None
 ) -> tuple[list[ManifestTake], dict[str, str | None]]:
     """The manifest's takes, and each take's audio hash (read once, for the take and its chunks)."""
     takes, hashes = [], {}
@@ -138,6 +141,7 @@ def _manifest_takes(
                 audio_hash=hashes[take.id],
                 review=state,
                 overridden=overridden or None,
+                proof=proof.takes[key].row(proof.model) if proof and key in proof.takes else None,
             )
         )
     return takes, hashes
@@ -179,9 +183,12 @@ def report(
     timings: dict[str, float],
     built: BuildResult | None,
     ending: Ending,
+    proof: ProofOutcome | None = None,
 ) -> Report:
     job = script.job
     run_cost, book_cost, failed = _costs(script, outcome)
+    if proof is not None:
+        run_cost += proof.cost_usd + proof.retake_cost_usd
     built_outputs = [os.path.relpath(p, job.output.dir) for p in built.outputs] if built else []
     qa = None
     if job.output.mastering != "none":
@@ -215,6 +222,15 @@ def report(
         qa=qa,
         text_prepared=ending.text_prepared,
         outputs_current=ending.exit_code == EXIT_OK,
+        proof=_proof_section(script, proof) if proof is not None else None,
+    )
+
+
+def _proof_section(script: Script, proof: ProofOutcome) -> ProofSection:
+    failing = set(proof.failed())
+    failed = [take.id for take in script.takes if script.key_of(take) in failing]
+    return ProofSection(
+        model=proof.model, heard=proof.requests, retakes=proof.retakes, failed=failed, cost_usd=proof.cost_usd
     )
 
 

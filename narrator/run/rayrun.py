@@ -24,15 +24,24 @@ import contextlib
 import logging
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable
 from typing import Any
 
-from ..build.stages import PriorWork
-from ..core import errors
+from ..build.chapters import ChapterInput, ChapterMade, build_chapter, chapter_input, chapter_pending
+from ..build.fileplan import FilePlanner
+from ..build.outputs import build_outputs
+from ..build.stages import BuildResult, BuildSetting, settle, with_stages
+from ..core import errors, workspace
 from ..core.records import Executor
+from ..synthesis.gate import ChapterGate
+from ..synthesis.proofs import Proofreader
 from ..synthesis.scheduler import Limiter, Pace
 from ..synthesis.script import Script
+from .bookrun import BookRun
+from .local import LocalExecutor, synthesize_takes
+from .work import BookPlan, Executed, RunLog
 
 
 class AccountPace:
@@ -98,66 +107,90 @@ class Keys:
 def run_book(
     book: list[Any], strict: bool, actor: Any, rpm: float | None, tpm: float | None, keys: Keys
 ) -> tuple[int, list[str]]:
-    """One book, inside a Ray task: its exit code and the nodes its tasks ran on (its own first). ``book``: the
-    reference to the Script the driver prepared, in a list so that Ray hands it on unresolved to the chapters'
-    tasks (nothing here reads the sources again)."""
+    """One book, inside a Ray task (its run: bookrun.py, as on one machine): its exit code and the nodes its tasks
+    ran on (its own first). ``book``: the reference to the Script the driver prepared, in a list so that Ray hands
+    it on unresolved to the chapters' tasks (nothing here reads the sources again)."""
     import ray
-
-    from .pipeline import run_job_async
 
     os.environ.update(keys.values)  # this worker process's own environment, as the driver's held them
     script: Script = ray.get(book[0])
-    nodes = [ray.get_runtime_context().get_node_id()]
-    try:  # one Pace an event loop: its slots belong to the loop they are made in
-        prior = _chapters_on_ray(book[0], script, Pace(SharedLimiter(actor, rpm, tpm)), nodes)
-        pace = Pace(SharedLimiter(actor, rpm, tpm))
-        run = run_job_async(script.job, progress=False, strict=strict, script=script, pace=pace, prior=prior)
-        code = asyncio.run(run).exit_code
-    except errors.NarratorError as exc:  # its report says why
+    executor = RayExecutor(book[0], Pace(SharedLimiter(actor, rpm, tpm)))  # its slots: this task's event loop's
+    run = BookRun(script, strict, time.monotonic())
+    try:
+        code = asyncio.run(run.carry_out(executor)).exit_code
+    except errors.NarratorError as exc:
+        run.interrupted(exc)  # its report says why
         code = exc.exit_code
-    return code, nodes
+    return code, executor.nodes
 
 
-def _chapters_on_ray(ref: Any, script: Script, pace: Pace, nodes: list[str]) -> PriorWork:
-    """The book's missing takes, then each chapter with something to make as a Ray task: what was requested,
-    and the chapter files the tasks made. No chapter task if some take could not be made: the book's run retries
-    it and says what happened."""
-    import ray
+class RayExecutor:
+    """A book's plan carried out from its Ray task: its takes requested (at the account's pace, the actor's),
+    then each chapter with something to make (its files, its segments of the M4B) a Ray task of its own, then the
+    book joined here from what they made (the chapters assembled again for subtitles and QA, the M4B remuxed, the
+    MP3 book fed). A chapter whose takes are not all stored is not built; the chapters that are, are built here."""
 
-    from ..build.chapters import chapter_pending
-    from ..build.fileplan import FilePlanner
-    from ..core.records import MANIFEST, read_manifest
-    from ..synthesis.gate import ChapterGate
-    from .pipeline import synthesize_takes
-    from .preflight import check_key
+    def __init__(self, ref: Any, pace: Pace):
+        import ray
 
-    check_key(script)
-    script.cache.ready(script.keys.values())
-    cached = script.cached_keys()
-    reused = sum(1 for c in script.chunks if script.keys[c.id] in cached)
-    outcome = asyncio.run(synthesize_takes(script, cached, reused, pace, False, ChapterGate(script, cached)))
-    prior = PriorWork(outcome)
-    if not set(script.keys.values()) <= script.cached_keys():
-        return prior
-    last = read_manifest(script.job.output.dir / MANIFEST)
-    before = last.fingerprints if last else {}
-    planner = FilePlanner(script)
-    chapter = ray.remote(max_retries=3)(build_chapter_task)
-    pending = [i for i in range(len(script.chapters)) if chapter_pending(script, planner, before, i)]
-    for made, node in ray.get([chapter.remote(ref, before, i) for i in pending]):
-        # a task waiting in ray.get lends its CPU to the chapters' tasks
-        prior.add_chapter(made)
-        nodes.append(node)
-    return prior
+        self.ref = ref  # the book as the driver prepared it, in the object store
+        self.pace = pace
+        self.nodes = [ray.get_runtime_context().get_node_id()]
+
+    async def execute(self, plan: BookPlan, log: RunLog) -> Executed:
+        script, proof = plan.script, None
+        proofs = Proofreader(script, script.job.proof, lambda key: None) if script.job.proof is not None else None
+        if proofs is not None:
+            proofs.start(plan.cached)
+        stored_by = proofs.stored if proofs is not None else None
+        outcome = await synthesize_takes(script, plan.takes, self.pace, stored_by, progress=False)
+        if proofs is not None:
+            proof = await proofs.finish(LocalExecutor(self.pace).retakes(script))
+            outcome = outcome.plus(proof.synthesis)
+        log.synthesized(outcome)
+        stored = script.cached_keys()
+        missing = [step.waits_for - stored for step in plan.chapters]
+        if any(missing):  # the run retries them next time; the chapters complete now are built
+            gate = ChapterGate(missing)
+            gate.close()
+            built = await asyncio.to_thread(build_outputs, script, plan.previous, log.timings, None, gate)
+            return Executed(outcome, built, frozenset({script.prepared}), proof)
+        # here, not in a thread: Ray lends a task's CPU to others only while its main thread waits in ray.get
+        made = self.build_chapters(plan)
+        prebuilt = {path: fingerprint for chapter in made for path, fingerprint in chapter.files.items()}
+        built = await asyncio.to_thread(build_outputs, script, plan.previous, log.timings, None, None, prebuilt)
+        if isinstance(built, BuildResult):
+            for chapter in made:
+                built = with_stages(built, chapter.stage_seconds, chapter.stage_runs)
+        return Executed(outcome, built, frozenset({script.prepared}), proof)
+
+    def build_chapters(self, plan: BookPlan) -> list[ChapterMade]:
+        """Each chapter with something to make, as a Ray task sent its slice of the book (build/chapters.py's
+        ChapterInput) and the build's setting; this task, waiting in ray.get, lends them its CPU."""
+        import ray
+
+        script, planner = plan.script, FilePlanner(plan.script)
+        pending = [i for i in range(len(script.chapters)) if chapter_pending(script, planner, plan.before, i)]
+        if not pending:
+            return []
+        work_dir = workspace.work_dir(script.job.output.dir) / f"chapters-{os.getpid()}"  # the cover, for them
+        work_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            setting = settle(script, planner, plan.before, work_dir, while_synthesizing=False, stream_books=False)
+            shared = ray.put(setting)
+            task = ray.remote(max_retries=3)(build_chapter_task)
+            made = ray.get([task.remote(shared, chapter_input(script, planner, i)) for i in pending])
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        self.nodes += [node for _, node in made]
+        return [chapter for chapter, _ in made]
 
 
-def build_chapter_task(script: Script, before: dict[str, str], index: int) -> tuple[PriorWork, str]:
+def build_chapter_task(setting: BuildSetting, chapter: ChapterInput) -> tuple[ChapterMade, str]:
     """One chapter's files and segments, as a Ray task: what it made, and the node it ran on."""
     import ray
 
-    from ..build.chapters import build_chapter
-
-    return build_chapter(script, before, index), ray.get_runtime_context().get_node_id()
+    return build_chapter(setting, chapter), ray.get_runtime_context().get_node_id()
 
 
 def run_on_ray(

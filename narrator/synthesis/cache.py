@@ -116,6 +116,19 @@ class TakeCache:
         except (FileNotFoundError, ValueError):
             return None
 
+    def exchange(self, a: str, b: str) -> None:
+        """Takes ``a`` and ``b`` change keys (a retake that proof-listening chose goes under its take's own key).
+        Each step a rename: whatever stops it, both keys hold a whole take. A cache on this machine only (the
+        job's checks refuse proof retakes with a remote store, whose objects are named by their audio)."""
+        for suffix in (".wav", ".sha256"):
+            first, second = self.local(a).with_suffix(suffix), self.local(b).with_suffix(suffix)
+            if not first.exists() or not second.exists():
+                continue
+            spare = first.with_name(f"{first.name}.exchange")
+            os.link(first, spare)
+            os.replace(second, first)
+            os.replace(spare, second)
+
     def sweep(self, older_than: float = 600.0) -> int:
         """Remove temporary files left by writers that were killed mid-write: at once when their process is
         gone (its PID is in the name), otherwise once they are old (another job sharing this cache may be

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-
-from .script import Script
+from collections.abc import Sequence
 
 
 class NotReady(Exception):
@@ -23,12 +22,12 @@ class NotReady(Exception):
 
 
 class ChapterGate:
-    def __init__(self, script: Script, stored: set[str]):
-        self._missing: list[set[str]] = []
+    """``waits_for``: each chapter's takes (cache keys) not yet stored, in reading order."""
+
+    def __init__(self, waits_for: Sequence[frozenset[str]]):
+        self._missing = [set(keys) for keys in waits_for]
         self._chapters_of: dict[str, list[int]] = defaultdict(list)
-        for index in range(len(script.chapters)):
-            keys = {script.key_of(take) for take in script.takes_by_chapter[index]} - stored
-            self._missing.append(keys)
+        for index, keys in enumerate(waits_for):
             for key in keys:
                 self._chapters_of[key].append(index)
         self._changed = threading.Condition()

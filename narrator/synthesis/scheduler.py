@@ -13,10 +13,8 @@ import itertools
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from tenacity import (
     AsyncRetrying,
@@ -32,6 +30,7 @@ from ..core.records import TakeOutcome
 from ..job.spec import RetrySpec
 from ..providers.base import Provider
 from .cache import PendingTake, TakeCache
+from .commits import Commits
 
 
 @dataclass(frozen=True)
@@ -63,6 +62,18 @@ class SynthesisOutcome:
     fatal: FatalProviderError | None = None
     seconds: float = 0.0
     rate_limited: int = 0  # 429s that slowed the pace (the limiter's count is its account's, maybe shared)
+
+    def plus(self, more: SynthesisOutcome) -> SynthesisOutcome:
+        """This outcome and ``more`` (later requests of the same run: proof-listening's retakes) as one."""
+        return SynthesisOutcome(
+            {**self.results, **more.results},
+            self.retries + more.retries,
+            self.responses + more.responses,
+            self.requests + more.requests,
+            self.fatal or more.fatal,
+            self.seconds + more.seconds,
+            self.rate_limited + more.rate_limited,
+        )
 
 
 class Limiter:
@@ -244,7 +255,7 @@ class _Synthesis:
         self.cache, self.limiter, self.retry, self.on_take = cache, limiter, retry, on_take
         self.outcome = SynthesisOutcome()
         self.events = RunEvents(limiter, self.outcome.responses)
-        self.commits = _Commits()
+        self.commits = Commits()
         self.stop = asyncio.Event()
 
     async def run(self, concurrency: int) -> None:
@@ -253,7 +264,14 @@ class _Synthesis:
         try:
             first = await self.canary()
             workers = max(1, min(concurrency, len(self.queue)))
-            await asyncio.gather(first, *(self.worker() for _ in range(workers)))
+            tasks = [first, *(asyncio.create_task(self.worker()) for _ in range(workers))]
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:  # the others stopped and awaited here: none is left to fail after the run
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
         finally:
             await self.commits.drain()  # every finished take reaches the cache, whatever stopped the run
             for provider in providers:
@@ -367,28 +385,3 @@ class _Synthesis:
         self.outcome.results[key] = taken
         if self.on_take is not None:
             self.on_take(key, taken)
-
-
-class _Commits:
-    """Takes made visible in the cache off the workers' path, on one thread of their own (fsync must not delay a
-    worker's next request): every commit started, and the one in flight for each key."""
-
-    def __init__(self) -> None:
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="cache-commit")
-        self.started: list[asyncio.Task[None]] = []
-        self.in_flight: dict[str, asyncio.Task[None]] = {}
-
-    def start(self, key: str, commit: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(commit)
-        self.started.append(task)
-        self.in_flight[key] = task
-
-    def pop(self, key: str) -> asyncio.Task[None] | None:
-        return self.in_flight.pop(key, None)
-
-    async def run(self, write: Callable[[], object]) -> None:
-        await asyncio.get_running_loop().run_in_executor(self.pool, write)
-
-    async def drain(self) -> None:
-        await asyncio.gather(*self.started)
-        self.pool.shutdown()
