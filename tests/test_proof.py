@@ -206,6 +206,33 @@ def test_a_take_that_stays_bad_is_kept_flagged_and_strict_exits_5(tmp_path):
         report = json.loads((tmp_path / "out" / "report.json").read_text())
         assert sorted(report["proof"]["failed"]) == sorted(t["id"] for t in failed)
         requests = len(fake.records)
-        strict = run_cli("run", "job.yaml", "--strict", cwd=tmp_path, env=ENV)
+        strict = run_cli("run", "job.yaml", "--strict", "--junit", "junit.xml", cwd=tmp_path, env=ENV)
         assert strict.returncode == 5 and "after their retakes" in strict.stderr, strict.stderr
         assert len(fake.records) == requests  # nothing asked again: every retake was made and heard
+    junit = (tmp_path / "junit.xml").read_text()
+    assert junit.count('type="proof"') == len(failed) and "says something else than its text" in junit
+
+
+def test_a_plan_counts_the_takes_to_hear_and_their_cost(tmp_path):
+    from narrator.core.audio import Audio
+    from narrator.job.spec import load_job
+    from narrator.providers.transcribe import Transcript
+    from narrator.run.planning import make_plan, render_plan
+    from narrator.synthesis.proofs import ProofStore
+    from narrator.synthesis.script import prepare_script
+    from tests.conftest import write_job
+    from tests.helpers import put_take
+
+    (tmp_path / "book.md").write_text("# One\n\nFirst paragraph.\n\nSecond paragraph here.\n", encoding="utf-8")
+    spec = {"sources": ["book.md"], "output": {"dir": "out"}, "chunking": {"target_chars": 1}, "proof": {}}
+    job = load_job(write_job(tmp_path, spec))
+    script = prepare_script(job)
+    plan = make_plan(job, script)
+    keys = list(dict.fromkeys(script.key_of(t) for t in script.takes))
+    assert plan.proof is not None and plan.proof.takes_to_hear == len(keys) == 2
+    assert plan.proof.cost_usd == pytest.approx(plan.proof.audio_minutes * 0.003, abs=1e-4)
+    assert plan.total.cost_to_finish_usd >= plan.proof.cost_usd > 0  # the budget covers hearing
+    assert "proof: 2 takes to hear" in render_plan(plan)
+    put_take(script.cache, keys[0], Audio(b"\x01\x00" * 22_050, 22_050))
+    ProofStore(script.cache.root).put(script.cache.audio_hash(keys[0]), job.proof.model, Transcript("one"), 1.0)
+    assert make_plan(job, prepare_script(job)).proof.takes_to_hear == 1  # heard before: not again

@@ -1,6 +1,7 @@
 """``run --junit FILE``: the run as JUnit XML, which CI systems display: a test suite per book, a test case per
 chapter. A chapter fails for a take that failed or was not made, a file of it that fails the mastering preset's
-QA, or a take whose editor's decision went stale or rejected it. Written from the run's own manifest and report."""
+QA, a take whose editor's decision went stale or rejected it, or a take that still fails proof-listening. Written
+from the run's own manifest and report."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ def chapter_failures(manifest: Manifest, report: Report) -> dict[int, list[tuple
     for take in manifest.takes or []:
         if take.review in ("stale", "rejected"):
             failures[take.chapter].append(("review", f"take {take.id} is {take.review} in the review file"))
+        if take.proof is not None and take.proof.verdict == "failed":
+            heard = f"{take.proof.longest_run} words in a row differ; heard: {take.proof.transcript}"
+            failures[take.chapter].append(("proof", f"take {take.id} says something else than its text: {heard}"))
     return failures
 
 

@@ -237,6 +237,16 @@ class PlanRow(Record):
     time_bound_by: str | None = _omitted()
 
 
+class PlanProof(Record):
+    """Proof-listening's share of a plan: the takes a run would hear (retakes, made only for takes that fail,
+    are not foreseen), their audio and what hearing it costs (in the total's cost too)."""
+
+    model: str
+    takes_to_hear: int
+    audio_minutes: float
+    cost_usd: float
+
+
 class Plan(Record):
     schema_version: int = Field(SCHEMA, alias="schema")
     job: str
@@ -251,6 +261,7 @@ class Plan(Record):
     chapters: list[PlanRow]
     total: PlanRow
     not_read: list[str] = Field(default_factory=list)  # parts of the sources that are no chapter, and why
+    proof: PlanProof | None = _omitted()  # with proof: in the job
 
 
 class CatalogueBook(Record):

@@ -46,6 +46,7 @@ class BookDiff:
     # whole-book files a run would make again: {"file", "how"}, how "remux" (from its chapters' segments, only the
     # changed chapters' encoded) or "encode" (the whole book)
     books: list[dict[str, str]] = field(default_factory=list)
+    proof_requests: int = 0  # takes a run would hear (proof:), their cost in cost_usd
 
     @property
     def pending(self) -> bool:
@@ -58,6 +59,7 @@ class BookDiff:
             "built": self.built,
             "chapters": [asdict(c) for c in self.chapters],
             "books": self.books,
+            "proof_requests": self.proof_requests,
         }
 
 
@@ -103,7 +105,9 @@ def diff_book(job: Job, script: Script | None = None) -> BookDiff:
     ]
     plan = make_plan(job, script)
     chapters = [r for r in rows if r.changes or r.files]
-    return BookDiff(plan.total.requests_to_send or 0, plan.total.cost_to_finish_usd, chapters, last is not None, books)
+    heard = plan.proof.takes_to_hear if plan.proof else 0
+    requests = plan.total.requests_to_send or 0
+    return BookDiff(requests, plan.total.cost_to_finish_usd, chapters, last is not None, books, heard)
 
 
 def _chapter_files(planner: FilePlanner, index: int) -> list[PlannedFile]:

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.records import Plan, PlanRow
+from ..core.records import Plan, PlanProof, PlanRow
 from ..job.spec import Job
+from ..providers.transcribe import PRICE_PER_MINUTE
 from ..synthesis.costs import price_for, request_cost
+from ..synthesis.proofs import ProofStore
 from ..synthesis.script import Script, prepare_script
 from ..text.chunker import Chunk
 
@@ -72,6 +74,9 @@ def make_plan(job: Job, script: Script | None = None) -> Plan:
     summed = ("chunks", "takes", "characters", "tokens", "cached", "audio_seconds", "cost_usd", "cost_to_finish_usd")
     sums = {key: sum(getattr(c, key) or 0 for c in chapters) for key in summed}
     bound_by = max(bounds, key=lambda k: bounds[k])
+    proof = _proof(script)
+    if proof is not None:  # the budget covers hearing the takes too
+        sums["cost_to_finish_usd"] += proof.cost_usd
     figures = {**sums, "requests_to_send": to_send.requests, "time_seconds": bounds[bound_by]}
     total = PlanRow(**_rounded(figures), time_bound_by=bound_by)
     return Plan(
@@ -87,7 +92,30 @@ def make_plan(job: Job, script: Script | None = None) -> Plan:
         chapters=chapters,
         total=total,
         not_read=list(script.document.dropped),
+        proof=proof,
     )
+
+
+def _proof(script: Script) -> PlanProof | None:
+    """The takes a run would hear: each take not heard before by this model (an approved take never is)."""
+    spec = script.job.proof
+    if spec is None:
+        return None
+    store, seen = ProofStore(script.cache.root), set()
+    count, seconds = 0, 0.0
+    for take in script.takes:
+        key, decision = script.key_of(take), script.decision(take)
+        if key in seen or (decision is not None and decision.status == "approved"):
+            continue
+        seen.add(key)
+        digest = script.cache.audio_hash(key) if script.cache.has(key) else None
+        if digest is not None and store.get(digest, spec.model) is not None:
+            continue  # heard before
+        layout = script.cache.layout(key) if digest is not None else None
+        count += 1
+        seconds += layout.duration if layout else script.provider_of(take).profile.speech_seconds(take.text)
+    cost = round(seconds / 60 * PRICE_PER_MINUTE[spec.model], 4)
+    return PlanProof(model=spec.model, takes_to_hear=count, audio_minutes=round(seconds / 60, 2), cost_usd=cost)
 
 
 def _opening(chunks: list[Chunk], words: int = 12) -> str:
@@ -120,6 +148,11 @@ def render_plan(plan: Plan) -> str:
         f"to do: {t.requests_to_send} requests, about ${t.cost_to_finish_usd:.3f}, about "
         f"{_minutes(t.time_seconds or 0.0)} at concurrency {plan.concurrency} (bound by {t.time_bound_by})"
     )
+    if plan.proof is not None:
+        p = plan.proof
+        lines.append(
+            f"proof: {p.takes_to_hear} takes to hear ({p.audio_minutes:.1f} min of audio), about ${p.cost_usd:.3f}"
+        )
     lines += [f"not read: {part}" for part in plan.not_read]
     if plan.budget_usd is not None:
         verdict = "within" if t.cost_to_finish_usd <= plan.budget_usd else "OVER"
