@@ -5,6 +5,8 @@ listener would not call a mistake (case, punctuation, numbers, spelling, a trans
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -236,3 +238,56 @@ def test_a_plan_counts_the_takes_to_hear_and_their_cost(tmp_path):
     put_take(script.cache, keys[0], Audio(b"\x01\x00" * 22_050, 22_050))
     ProofStore(script.cache.root).put(script.cache.audio_hash(keys[0]), job.proof.model, Transcript("one"), 1.0)
     assert make_plan(job, prepare_script(job)).proof.takes_to_hear == 1  # heard before: not again
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="needs Debian's chromium (make test)")
+def test_an_editor_hears_where_a_take_differs_and_approves_it(tmp_path, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    from narrator.job.spec import load_job
+    from narrator.review.server import serve, url
+
+    with FakeSpeechServer(KEY, Faults(bad_take_rate=1.0, bad_kinds=("replace",), bad_words=(6, 6))) as fake:
+        _book(tmp_path, 2, 3, fake.url, retakes=0)  # every take says six words of something else
+        assert run_cli("run", "job.yaml", cwd=tmp_path, env=ENV).returncode == 0
+    monkeypatch.setenv("PROOF_TEST_KEY", KEY)
+    server = serve(load_job(tmp_path / "job.yaml"))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"]
+            )
+            page = browser.new_page()
+            problems: list[str] = []
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(url(server))
+            expect(page.locator("#book-counts")).to_contain_text("6 failed proof")
+            page.select_option("#filter", "proof")
+            failed = page.locator("#takes .take:not([hidden])")
+            expect(failed).to_have_count(3)
+            take = failed.first
+            expect(take.locator(".proof .heard mark")).to_have_count(6)  # the six words heard instead
+            assert take.locator(".proof .text mark").count() >= 1
+            span = page.evaluate("() => chapter.takes.find(t => t.proof && t.proof.verdict === 'failed').proof.span")
+            take.locator("button[data-act=span]").click()
+            page.wait_for_function("() => !document.getElementById('player').paused")
+            at = page.evaluate("() => document.getElementById('player').currentTime")
+            assert span[0] - 0.05 <= at < span[1], (at, span)
+            page.wait_for_function("() => document.getElementById('player').paused", timeout=30_000)
+            end = page.evaluate("() => document.getElementById('player').currentTime")
+            assert span[1] - 0.05 <= end <= span[1] + 0.6, (end, span)  # it stopped where the difference ends
+            take_id = take.get_attribute("data-id")
+            take.locator("button[data-act=approve]").click()
+            expect(page.locator(f'.take[data-id="{take_id}"] .state')).to_have_text("approved")
+            browser.close()
+        assert not problems, problems
+        review = yaml.safe_load((tmp_path / "job.review.yaml").read_text())
+        assert review["takes"][take_id]["status"] == "approved"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -13,12 +13,15 @@ from typing import Any
 import numpy as np
 
 from ..core.audio import wav_layout
-from ..core.records import MANIFEST, Manifest, read_manifest
+from ..core.records import MANIFEST, Manifest, ManifestTake, read_manifest
 from ..job.review import TakeDecision, review_state, stale_decisions
 from ..job.spec import Job
+from ..providers.transcribe import HeardWord
+from ..synthesis.proofs import ProofStore
 from ..synthesis.script import Script, prepare_script
 from ..text.takes import Take
-from .payloads import ChapterCounts, Earlier, PageBook, PageChapter, PageTake, Voice
+from ..text.transcripts import words
+from .payloads import ChapterCounts, Earlier, PageBook, PageChapter, PageProof, PageTake, ProofWord, Voice
 
 PEAKS = 96  # bars in a take's waveform
 
@@ -49,6 +52,12 @@ class Desk:
     def manifest(self) -> Manifest | None:
         return read_manifest(self.job.output.dir / MANIFEST)
 
+    def opening_chapter(self) -> int:
+        """Where the page opens: the first chapter with a take that failed proof-listening, else the first."""
+        manifest = self.manifest()
+        takes = (manifest.takes if manifest else None) or []
+        return min((t.chapter - 1 for t in takes if t.proof and t.proof.verdict == "failed"), default=0)
+
     def take(self, take_id: str) -> Take | None:
         return next((t for t in self.script.takes if t.id == take_id), None)
 
@@ -56,6 +65,7 @@ class Desk:
         script = self.script
         manifest = self.manifest()
         placed = {c.id: c for c in manifest.chunks} if manifest else {}
+        heard = {t.id: t for t in manifest.takes or []} if manifest else {}
         starts = {c.number - 1: c.start for c in manifest.chapters} if manifest else {}
         takes = []
         stale = stale_decisions(script.review, script.takes)
@@ -82,10 +92,18 @@ class Desk:
                     chosen=_chosen(current, variants),
                     start=start,
                     flags=flags,
+                    proof=self.proof(heard[take.id]) if take.id in heard and heard[take.id].proof else None,
                     **self.sound(script.key_of(take)),
                 )
             )
         return PageChapter(index=index, title=script.chapters[index].title, takes=takes)
+
+    def proof(self, take: ManifestTake) -> PageProof:
+        """A take's proof as the page shows it (page_proof), with its length and the model's word times."""
+        model = self.job.proof.model if self.job.proof else ""
+        stored = ProofStore(self.script.cache.root).get(take.audio_hash, model) if take.audio_hash else None
+        seconds = self.sound(take.cache_key).get("seconds") or 0.0
+        return page_proof(take, seconds, stored[0].words if stored else None)
 
     def sound(self, key: str) -> dict[str, Any]:
         """A take's waveform (peaks, computed once: editors find clipped starts and runaway takes by eye) and its
@@ -108,13 +126,19 @@ class Desk:
         script = self.script
         chapters: list[ChapterCounts] = []
         stale = stale_decisions(script.review, script.takes)
+        manifest = self.manifest()
+        failing = {
+            t.id for t in (manifest.takes if manifest else None) or [] if t.proof and t.proof.verdict == "failed"
+        }
         for index, chapter in enumerate(script.chapters):
             counts = {"approved": 0, "rejected": 0, "unheard": 0, "stale": 0}
             for take in script.takes_by_chapter[index]:
                 state, _ = review_state(script.review, take, stale)
                 counts[state if state in counts else "unheard"] += 1
-            chapters.append(ChapterCounts(index=index, title=chapter.title, takes=sum(counts.values()), **counts))
-        names = ("takes", "approved", "rejected", "unheard", "stale")
+            takes = sum(counts.values())
+            failed = sum(1 for t in script.takes_by_chapter[index] if t.id in failing)
+            chapters.append(ChapterCounts(index=index, title=chapter.title, takes=takes, proof_failed=failed, **counts))
+        names = ("takes", "approved", "rejected", "unheard", "stale", "proof_failed")
         totals = {name: sum(getattr(c, name) for c in chapters) for name in names}
         return PageBook(
             title=script.document.title,
@@ -167,6 +191,35 @@ class Desk:
             if begin <= seconds < begin + (chunk.duration or 0.0) + 2.0:  # a pause belongs to the take before it
                 return {"chapter": chunk.chapter - 1, "take": chunk.take, "into": round(seconds - begin, 3)}
         return None
+
+
+def page_proof(take: ManifestTake, seconds: float, times: tuple[HeardWord, ...] | None) -> PageProof:
+    """For a failed take, both texts word by word with the differing words marked, and the span to hear."""
+    proof = take.proof
+    assert proof is not None
+    figures = {"error_rate": proof.error_rate, "longest_run": proof.longest_run, "retakes": proof.retakes}
+    if proof.verdict != "failed" or proof.transcript is None:
+        return PageProof(verdict=proof.verdict, sent=[], heard=[], span=None, **figures)
+    sent, _ = words(take.text)
+    heard, _ = words(proof.transcript)
+    runs = proof.divergent or []
+    marked_sent = [ProofWord(word=w, differs=any(a <= i < b for a, b, _, _ in runs)) for i, w in enumerate(sent)]
+    marked_heard = [ProofWord(word=w, differs=any(c <= i < d for _, _, c, d in runs)) for i, w in enumerate(heard)]
+    span = _span(runs, len(heard), seconds, times)
+    return PageProof(verdict="failed", sent=marked_sent, heard=marked_heard, span=span, **figures)
+
+
+def _span(runs: list[list[int]], heard: int, seconds: float, times: tuple[HeardWord, ...] | None) -> list[float] | None:
+    """Seconds into the take of its longest divergent run: from the model's word times (whisper-1), else by the
+    run's place among the words heard; a second either side, so the ear hears it in context."""
+    if not runs:
+        return None
+    _, _, first, last = max(runs, key=lambda r: max(r[1] - r[0], r[3] - r[2]))
+    if times and first < len(times):
+        begin, end = times[first].start, times[max(first, min(last, len(times)) - 1)].end
+    else:
+        begin, end = seconds * first / max(1, heard), seconds * last / max(1, heard)
+    return [round(max(0.0, begin - 1.0), 2), round(min(seconds, end + 1.0), 2)]
 
 
 def _chosen(decision: TakeDecision | None, variants: list[int]) -> int | None:

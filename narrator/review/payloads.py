@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ..core.records import ProofVerdict
 from ..job.review import Status
 
 
@@ -17,6 +18,24 @@ class Earlier(BaseModel):
 
     status: Status
     note: str | None
+
+
+class ProofWord(BaseModel):
+    word: str
+    differs: bool  # in a run of words that differ between the text and what was heard
+
+
+class PageProof(BaseModel):
+    """What proof-listening heard of the take in the book (synthesis/proofs.py): for a failed one, the text and
+    the transcript side by side, differing words marked, and where in the take to hear the difference."""
+
+    verdict: ProofVerdict
+    error_rate: float | None
+    longest_run: int | None
+    retakes: int
+    sent: list[ProofWord]  # a failed take's text, word by word (empty when it passed)
+    heard: list[ProofWord]  # its transcript
+    span: list[float] | None  # [from, to] seconds into the take: the longest run that differs
 
 
 class PageTake(BaseModel):
@@ -36,6 +55,7 @@ class PageTake(BaseModel):
     flags: list[str]  # assembly's warnings (a pace too fast, a clipped start)
     waveform: list[float]  # peaks, 0..1
     seconds: float | None
+    proof: PageProof | None = None  # with proof: in the job, once heard
 
 
 class PageChapter(BaseModel):
@@ -52,6 +72,7 @@ class ChapterCounts(BaseModel):
     rejected: int
     unheard: int
     stale: int
+    proof_failed: int = 0  # takes that still say something else than their text
 
 
 class Voice(BaseModel):

@@ -138,9 +138,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _page(desk: Desk) -> str:
-    """The page, with the first chapter's takes rendered here: it shows at once, before any script runs."""
+    """The page, with its first chapter's takes rendered here: it shows at once, before any script runs. It opens
+    at the first chapter with a take that failed proof-listening, if any."""
     template = resources.files("narrator.review").joinpath("page.html").read_text(encoding="utf-8")
-    first = desk.chapter(0)
+    first = desk.chapter(desk.opening_chapter())
     data = {"chapter": first, "voice": desk.voice(), "review_file": review_path(desk.job.path).name}
     rows = "".join(
         f'<li class="take" data-id="{t.id}"><p class="text">{html.escape(t.text)}</p></li>' for t in first.takes
