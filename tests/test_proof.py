@@ -291,3 +291,12 @@ def test_an_editor_hears_where_a_take_differs_and_approves_it(tmp_path, monkeypa
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_missing_proof_key_is_one_line_before_any_request(tmp_path):
+    with FakeSpeechServer(KEY) as fake:
+        _book(tmp_path, 1, 2, fake.url, api_key_env="NO_SUCH_PROOF_KEY")
+        ran = run_cli("run", "job.yaml", cwd=tmp_path, env=ENV)
+        assert ran.returncode == 2 and not fake.records, ran.stderr
+    [line] = ran.stderr.strip().splitlines()
+    assert "job.yaml: proof.api_key_env: the environment variable NO_SUCH_PROOF_KEY is not set" in line

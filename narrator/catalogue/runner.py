@@ -30,6 +30,7 @@ from ..job.spec import Job
 from ..job.specerrors import Problems
 from ..run.diff import BookDiff
 from ..run.engine import Book, prepare_books, run_books
+from ..synthesis.proofs import proof_endpoint
 from ..synthesis.scheduler import Limiter
 
 CATALOGUE_REPORT = "catalogue-report.json"
@@ -140,6 +141,13 @@ def accounts(books: Sequence[Book], settings: CatalogueSpec) -> dict[str, tuple[
 def _smallest(values: Any) -> float | None:
     declared = [v for v in values if v is not None]
     return min(declared) if declared else None
+
+
+def _key_variables(book: Book) -> list[str | None]:
+    """The variables holding the keys a book's run needs: its voice's, and its transcription endpoint's."""
+    job = book.job
+    proof = proof_endpoint(job, job.proof)[1] if job.proof is not None else None
+    return [book.script.provider.profile.key_env, proof]
 
 
 def book_row(
@@ -253,7 +261,7 @@ def run_catalogue(
             from ..run.rayrun import run_on_ray
 
             by_script = {id(b.script): b for b in books}
-            names = sorted({env for b in books if (env := b.script.provider.profile.key_env)})
+            names = sorted({env for b in books for env in _key_variables(b) if env})
             keys = {env: os.environ[env] for env in names if env in os.environ}
             groups = [(limiter, [b.script for b in members]) for limiter, members in limiters.values()]
             done = (lambda script: on_book(by_script[id(script)])) if on_book is not None else None

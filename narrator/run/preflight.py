@@ -8,6 +8,7 @@ from collections import Counter
 from ..core import errors
 from ..core.records import ChunkState
 from ..job.review import review_counts
+from ..synthesis.proofs import proof_endpoint
 from ..synthesis.script import Script
 from .planning import make_plan
 
@@ -19,6 +20,11 @@ def check_key(script: Script) -> None:
     if env and not os.environ.get(env, "").strip():
         problem = f"voice.api_key_env: the environment variable {env} is not set; it must hold the API key"
         raise errors.JobError([f"{script.job.path}: {problem}"])
+    if script.job.proof is not None:  # the transcription endpoint's, before any take is made
+        _, env = proof_endpoint(script.job, script.job.proof)
+        if not os.environ.get(env, "").strip():
+            problem = f"proof.api_key_env: the environment variable {env} is not set; it must hold the API key"
+            raise errors.JobError([f"{script.job.path}: {problem}"])
 
 
 def check_review(script: Script) -> None:

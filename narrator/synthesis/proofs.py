@@ -29,7 +29,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from ..core import errors
 from ..core.audio import Audio, atomic_write
 from ..core.records import TakeProof
-from ..job.spec import ProofSpec
+from ..job.spec import Job, ProofSpec
 from ..providers.transcribe import PRICE_PER_MINUTE, HeardWord, ProofUnavailable, Transcriber, Transcript
 from ..text.transcripts import Run, hear
 from .costs import price_for, request_cost
@@ -37,6 +37,15 @@ from .scheduler import Limiter, SynthesisOutcome, Work
 from .script import Script
 
 Request = Callable[[Sequence[Work], Callable[[str], None]], Awaitable[SynthesisOutcome]]  # takes to make, stored
+
+
+def proof_endpoint(job: Job, spec: ProofSpec) -> tuple[str, str]:
+    """(base URL, the variable holding the key) of the transcription endpoint: the proof's own, else the voice's
+    (an OpenAI-compatible voice), else OpenAI's."""
+    voice = job.voice
+    base_url = spec.base_url or getattr(voice, "base_url", None) or os.environ.get("OPENAI_BASE_URL")
+    key_env = spec.api_key_env or getattr(voice, "api_key_env", None) or "OPENAI_API_KEY"
+    return base_url or "https://api.openai.com/v1", key_env
 
 
 def retake_key(key: str, n: int) -> str:
@@ -153,10 +162,7 @@ class Proofreader:
 
     def __init__(self, script: Script, spec: ProofSpec, settled: Callable[[str], None]):
         self.script, self.spec, self.settled = script, spec, settled
-        voice = script.job.voice
-        base_url = spec.base_url or getattr(voice, "base_url", None) or os.environ.get("OPENAI_BASE_URL")
-        key_env = spec.api_key_env or getattr(voice, "api_key_env", None) or "OPENAI_API_KEY"
-        self.transcriber = Transcriber(base_url or "https://api.openai.com/v1", key_env, spec.model)
+        self.transcriber = Transcriber(*proof_endpoint(script.job, spec), spec.model)
         self.store = ProofStore(script.cache.root)
         self.limiter = Limiter(spec.requests_per_minute, None)
         self.slots = asyncio.Semaphore(spec.concurrency)
