@@ -36,6 +36,12 @@ SIGNATURES: dict[str, tuple[bytes, ...]] = {
 }
 _TEXTUAL = re.compile(rb"^\s*(<|\{|\[)")
 PCM_RATE = 24_000  # what the endpoint sends unless Content-Type says otherwise
+_KEYISH = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{4,})")
+
+
+def redact_key(text: str, key: str) -> str:
+    """Servers echo keys in errors ("Incorrect API key provided: sk-..."): none reaches a log or file."""
+    return _KEYISH.sub("sk-***", text.replace(key, "***") if key else text)
 
 
 def parse_reset(value: str | None) -> float | None:

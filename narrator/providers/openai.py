@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import urllib.parse
 from typing import Annotated, Any
 
@@ -29,7 +28,7 @@ from .base import (
     VoiceSpec,
     characters_at,
 )
-from .http import classify, connect_failure, parse_reset, receive_audio
+from .http import classify, connect_failure, parse_reset, receive_audio, redact_key
 
 log = logging.getLogger("narrator.openai")
 
@@ -62,7 +61,6 @@ PRICES: dict[str, Price] = {
 # Seconds per request, for the plan's time bound: a full 4096-character chunk took 44-62 s on the real endpoint.
 REQUEST_OVERHEAD = 0.5
 SECONDS_PER_CHAR = 0.013
-_KEYISH = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{4,})")
 
 
 def takes_instructions(model: str) -> bool:
@@ -176,8 +174,7 @@ class OpenAIProvider(Provider):
             self._client = None
 
     def redact(self, text: str) -> str:
-        """Servers echo keys in errors ("Incorrect API key provided: sk-..."): none reaches a log or file."""
-        return _KEYISH.sub("sk-***", text.replace(self._key, "***") if self._key else text)
+        return redact_key(text, self._key)
 
     def payload(self, text: str) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -17,14 +17,13 @@ import httpx
 
 from ..core import errors
 from ..core.audio import Audio
-from .http import classify, connect_failure
+from .http import classify, connect_failure, redact_key
 
 MODELS = ("gpt-4o-mini-transcribe", "gpt-4o-transcribe", "whisper-1")
 WORD_TIMES = ("whisper-1",)  # models that give each word's time (verbose_json, timestamp_granularities[]=word)
 # List prices per minute of audio (../shared/api-contract.md)
 PRICE_PER_MINUTE = {"gpt-4o-mini-transcribe": 0.003, "gpt-4o-transcribe": 0.006, "whisper-1": 0.006}
 MAX_UPLOAD = 25 * 1024 * 1024
-_KEYISH = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{4,})")
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ class Transcriber:
         return self._client
 
     def redact(self, text: str) -> str:
-        return _KEYISH.sub("sk-***", text.replace(self._key, "***") if self._key else text)
+        return redact_key(text, self._key)
 
     async def aclose(self) -> None:
         if self._client is not None:
