@@ -252,7 +252,7 @@ def test_an_editor_hears_where_a_take_differs_and_approves_it(tmp_path, monkeypa
     from narrator.review.server import serve, url
 
     with FakeSpeechServer(KEY, Faults(bad_take_rate=1.0, bad_kinds=("replace",), bad_words=(6, 6))) as fake:
-        _book(tmp_path, 2, 3, fake.url, retakes=0)  # every take says six words of something else
+        _book(tmp_path, 2, 3, fake.url, retakes=1)  # every take says six words of something else, twice
         assert run_cli("run", "job.yaml", cwd=tmp_path, env=ENV).returncode == 0
     monkeypatch.setenv("PROOF_TEST_KEY", KEY)
     server = serve(load_job(tmp_path / "job.yaml"))
@@ -281,6 +281,11 @@ def test_an_editor_hears_where_a_take_differs_and_approves_it(tmp_path, monkeypa
             page.wait_for_function("() => document.getElementById('player').paused", timeout=30_000)
             end = page.evaluate("() => document.getElementById('player').currentTime")
             assert span[1] - 0.05 <= end <= span[1] + 0.6, (end, span)  # it stopped where the difference ends
+            # the retake tried before it, kept: the editor hears it too
+            take.locator("button[data-act=retake][data-n='1']").click()
+            playing = "() => { const a = document.getElementById('player'); return a.src.includes('/retake/1')"
+            page.wait_for_function(playing + " && !a.paused && a.currentTime > 0.2; }")
+            page.keyboard.press("Space")
             take_id = take.get_attribute("data-id")
             take.locator("button[data-act=approve]").click()
             expect(page.locator(f'.take[data-id="{take_id}"] .state')).to_have_text("approved")

@@ -17,7 +17,7 @@ from ..core.records import MANIFEST, Manifest, ManifestTake, read_manifest
 from ..job.review import TakeDecision, review_state, stale_decisions
 from ..job.spec import Job
 from ..providers.transcribe import HeardWord
-from ..synthesis.proofs import ProofStore
+from ..synthesis.proofs import ProofStore, retake_key
 from ..synthesis.script import Script, prepare_script
 from ..text.takes import Take
 from ..text.transcripts import words
@@ -93,10 +93,18 @@ class Desk:
                     start=start,
                     flags=flags,
                     proof=self.proof(heard[take.id]) if take.id in heard and heard[take.id].proof else None,
+                    retakes=self.retakes(take),
                     **self.sound(script.key_of(take)),
                 )
             )
         return PageChapter(index=index, title=script.chapters[index].title, takes=takes)
+
+    def retakes(self, take: Take) -> list[int]:
+        """The proof-listening retakes of a take kept in the cache: the history of what was tried."""
+        if self.job.proof is None:
+            return []
+        key = self.script.key_of(take)
+        return [n for n in range(1, self.job.proof.retakes + 1) if self.script.cache.has(retake_key(key, n))]
 
     def proof(self, take: ManifestTake) -> PageProof:
         """A take's proof as the page shows it (page_proof), with its length and the model's word times."""

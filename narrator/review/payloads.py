@@ -56,6 +56,7 @@ class PageTake(BaseModel):
     waveform: list[float]  # peaks, 0..1
     seconds: float | None
     proof: PageProof | None = None  # with proof: in the job, once heard
+    retakes: list[int] = []  # proof-listening's takes of it, besides the one in the book (/audio/<id>/retake/<n>)
 
 
 class PageChapter(BaseModel):

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..job.review import review_path
 from ..job.spec import Job
+from ..synthesis.proofs import retake_key
 from .decisions import add_word, decide, decide_many, instruct_chapter, regenerate, restore
 from .desk import Desk, parse_time
 from .payloads import to_json
@@ -69,8 +70,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(
                     found or {"error": "no take plays at that time (build the book first?)"}, 200 if found else 404
                 )
-            elif m := re.fullmatch(r"/audio/(t[0-9a-f]{12})/(\d+)", url.path):
-                self._audio(m.group(1), int(m.group(2)))
+            elif m := re.fullmatch(r"/audio/(t[0-9a-f]{12})/(retake/)?(\d+)", url.path):
+                self._audio(m.group(1), int(m.group(3)), retake=bool(m.group(2)))
             else:
                 self._send(404, b"not found\n", "text/plain")
         except ValueError as exc:
@@ -102,11 +103,14 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._json({"error": str(exc)}, 400)
 
-    def _audio(self, take_id: str, variant: int) -> None:
+    def _audio(self, take_id: str, variant: int, retake: bool = False) -> None:
+        """Take ``variant`` of a request (an editor's), or its proof-listening ``retake`` (from 1)."""
         script = self.server.desk.script
         take = self.server.desk.take(take_id)
         keys = script.variant_keys(take) if take else []
-        if take is None or variant >= len(keys) or not script.cache.has(keys[variant]):
+        if take is not None and retake:
+            keys = [""] + [retake_key(script.key_of(take), n) for n in range(1, variant + 1)]
+        if take is None or variant >= len(keys) or not keys[variant] or not script.cache.has(keys[variant]):
             return self._send(404, b"no such take\n", "text/plain")
         data = script.cache.local(keys[variant]).read_bytes()
         ranged = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("range") or "")
