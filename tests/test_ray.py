@@ -137,3 +137,26 @@ def test_a_book_of_sixty_chapters_is_prepared_once_for_all_its_tasks(cluster, tm
     executor = json.loads((tmp_path / "catalogue-report.json").read_text())["executor"]
     assert executor["tasks"] == 1 + 60  # the book's task and one per chapter
     assert report["text_prepared"] == 1
+
+
+def test_a_book_proof_listened_on_ray_retakes_its_bad_takes(cluster, tmp_path):
+    # the book's task hears its takes as the local executor does: bad ones retaken, their key passed to the task
+    paragraphs = [f"Page {p + 1}. {paragraph(p, 2)}" for p in range(12)]
+    (tmp_path / "book.md").write_text("# One\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
+    with FakeSpeechServer(KEY, Faults(bad_take_rate=0.5, bad_kinds=("replace", "repeat"), vary=True, seed=5)) as fake:
+        spec = {"sources": ["book.md"], "voice": {"provider": "openai", "base_url": fake.url},
+                "output": {"dir": "out", "formats": ["mp3"]}, "chunking": {"target_chars": 1},
+                "proof": {"model": "whisper-1", "retakes": 6, "api_key_env": "PROOF_KEY"}}  # fmt: skip
+        (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+        (tmp_path / "catalogue.yaml").write_text(yaml.safe_dump({"jobs": ["job.yaml"]}), encoding="utf-8")
+        env = {**cluster.env, "OPENAI_API_KEY": KEY, "PROOF_KEY": KEY}
+        run = subprocess.run([sys.executable, "-m", "narrator", "run", "catalogue.yaml", "--ray", cluster.address],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+        bad = sum(1 for r in fake.records if r.bad)
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert bad and report["proof"]["retakes"] >= 1 and report["proof"]["heard"] == len(fake.heard)
+    proofs = [t["proof"] for t in manifest["takes"]]
+    assert any(p["retakes"] and p["verdict"] == "passed" for p in proofs)  # a bad take retaken into the book
+    assert all(p["verdict"] == "passed" or p["retakes"] == 6 for p in proofs)  # one still bad tried all six
