@@ -105,8 +105,9 @@ def _listen_to_chapters(m4b, url: str) -> list[str]:
 
 @pytest.mark.slow
 def test_a_book_with_bad_takes_ends_with_none_of_them_in_its_m4b(tmp_path):
-    # vary: as a real voice, a retake is new audio (heard anew); four retakes: a take bad five times in a row, at 8 %,
-    # happens once in 300 000 takes (with two, once in 2 000: a test that would fail now and then)
+    # vary: as a real voice, a retake is new audio (heard anew). Four retakes: a take bad five times running, at 8 %,
+    # is one in 300 000 takes, about one run of this test in 1 000; with two it is one take in 2 000, about one run
+    # in seven (a test that would fail now and then)
     with FakeSpeechServer(KEY, Faults(bad_take_rate=0.08, slip_rate=0.02, vary=True, seed=3)) as fake:
         _book(tmp_path, 10, 30, fake.url, retakes=4)
         ran = run_cli("run", "job.yaml", cwd=tmp_path, env=ENV)
