@@ -91,13 +91,15 @@ def build_epub(
         props = ' properties="cover-image"' if version == 3 else ""
         manifest.append(f'<item id="cover-img" href="images/cover.{ext}" media-type="{media}"{props}/>')
         cover_meta = '<meta name="cover" content="cover-img"/>'
+    # EPUB 3 requires the last modification's date (EPUBCheck RSC-005 without it); fixed, for the same bytes
+    modified = '<meta property="dcterms:modified">2020-01-01T00:00:00Z</meta>' if version == 3 else ""
     package_version, spine_attr, guide = _navigation(files, manifest, version, title, identifier, toc, landmarks or {})
     opf = (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<package xmlns="http://www.idpf.org/2007/opf" version="{package_version}" unique-identifier="uid">'
         '<metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
         f'<dc:identifier id="uid">{identifier}</dc:identifier><dc:title>{escape(title)}</dc:title>'
-        f"<dc:creator>{escape(author)}</dc:creator><dc:language>{language}</dc:language>{cover_meta}"
+        f"<dc:creator>{escape(author)}</dc:creator><dc:language>{language}</dc:language>{cover_meta}{modified}"
         f"</metadata><manifest>{''.join(manifest)}</manifest>"
         f"<spine{spine_attr}>{''.join(spine)}</spine>{guide}</package>\n"
     )

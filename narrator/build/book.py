@@ -17,6 +17,7 @@ from .assemble import ChapterAudio
 from .chapters import ChapterBuild
 from .fileplan import FilePlanner, PlannedFile, bitrate_for, is_stale
 from .mastering import check_file
+from .readalong import write_read_along
 from .segments import Segment, join_segments
 from .stages import master_to_wav
 from .writers import BookEncoder, book_tags
@@ -76,7 +77,7 @@ class BookJoin:
         self.build.wait_for_encodes()
         for kind in setting.segmented:
             if is_stale(books[kind.name], setting.before, setting.out_dir):
-                paths = [self.build.store.path(fp) for fp in books[kind.name].segments]
+                paths = [self.build.store.path(fp, kind) for fp in books[kind.name].segments]
                 self.join(books[kind.name], paths, chapters)
 
     def finish_book(self, f: PlannedFile, book: BookEncoder, in_book: list[ChapterAudio]) -> None:
@@ -87,8 +88,14 @@ class BookJoin:
         self.build.files.done(f)
 
     def join(self, f: PlannedFile, paths: list[Path], chapters: list[ChapterAudio]) -> None:
-        """A book file remuxed from its chapters' segments, with markers, tags and cover."""
+        """A book file remuxed from its chapters' segments, with markers, tags and cover; or the read-along book
+        packed from them, with the text."""
         setting = self.setting
+        if f.kind.read_along:
+            with self.build.clock("remux"):
+                write_read_along(self.planner.script, f.path, paths, chapters)
+            self.build.files.done(f)
+            return
         job, rate = setting.job, setting.rate
         spans = [round(c.samples * rate / c.rate) for c in chapters]  # as mastering resamples them
         segments = [Segment(p, c.title, n) for p, c, n in zip(paths, chapters, spans, strict=True)]
@@ -110,7 +117,8 @@ class BookJoin:
         ceiling (MP3 and AAC by up to 1.3 dB on speech, measured): a file over its peak rule is made again with
         that much more headroom, twice at most, before the run reports; what still fails, QA says."""
         preset = self.setting.preset
-        files = list({f.path: f for f in self.build.files.made}.values())
+        # the read-along book's audio is the M4B's, encoded alike: its zip is not measured
+        files = list({f.path: f for f in self.build.files.made if not f.kind.read_along}.values())
         if preset is None or not files:
             return []
         started = time.monotonic()

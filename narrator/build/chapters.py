@@ -88,7 +88,7 @@ class ChapterBuild:
                 self.files.done(f)
         with self._lock:
             self.encodes += [pool.submit(self.encode_chapter, f, assembled) for f in mine]
-        missing = [k for k in setting.segmented if not self.store.has(plan.segments[k.name])]
+        missing = [k for k in setting.segmented if not self.store.has(plan.segments[k.name], k)]
         if not (setting.streamed or missing):
             return assembled, assembled
         mastered = assembled
@@ -150,7 +150,7 @@ class ChapterBuild:
     ) -> Path:
         """One chapter's segment of a book file, from the chapter as the book reads it (mastered): kept in the
         store for the runs to come, unless ``dest`` says where (a segment made again with more headroom)."""
-        dest = dest or self.store.path(fingerprint)
+        dest = dest or self.store.path(fingerprint, kind)
         bitrate = bitrate_for(self.setting.job, kind)
         with ffmpeg.background(), self.clock("book_encoding"):  # synthesis, if still running, comes first
             encode_segment(
@@ -185,7 +185,7 @@ def chapter_pending(script: Script, planner: FilePlanner, before: dict[str, str]
     plan, out_dir = planner.chapter(index), script.job.output.dir
     store = SegmentStore(workspace.segments_dir(out_dir))
     return any(f.kind.audio and is_stale(f, before, out_dir) for f in plan.files) or any(
-        not store.has(plan.segments[k.name]) for k in planner.book_kinds if k.segmented
+        not store.has(plan.segments[k.name], k) for k in planner.book_kinds if k.segmented
     )
 
 

@@ -24,6 +24,7 @@ FORMAT_VERSION = 2  # bump when the way files are made changes, so old outputs a
 SEGMENT_VERSION = 1  # the same for the M4B's per-chapter segments (segments.py)
 JOIN_VERSION = 2  # the same for the join of segments into a book (2: one timed stream; 1 overstated the length)
 CUE_VERSION = 2  # the same for subtitles alone (2: sentences placed at pauses), so audio is not encoded again
+READ_ALONG_VERSION = 1  # the same for the read-along book's pages and overlays (readalong/)
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,12 @@ class FilePlanner:
     def book_path(self, kind: OutputKind) -> Path:
         return self.script.job.output.dir / (safe_filename(self.script.document.title) + kind.suffix)
 
+    def _printed_text(self) -> str:
+        script = self.script
+        printed = [[c.title, [(b.kind, b.level, b.shown or b.text) for b in c.blocks]] for c in script.chapters]
+        sources = [hashlib.sha256(s.path.read_bytes()).hexdigest() for s in script.job.sources if s.format == "epub"]
+        return _hash(printed, script.document.language, sources)
+
     def book(self, chapters: list[ChapterPlan]) -> list[PlannedFile]:
         job, doc = self.script.job, self.script.document
         book_tags = [
@@ -179,6 +186,8 @@ class FilePlanner:
             shape: list[object] = [book_tags, self.cover, bitrate_for(job, kind)] if kind.audio else [CUE_VERSION]
             if kind.segmented:
                 shape.append(JOIN_VERSION)
+            if kind.read_along:  # its pages: the text as printed, and an EPUB source's own files
+                shape += [READ_ALONG_VERSION, self._printed_text(), job.narrator]
             segments = tuple(c.segments[kind.name] for c in chapters) if kind.segmented else ()
             fingerprint = _hash(prints, kind.name, *shape)
             files.append(PlannedFile(self.book_path(kind), kind, None, fingerprint, segments=segments))

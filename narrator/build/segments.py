@@ -35,6 +35,7 @@ from ..core.outputkinds import OutputKind
 from .writers import cover_args, encode_atomically, ffmetadata
 
 FRAME = 1024  # samples in an AAC frame
+SEGMENT_SUFFIX = {False: ".aac", True: ".m4a"}  # by OutputKind.read_along: an ADTS stream, or a chapter's own file
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,12 @@ class Segment:
 
 def encode_segment(wav: Path, dest: Path, *, kind: OutputKind, bitrate: str, samples: int, first: bool) -> None:
     """One chapter's segment from its mastered WAV of ``samples`` samples (whole frames). A later chapter's
-    first frame is left out: its segment's priming frame stands in its place."""
+    first frame is left out: its segment's priming frame stands in its place. A read-along book's segment is
+    the chapter's own file, whole (the MP4's edit list cuts its priming): a reader plays it alone."""
+    if kind.read_along:
+        args = ["-i", str(wav), *kind.codec, "-b:a", bitrate, *kind.remux]
+        encode_atomically(dest, kind.muxer, args, f"encoding the read-along book's audio {dest.name}")
+        return
     head = 0 if first else FRAME
     body = samples - head
     # the exact length whatever the resampler gave (it may be a sample out): padded, then cut
@@ -84,17 +90,17 @@ class SegmentStore:
     def __init__(self, root: Path):
         self.root = root
 
-    def path(self, fingerprint: str) -> Path:
-        return self.root / f"{fingerprint}.aac"
+    def path(self, fingerprint: str, kind: OutputKind) -> Path:
+        return self.root / f"{fingerprint}{SEGMENT_SUFFIX[kind.read_along]}"
 
-    def has(self, fingerprint: str) -> bool:
-        return self.path(fingerprint).is_file()
+    def has(self, fingerprint: str, kind: OutputKind) -> bool:
+        return self.path(fingerprint, kind).is_file()
 
     def keep_only(self, fingerprints: set[str]) -> None:
         """Delete the segments no planned book holds any more (an edited chapter's old segment)."""
         if not self.root.is_dir():
             return
         for path in self.root.iterdir():
-            if path.suffix == ".aac" and path.stem not in fingerprints:
+            if path.suffix in SEGMENT_SUFFIX.values() and path.stem not in fingerprints:
                 with contextlib.suppress(OSError):
                     os.unlink(path)

@@ -48,7 +48,7 @@ class Cue:
 
 
 @dataclass(frozen=True)
-class _Said:
+class Said:
     """One spoken sentence: its time and its span of its block's printed text."""
 
     block: int
@@ -89,6 +89,21 @@ def chapter_cues(
 ) -> list[Cue]:
     """Cues for one chapter (``blocks``: its prepared blocks, which the chunks index); ``offset`` places them on
     a longer timeline (the whole book)."""
+    said, printed = said_sentences(chapter, chunks, blocks, offset)
+    return _settle(_cues(_joined(said, printed), printed), offset + chapter.duration)
+
+
+def said_sentences(
+    chapter: ChapterAudio,
+    chunks: Sequence[Chunk],
+    blocks: Sequence[Block],
+    offset: float = 0.0,
+    *,
+    bare_numbers: bool = False,
+) -> tuple[list[Said], dict[int, str]]:
+    """Every sentence the chapter's takes say, in order, with its time (from the takes' placements, ``offset``
+    on) and its span of its block's printed text; and each block's printed text. A heading that is only a number
+    ("I.") is left out unless ``bare_numbers``: the chapter marker says it."""
     by_id = {c.id: c for c in chunks}
     printed: dict[int, _Printed] = {}
     piece_at: dict[str, int] = {}  # chunk id -> where its text starts in its block's text
@@ -96,11 +111,11 @@ def chapter_cues(
     for chunk in sorted(chunks, key=lambda c: (c.block, c.piece)):
         piece_at[chunk.id] = ends.get(chunk.block, 0)
         ends[chunk.block] = piece_at[chunk.id] + len(chunk.text)
-    said: list[_Said] = []
+    said: list[Said] = []
     for placed in chapter.placements:
         chunk = by_id[placed.chunk_id]
         block = blocks[chunk.block]
-        if chunk.kind == "heading" and bare_number(block.shown or block.text) is not None:
+        if not bare_numbers and chunk.kind == "heading" and bare_number(block.shown or block.text) is not None:
             continue  # "I.": the chapter marker says it; alone on screen it says nothing
         if chunk.block not in printed:
             printed[chunk.block] = _Printed(block.text, block.shown or block.text)
@@ -119,31 +134,31 @@ def chapter_cues(
         times = [0.0, *placed.onsets, placed.duration]
         base = offset + placed.offset
         for k, (begin, end) in enumerate(zip(starts, bounds, strict=True)):
-            said.append(_Said(chunk.block, begin, max(begin, end), base + times[k], base + times[k + 1]))
-    return _settle(_cues(_joined(said, printed), printed), offset + chapter.duration)
+            said.append(Said(chunk.block, begin, max(begin, end), base + times[k], base + times[k + 1]))
+    return said, {index: p.shown for index, p in printed.items()}
 
 
-def _joined(said: list[_Said], printed: dict[int, _Printed]) -> list[_Said]:
+def _joined(said: list[Said], printed: dict[int, str]) -> list[Said]:
     """Sentences too short to read joined to the next of their paragraph, where the two fit one cue."""
-    out: list[_Said] = []
+    out: list[Said] = []
     for s in said:
-        if out and _joins(out[-1], s, printed[s.block].shown):
-            out[-1] = _Said(s.block, out[-1].begin, s.end, out[-1].start, s.stop)
+        if out and _joins(out[-1], s, printed[s.block]):
+            out[-1] = Said(s.block, out[-1].begin, s.end, out[-1].start, s.stop)
         else:
             out.append(s)
     return out
 
 
-def _joins(before: _Said, s: _Said, shown: str) -> bool:
+def _joins(before: Said, s: Said, shown: str) -> bool:
     if before.block != s.block or before.stop - before.start >= MIN_SECONDS or s.stop - before.start > MAX_SECONDS:
         return False
     return _lines(shown[before.begin : s.end].strip()) is not None
 
 
-def _cues(said: list[_Said], printed: dict[int, _Printed]) -> list[Cue]:
+def _cues(said: list[Said], printed: dict[int, str]) -> list[Cue]:
     cues: list[Cue] = []
     for s in said:
-        text = printed[s.block].shown[s.begin : s.end].strip()
+        text = printed[s.block][s.begin : s.end].strip()
         if text:
             cues += _split(text, s.start, s.stop)
         elif cues:  # a sentence whose words the alignment gave to its neighbour: its time goes there too

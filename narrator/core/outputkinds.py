@@ -23,7 +23,17 @@ class OutputKind:
     cover: Literal["stream", "vorbis", "none"] = "none"  # an attached-picture stream, or a Vorbis comment
     preset_bitrate: bool = False  # a mastering preset's own MP3 bitrate applies (ACX: 192k)
     tags: Literal["id3", "mp4", "vorbis", "none"] = "none"
-    segmented: bool = False  # a book file encoded per chapter and joined by remuxing (segments.py)
+    # a book file encoded per chapter (segments.py), then joined: its frames remuxed into one stream (the M4B), or
+    # each chapter's file packed with the text into the EPUB 3 whose text lights up as it is read (readalong/)
+    joined: Literal["", "remux", "epub"] = ""
+
+    @property
+    def segmented(self) -> bool:
+        return bool(self.joined)
+
+    @property
+    def read_along(self) -> bool:
+        return self.joined == "epub"
 
     @property
     def audio(self) -> bool:
@@ -36,7 +46,10 @@ class OutputKind:
 # takes no picture stream, so the cover goes into a Vorbis comment (mutagen). The book MP3 gets ID3 CHAP/CTOC
 # frames from ffmpeg, in order (mutagen would reorder them by size). The M4B's AAC is encoded per chapter and
 # joined by remuxing (segments.py); the book MP3 is still one continuous encode (joining MP3 segments would need
-# LAME's encoder delay and bit reservoir handled). Table order is the order files are listed.
+# LAME's encoder delay and bit reservoir handled). The read-along EPUB holds each chapter's audio as AAC in MP4:
+# like MP3, a core media type of EPUB 3, but its edit list states the encoder's priming exactly (an MP3's delay is
+# known to a player only through LAME's header), so a clip's times hold to the sample; and it is the M4B's codec.
+# Table order is the order files are listed.
 OUTPUT_KINDS: dict[str, OutputKind] = {
     kind.name: kind
     for kind in (
@@ -51,7 +64,7 @@ OUTPUT_KINDS: dict[str, OutputKind] = {
             final_muxer="ipod",
             cover="stream",
             tags="mp4",
-            segmented=True,
+            joined="remux",
         ),
         OutputKind(
             "mp3-book",
@@ -86,6 +99,16 @@ OUTPUT_KINDS: dict[str, OutputKind] = {
             muxer="ogg",
             cover="vorbis",
             tags="vorbis",
+        ),
+        OutputKind(
+            "epub",
+            ".epub",
+            per_chapter=False,
+            per_book=True,
+            codec=("-c:a", "aac", "-aac_coder", "fast"),
+            muxer="ipod",
+            remux=("-movflags", "+faststart"),
+            joined="epub",
         ),
         OutputKind("srt", ".srt", per_chapter=True, per_book=True),
         OutputKind("vtt", ".vtt", per_chapter=True, per_book=True),

@@ -10,15 +10,9 @@ with defusedxml: no external entities, no network.
 from __future__ import annotations
 
 import posixpath
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote
 from xml.etree.ElementTree import Element
-
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
 
 from ...core.errors import SourceError
 from ..document import (
@@ -33,17 +27,10 @@ from ..document import (
     without_text,
 )
 from .blocks import TITLE_PAGES, clean_text, extract_blocks
+from .epubzip import NS, EpubZip, package_path, resolve
 from .notes import place_notes
 from .writer import ExtractedBlocks
 
-NS = {
-    "opf": "http://www.idpf.org/2007/opf",
-    "dc": "http://purl.org/dc/elements/1.1/",
-    "ncx": "http://www.daisy.org/z3986/2005/ncx/",
-    "xhtml": "http://www.w3.org/1999/xhtml",
-    "container": "urn:oasis:names:tc:opendocument:xmlns:container",
-    "epub": "http://www.idpf.org/2007/ops",
-}
 EPUB_TYPE = "{http://www.idpf.org/2007/ops}type"
 # Landmark / guide / epub:type values whose pages are not narrated.
 SKIP_TYPES = {
@@ -65,7 +52,6 @@ SKIP_TYPES = {
     "page-list",
     "landmarks",
 }
-MAX_MEMBER_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -83,66 +69,19 @@ class ManifestItem:
     properties: frozenset[str]
 
 
-class _Epub:
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            self.zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise SourceError(f"{path}: not an EPUB (not a readable zip file: {exc})") from None
-        self.names = set(self.zip.namelist())
-
-    def read(self, name: str) -> bytes:
-        try:
-            info = self.zip.getinfo(name)
-        except KeyError:
-            raise SourceError(f"{self.path}: {name} is named by the book but missing from it") from None
-        if info.file_size > MAX_MEMBER_BYTES:
-            raise SourceError(f"{self.path}: {name} is implausibly large ({info.file_size} bytes)")
-        # the header's size may lie (a zip bomb): count what actually comes out, and stop at the cap
-        try:
-            with self.zip.open(info) as member:
-                data = member.read(MAX_MEMBER_BYTES + 1)
-        except RuntimeError as exc:  # zipfile's word for an encrypted member
-            raise SourceError(f"{self.path}: {name}: cannot be read ({exc}); DRM or a password?") from None
-        except NotImplementedError as exc:
-            raise SourceError(f"{self.path}: {name}: {exc}") from None
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            raise SourceError(f"{self.path}: {name}: damaged in the zip ({exc})") from None
-        if len(data) > MAX_MEMBER_BYTES:
-            raise SourceError(
-                f"{self.path}: {name} unpacks to more than its header says (over {MAX_MEMBER_BYTES} bytes)"
-            )
-        return data
-
-    def xml(self, name: str) -> Element:
-        try:
-            return SafeET.fromstring(self.read(name))
-        except DefusedXmlException as exc:
-            raise SourceError(f"{self.path}: {name}: refused unsafe XML ({exc})") from None
-        except SafeET.ParseError as exc:
-            raise SourceError(f"{self.path}: {name}: malformed XML ({exc})") from None
-
-
-def _resolve(base_dir: str, href: str) -> tuple[str, str | None]:
-    href, _, fragment = href.partition("#")
-    path = posixpath.normpath(posixpath.join(base_dir, unquote(href))) if href else ""
-    return path.lstrip("/"), (unquote(fragment) or None)
-
-
 def read_epub(path: Path, options: ReadOptions | None = None) -> Document:
-    book = _Epub(path)
+    book = EpubZip(path)
     if "META-INF/encryption.xml" in book.names:
         enc = book.read("META-INF/encryption.xml")
         if b"EncryptedData" in enc:
             raise SourceError(f"{path}: the book is encrypted (DRM); narrator reads DRM-free EPUBs only")
-    opf_path = _package_path(book, path)
+    opf_path = package_path(book, path)
     opf = book.xml(opf_path)
     opf_dir = posixpath.dirname(opf_path)
 
     manifest: dict[str, ManifestItem] = {}
     for item in opf.iterfind("opf:manifest/opf:item", NS):
-        item_path, _ = _resolve(opf_dir, item.get("href", ""))
+        item_path, _ = resolve(opf_dir, item.get("href", ""))
         manifest[item.get("id", "")] = ManifestItem(
             item.get("id", ""),
             item_path,
@@ -172,17 +111,8 @@ def read_epub(path: Path, options: ReadOptions | None = None) -> Document:
     return place_notes(doc, options.notes)
 
 
-def _package_path(book: _Epub, path: Path) -> str:
-    """Where the package document is, by META-INF/container.xml."""
-    container = book.xml("META-INF/container.xml")
-    rootfile = container.find(".//container:rootfile", NS)
-    if rootfile is None or not rootfile.get("full-path"):
-        raise SourceError(f"{path}: META-INF/container.xml names no package document")
-    return rootfile.get("full-path", "")
-
-
 def _contents(
-    book: _Epub, opf: Element, opf_dir: str, manifest: dict[str, ManifestItem], spine_el: Element
+    book: EpubZip, opf: Element, opf_dir: str, manifest: dict[str, ManifestItem], spine_el: Element
 ) -> tuple[list[TocEntry], dict[str, str]]:
     """The table of contents (EPUB 3 nav, else the NCX), and the pages not to read with why (landmarks, guide)."""
     nav_item = next((m for m in manifest.values() if "nav" in m.properties), None)
@@ -199,7 +129,7 @@ def _contents(
             toc = _read_ncx(book, ncx_item.path)
     for ref in opf.iterfind("opf:guide/opf:reference", NS):
         if ref.get("type", "").lower() in SKIP_TYPES:
-            skip_paths.setdefault(_resolve(opf_dir, ref.get("href", ""))[0], ref.get("type", "").lower())
+            skip_paths.setdefault(resolve(opf_dir, ref.get("href", ""))[0], ref.get("type", "").lower())
 
     return toc, skip_paths
 
@@ -211,7 +141,7 @@ def _text(parent: Element | None, tag: str) -> str | None:
     return clean_text("".join(el.itertext())) or None if el is not None else None
 
 
-def _read_nav(book: _Epub, nav_path: str) -> tuple[list[TocEntry], dict[str, str]]:
+def _read_nav(book: EpubZip, nav_path: str) -> tuple[list[TocEntry], dict[str, str]]:
     root = book.xml(nav_path)
     base = posixpath.dirname(nav_path)
     toc: list[TocEntry] = []
@@ -225,7 +155,7 @@ def _read_nav(book: _Epub, nav_path: str) -> tuple[list[TocEntry], dict[str, str
         elif "landmarks" in kind:
             for a in nav.iter(f"{{{NS['xhtml']}}}a"):
                 if kinds := set(a.get(EPUB_TYPE, "").split()) & SKIP_TYPES:
-                    skip.setdefault(_resolve(base, a.get("href", ""))[0], min(kinds))
+                    skip.setdefault(resolve(base, a.get("href", ""))[0], min(kinds))
     return toc, skip
 
 
@@ -236,7 +166,7 @@ def _flatten_nav_list(ol: Element, base: str) -> list[TocEntry]:
         children = li.find("xhtml:ol", NS)
         sub = _flatten_nav_list(children, base) if children is not None else []
         if link is not None and link.get("href"):
-            target, fragment = _resolve(base, link.get("href", ""))
+            target, fragment = resolve(base, link.get("href", ""))
             entry = TocEntry(clean_text("".join(link.itertext())), target, fragment)
             # a part whose link lands where its first child starts adds no marker of its own
             if not (sub and (sub[0].path, sub[0].fragment) == (entry.path, entry.fragment)):
@@ -245,7 +175,7 @@ def _flatten_nav_list(ol: Element, base: str) -> list[TocEntry]:
     return entries
 
 
-def _read_ncx(book: _Epub, ncx_path: str) -> list[TocEntry]:
+def _read_ncx(book: EpubZip, ncx_path: str) -> list[TocEntry]:
     root = book.xml(ncx_path)
     base = posixpath.dirname(ncx_path)
     nav_map = root.find("ncx:navMap", NS)
@@ -259,7 +189,7 @@ def _flatten_ncx(parent: Element, base: str) -> list[TocEntry]:
         content = point.find("ncx:content", NS)
         sub = _flatten_ncx(point, base)
         if content is not None and content.get("src"):
-            target, fragment = _resolve(base, content.get("src", ""))
+            target, fragment = resolve(base, content.get("src", ""))
             title = clean_text("".join(label.itertext())) if label is not None else ""
             entry = TocEntry(title, target, fragment)
             if not (sub and (sub[0].path, sub[0].fragment) == (entry.path, entry.fragment)):
@@ -268,7 +198,7 @@ def _flatten_ncx(parent: Element, base: str) -> list[TocEntry]:
     return entries
 
 
-def _find_cover(book: _Epub, manifest: dict[str, ManifestItem], metadata: Element | None) -> Cover | None:
+def _find_cover(book: EpubZip, manifest: dict[str, ManifestItem], metadata: Element | None) -> Cover | None:
     candidates = [m for m in manifest.values() if "cover-image" in m.properties]
     if metadata is not None:
         for meta in metadata.iterfind("opf:meta", NS):
@@ -354,7 +284,7 @@ class _Chapters:
 
 
 def _build_chapters(
-    book: _Epub,
+    book: EpubZip,
     spine: list[ManifestItem],
     toc: list[TocEntry],
     skipped: _Skipped,
