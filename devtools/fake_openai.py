@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from narrator.providers.openai import MODEL_VOICES
+from narrator.text.chunker import spoken_sentences
 from narrator.text.tokens import count_tokens
 
 from . import fake_listener
@@ -60,6 +61,10 @@ class Faults:
     bad_kinds: tuple[str, ...] = fake_listener.BAD_KINDS
     bad_words: tuple[int, int] = (4, 12)  # how many words a bad take gets wrong
     slip_rate: float = 0.0  # transcription: a word heard wrong on its own
+    # as a real voice: a pause after each sentence, and each sentence at a pace of its own (up to this much faster
+    # or slower, fixed by its text), so sentence times cannot be had by sharing a take out by characters
+    sentence_pause: float = 0.0
+    pace_spread: float = 0.0
     seed: int = 1
 
 
@@ -100,6 +105,19 @@ def paragraphs_apart(text: str, speak: Callable[[str], bytes], rate: int = RATE)
     """Each paragraph of ``text`` spoken, with a voice's longer pause between paragraphs."""
     pause = b"\x00\x00" * round(PARAGRAPH_PAUSE * rate)
     return pause.join(pcm for part in text.split("\n\n") if (pcm := speak(part)))
+
+
+def sentences_apart(text: str, speed: float, pause: float, spread: float, rate: int = RATE) -> bytes:
+    """``text`` as tones; with a ``pause`` or a ``spread``, sentence by sentence (as narrator splits them), each
+    at its own pace and followed by the pause. Without either, the plain tones (the default fake's sound)."""
+    if not (pause or spread):
+        return speech_like(text, speed, rate)
+    silence = b"\x00\x00" * round(pause * rate)
+    pieces = []
+    for sentence in spoken_sentences(text):
+        pace = 1.0 + spread * ((zlib.crc32(sentence.strip().encode("utf-8")) % 2001) / 1000 - 1)
+        pieces.append(speech_like(sentence, speed * pace, rate))
+    return silence.join(p for p in pieces if p)
 
 
 def recorded(sample: bytes, text: str, speed: float = 1.0, rate: int = RATE) -> bytes:
@@ -199,8 +217,14 @@ class _Handler(BaseHTTPRequestHandler):
                 bad = state.rng.choice(state.faults.bad_kinds)
                 others = [r.input for r in state.records if r.status == 200 and r.input != text]
                 said = fake_listener.bad_take(text, bad, state.rng, state.faults.bad_words, others)
+        faults = state.faults
         pcm = paragraphs_apart(
-            said, lambda part: recorded(state.sample, part, speed) if state.sample else speech_like(part, speed)
+            said,
+            lambda part: (
+                recorded(state.sample, part, speed)
+                if state.sample
+                else sentences_apart(part, speed, faults.sentence_pause, faults.pace_spread)
+            ),
         )
         if fault == "runaway":
             pcm = pcm + b"\x00\x00" * (3 * RATE) + pcm

@@ -15,6 +15,9 @@ S = sentence  # short: S(1) is one generated sentence
 # fmt: off
 
 
+Z3998 = "z3998: http://www.daisy.org/z3998/2012/vocab/structure/#"  # declared on <html>, as Standard Ebooks does
+
+
 def standard_ebooks(path: Path) -> Path:
     """Standard Ebooks: one file per chapter, chapters titled by roman numerals only, a title page, imprint and
     colophon in the spine, endnotes in their own file with backlinks, a poem as <p> stanzas of <span> lines."""
@@ -33,9 +36,9 @@ def standard_ebooks(path: Path) -> Path:
              "<p>By Ann Writer.</p></section>", "Titlepage", epub_type="frontmatter"),
         Page("imprint.xhtml", f'<section id="imprint" epub:type="imprint"><p>{S(90)}</p></section>', "Imprint"),
         Page("chapter-1.xhtml", chapter.format(n=1, roman="I", first=S(1), rest=f"<p>{S(2)}</p>" + poem), "I",
-             epub_type="bodymatter z3998:fiction"),
+             epub_type="bodymatter z3998:fiction", prefix=Z3998),
         Page("chapter-2.xhtml", chapter.format(n=2, roman="II", first=S(3), rest=f"<p>{S(4)}</p>"), "II",
-             epub_type="bodymatter z3998:fiction"),
+             epub_type="bodymatter z3998:fiction", prefix=Z3998),
         Page("endnotes.xhtml", '<section id="endnotes" epub:type="endnotes"><h2 epub:type="title">Endnotes</h2><ol>'
              f'<li id="note-1" epub:type="endnote"><p>{S(5)} <a href="chapter-1.xhtml#noteref-1" '
              'epub:type="backlink">\u21a9</a></p></li>'

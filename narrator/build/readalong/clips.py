@@ -5,16 +5,24 @@ The times are the ones subtitles read (subtitles.said_sentences): a take's place
 (assemble.find_seams), or, where it heard none, at its share of the take by characters. A reader plays the
 clips one after the other and skips what no clip holds, so the clips tile the chapter: each runs from its
 sentence's first sound to the next one's, the pauses between them included.
+
+A line of verse counts as a sentence: a clip whose text runs over several lines is shared out among them at the
+pauses the voice makes where each line ends (the same seam finder, on the clip's stretch of the chapter's audio).
+List items are blocks of their own already.
 """
 
 from __future__ import annotations
 
+import wave
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
+
+from ...core.audio import frame_energy
 from ...text.chunker import Chunk
 from ...text.document import Block
-from ..assemble import ChapterAudio
+from ..assemble import ChapterAudio, find_seams, quiet_frames
 from ..subtitles import said_sentences
 
 
@@ -45,5 +53,33 @@ def chapter_clips(chapter: ChapterAudio, chunks: Sequence[Chunk], blocks: Sequen
     tiled = []
     for k, clip in enumerate(clips):
         stop = clips[k + 1].start if k + 1 < len(clips) else max(clip.stop, chapter.duration)
-        tiled.append(Clip(clip.chapter, clip.block, clip.begin, clip.end, clip.start, max(clip.start, stop)))
-    return tiled
+        tiled.append(replace(clip, stop=max(clip.start, stop)))
+    return [line for clip in tiled for line in _lines(clip, printed[clip.block], chapter)]
+
+
+def _lines(clip: Clip, shown: str, chapter: ChapterAudio) -> list[Clip]:
+    """A clip of verse, one per line; any other clip as it is."""
+    text = shown[clip.begin : clip.end]
+    if "\n" not in text:
+        return [clip]
+    spans, at = [], clip.begin
+    for line in text.split("\n"):
+        if line.strip():
+            begin = at + len(line) - len(line.lstrip())
+            spans.append((begin, begin + len(line.strip())))
+        at += len(line) + 1
+    with wave.open(str(chapter.wav)) as audio:
+        rate = audio.getframerate()
+        audio.setpos(min(audio.getnframes(), round(clip.start * rate)))
+        pcm = audio.readframes(max(0, round((clip.stop - clip.start) * rate)))
+    energy = frame_energy(pcm, rate // 100)
+    loud = np.flatnonzero(~quiet_frames(energy))
+    # the lines share the sound, not the pause after it that the clip runs on into
+    energy = energy[: loud[-1] + 1] if loud.size else energy
+    seams = find_seams([end - begin for begin, end in spans], energy, 0.01)
+    starts = [clip.start, *(clip.start + seam.end for seam in seams)]
+    stops = [*starts[1:], clip.stop]
+    return [
+        replace(clip, begin=begin, end=end, start=start, stop=stop)
+        for (begin, end), start, stop in zip(spans, starts, stops, strict=True)
+    ]
