@@ -239,3 +239,52 @@ def test_a_one_word_edit_encodes_one_chapters_audio_and_repacks_the_book(tmp_pat
     after = book_of(tmp_path)
     changed = {n for n in after.zip.namelist() if after.zip.read(n) != members.get(n)}
     assert changed == {"OEBPS/audio/c003.m4a", "OEBPS/smil/c003.smil", "OEBPS/text/c003.xhtml", "OEBPS/content.opf"}
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make test installs it, as root)")
+def test_the_book_plays_in_a_browser_with_the_spoken_sentence_lit(tmp_path):
+    """The book played in headless Chromium by devtools' player, which reads the overlays as a reading system
+    does: a seek lights the sentence at that time, on its page; playing on moves the light to the next sentence
+    as its clip begins."""
+    from playwright.sync_api import sync_playwright
+
+    from devtools.readalong_player import serve
+
+    with FakeSpeechServer(KEY, Faults(sentence_pause=0.3)) as server:
+        run(fake_job(tmp_path, server, {"path": str(article(tmp_path, chapters=2, paragraphs=3)), "split_at": 1}))
+    book = book_of(tmp_path)
+    pars = book.pars()
+    player = serve(Path(book.zip.filename))
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"]
+            )
+            page = browser.new_page(viewport={"width": 900, "height": 600})
+            page.goto(f"http://127.0.0.1:{player.server_port}/")
+            page.wait_for_function("window.player && window.player.ready && window.player.current === 0")
+            assert page.evaluate("window.player.pars.length") == len(pars)
+            lit = page.frame_locator("#page").locator(".narrator-active")
+            # a sentence in the second chapter, sought to: its page shown, it alone lit
+            target = next(
+                i for i, p in enumerate(pars) if p.audio.endswith("c002.m4a") and i > 0 and pars[i - 1].audio == p.audio
+            )
+            page.evaluate(f"window.player.seek({target}, {pars[target].begin + 0.05})")
+            assert lit.get_attribute("id") == pars[target].span_id
+            assert lit.count() == 1
+            assert page.evaluate("document.getElementById('page').dataset.page") == pars[target].page
+            # played from just before its end: the light moves on when the next clip begins
+            page.evaluate(f"window.player.seek({target}, {max(pars[target].begin, pars[target].end - 0.4)})")
+            page.evaluate("window.player.play()")
+            page.wait_for_function(f"window.player.current === {target + 1}", timeout=10_000)
+            assert lit.get_attribute("id") == pars[target + 1].span_id
+            assert page.evaluate("document.getElementById('audio').currentTime") >= pars[target + 1].begin - 0.05
+            if os.environ.get("NARRATOR_READALONG_SCREENSHOT"):
+                page.screenshot(path=os.environ["NARRATOR_READALONG_SCREENSHOT"])
+            browser.close()
+    finally:
+        player.shutdown()
+        player.server_close()

@@ -20,6 +20,7 @@ from ..assemble import ChapterAudio
 from .clips import Clip, chapter_clips
 from .package import (
     AUDIO_TYPE,
+    PAGE_STYLE,
     STYLESHEET,
     Book,
     Overlay,
@@ -80,7 +81,7 @@ def _from_chapters(script: Script, clips: list[Clip], audio: Sequence[Path]) -> 
     doc, job = script.document, script.job
     language = doc.language or "en"
     members: dict[str, bytes] = {"META-INF/container.xml": CONTAINER.format(opf="OEBPS/content.opf").encode()}
-    members["OEBPS/style/readalong.css"] = STYLESHEET
+    members["OEBPS/style/readalong.css"] = STYLESHEET + PAGE_STYLE
     manifest = [
         '<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>',
         '<item id="css" href="style/readalong.css" media-type="text/css"/>',

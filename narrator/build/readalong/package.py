@@ -22,6 +22,8 @@ STYLESHEET = (
     f".{ACTIVE_CLASS} {{ background-color: #ffe58a; color: #000; border-radius: 0.15em; }}\n"
     ".scene-break { text-align: center; }\n.note { font-size: 0.9em; }\n"
 ).encode()
+# the clean pages' own look (a publisher's book keeps its own stylesheets)
+PAGE_STYLE = b"body { margin: 4% 6%; line-height: 1.5; font-family: serif; }\nh1, h2, h3 { line-height: 1.2; }\n"
 AUDIO_TYPE = "audio/mp4"
 
 
