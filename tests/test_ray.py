@@ -20,6 +20,7 @@ from devtools.fake_openai import FakeSpeechServer, Faults
 from devtools.raycluster import LocalCluster
 from narrator.core import ffmpeg
 from tests.books import paragraph
+from tests.epubreader import ReadAlongBook
 
 pytestmark = pytest.mark.slow  # each over half a second: `pytest -m 'not slow'` leaves them out
 
@@ -122,7 +123,7 @@ def test_a_book_of_sixty_chapters_is_prepared_once_for_all_its_tasks(cluster, tm
         "sources": ["book.md"],
         "title": "Sixty",
         "voice": {"provider": "openai", "base_url": "URL"},
-        "output": {"dir": "out", "formats": ["mp3"]},
+        "output": {"dir": "out", "formats": ["mp3", "epub"]},
     }
     with FakeSpeechServer(KEY) as fake:
         spec["voice"]["base_url"] = fake.url
@@ -134,6 +135,10 @@ def test_a_book_of_sixty_chapters_is_prepared_once_for_all_its_tasks(cluster, tm
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert len(manifest["chapters"]) == 60 and report["stage_runs"]["encoding"] == 60
+    # the read-along book's audio: each chapter's encoded by its task, packed by the book's
+    assert report["stage_runs"]["book_encoding"] == 60
+    book = ReadAlongBook(tmp_path / "out" / "Sixty.epub")
+    assert len({par.audio for par in book.pars()}) == 60
     executor = json.loads((tmp_path / "catalogue-report.json").read_text())["executor"]
     assert executor["tasks"] == 1 + 60  # the book's task and one per chapter
     assert report["text_prepared"] == 1
