@@ -334,6 +334,25 @@ def _cache_survey(job_files: tuple[str, ...], prune: bool) -> None:
 
 
 @main.command()
+@click.argument("job_file", type=click.Path(dir_okay=False))
+@exits.handles_errors
+def cast(job_file: str) -> None:
+    """Find the characters and who says each quotation, before anything is synthesized: writes JOB.cast.yaml
+    beside the job (least sure first) for the editor to correct; corrections are kept by a new cast."""
+    from ..job.cast import cast_path
+    from ..run.casting import cast_job
+
+    job = exits.load(job_file)
+    if job.cast is None:
+        raise errors.JobError([f"{job.path}: cast: the job has no cast: key (see the README's 'The cast')"])
+    made, kept = cast_job(job)
+    unsure = sum(1 for q in made.quotations if q.confidence < 0.5)
+    corrections = f"; {kept} of your corrections kept" if kept else ""
+    click.echo(f"{len(made.quotations)} quotations, {len(made.characters)} characters; {unsure} to check{corrections}")
+    click.echo(f"cast: {cast_path(job.path)}")
+
+
+@main.command()
 @click.option("--provider", type=click.Choice(list(PROVIDERS)), default=None)
 def voices(provider: str | None) -> None:
     """Providers and their voices."""

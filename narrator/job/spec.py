@@ -112,6 +112,26 @@ class ProofSpec(_Spec):
     requests_per_minute: Annotated[float, Range(0.1, 1e7)] | None = None
 
 
+class CastVoice(_Spec):
+    """A voice of the cast: the provider's voice name (or the local voice's model) and its direction."""
+
+    voice: Text | None = None  # default: one assigned by `narrator cast`
+    instructions: Text | None = None
+
+
+class CharacterSpec(CastVoice):
+    aliases: tuple[Text, ...] = ()  # other names the text calls the character by ("Lizzy", "Miss Bennet")
+    gender: Annotated[Text, OneOf(("female", "male"))] | None = None  # default: what the text says, if it does
+
+
+class CastSpec(_Spec):
+    """Dialogue in the characters' own voices (#26): ``narrator cast`` writes JOB.cast.yaml from it."""
+
+    attribution: Annotated[Text, OneOf(("text",))] = "text"  # who says each quotation: from the text, offline
+    narrator: CastVoice = CastVoice()  # default: the job's voice
+    characters: dict[Text, CharacterSpec] = Field(default_factory=dict)  # the ones you care about; others found
+
+
 OutputFormat = Annotated[Text, OneOf(tuple(OUTPUT_KINDS))]
 
 
@@ -159,6 +179,7 @@ class Job(_Spec):
     pauses: PauseSpec = PauseSpec()
     retry: RetrySpec = RetrySpec()
     proof: ProofSpec | None = None  # no proof-listening unless asked for
+    cast: CastSpec | None = None  # no cast unless asked for: the job's voice reads everything
     lexicon: Annotated[dict[Word, Text], BeforeValidator(as_lexicon)] = Field(default_factory=dict)
     concurrency: Annotated[int, Range(1, 256, integer=True)] = 4
     requests_per_minute: Annotated[float, Range(0.1, 1e7)] | None = None

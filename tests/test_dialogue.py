@@ -1,0 +1,108 @@
+"""Dialogue: quotations found in every form a book writes them, and who says each, measured on scenes whose
+speakers we wrote down by hand (tests/dialogue_scenes.py); the cast file `narrator cast` writes and keeps."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from narrator.text.dialogue.attribution import SPEECH_VERBS, Cast, Character, attribute
+from narrator.text.dialogue.quotes import find_quotations
+from narrator.text.document import Block
+from tests.conftest import run_cli, write_job
+from tests.dialogue_scenes import CHARACTERS, SCENES
+
+
+def quoted(paragraphs: list[str]) -> list[list[str]]:
+    blocks = [Block("paragraph", p) for p in paragraphs]
+    return [[blocks[b].text[s:e] for b, (s, e) in q.parts] for q in find_quotations(0, blocks)]
+
+
+@pytest.mark.parametrize(
+    ("paragraph", "parts"),
+    [
+        ('"Yes," said she, "I do."', ['"Yes,"', '"I do."']),  # one quotation, two parts, the tag between
+        ("'I don't think,' said Jane, 'that the Bennets' house is far.'",
+         ["'I don't think,'", "'that the Bennets' house is far.'"]),  # apostrophes are not quotes
+        ("\u2014 Where are you going? \u2014 asked Jane. \u2014 It is late.",
+         ["\u2014 Where are you going?", "\u2014 It is late."]),  # em-dash dialogue
+        ('"She said \'never\' twice," he said.', ['"She said \'never\' twice,"']),  # a quotation inside one
+        ("The dogs' bowls were empty and the boys' boots were wet.", []),  # plurals' apostrophes only
+    ],
+)  # fmt: skip
+def test_quotations_in_every_form(paragraph, parts):
+    found = quoted([paragraph])
+    assert (found[0] if found else []) == parts
+
+
+def test_a_speech_over_several_paragraphs_is_one_quotation():
+    found = quoted(['"It began in the night.', '"But there was nobody there," he said.', '"Next," she said.'])
+    assert found == [['"It began in the night.', '"But there was nobody there,"'], ['"Next,"']]
+
+
+def _explicit(paragraph: str) -> bool:
+    """A speech verb in the paragraph's narration (outside its quotes): the quotation is tagged."""
+    narration = re.sub(r'"[^"]*"?|\'[^\']*\'|\u2014[^\u2014]*', " ", paragraph)
+    return any(w.lower() in SPEECH_VERBS for w in re.findall(r"[A-Za-z]+", narration))
+
+
+def test_offline_attribution_on_scenes_annotated_by_hand():
+    right = total = tagged_right = tagged = 0
+    misses = []
+    for name, (paragraphs, speakers) in SCENES.items():
+        blocks = [Block("paragraph", p) for p in paragraphs]
+        quotations = find_quotations(0, blocks)
+        assert len(quotations) == len(speakers), name
+        cast = Cast([Character(n, gender=g) for n, g in CHARACTERS.items()])
+        for q, answer, truth in zip(quotations, attribute(blocks, quotations, cast), speakers, strict=True):
+            ok = (answer.speaker or "narrator") == truth
+            total, right = total + 1, right + ok
+            if _explicit(blocks[q.first_block].text):
+                tagged, tagged_right = tagged + 1, tagged_right + ok
+            if not ok:
+                misses.append(
+                    f"{name}: {blocks[q.first_block].text[:50]!r}: {answer.speaker} ({answer.how}), not {truth}"
+                )
+    print(f"{right}/{total} quotations right ({right / total:.0%}); with a speech verb {tagged_right}/{tagged} "
+          f"({tagged_right / tagged:.0%})")  # fmt: skip
+    assert right / total >= 0.80, misses
+    assert tagged_right / tagged >= 0.95, misses
+
+
+@pytest.mark.slow
+def test_narrator_cast_writes_the_cast_file_and_keeps_the_editors_corrections(tmp_path):
+    paragraphs, _ = SCENES["harbour"]
+    (tmp_path / "scene.md").write_text("# Harbour\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
+    cast = {"narrator": {"voice": "coral"}, "characters": {"Mara": {"voice": "nova", "aliases": ["Mara Quill"]}}}
+    spec = {"sources": ["scene.md"], "voice": {"provider": "openai", "base_url": "http://127.0.0.1:9/v1"},
+            "output": {"dir": "out"}, "cache": "cache", "cast": cast}  # fmt: skip
+    job = write_job(tmp_path, spec)
+    result = run_cli("cast", str(job))
+    assert result.returncode == 0, result.stderr
+    assert "12 quotations" in result.stdout
+    path = tmp_path / "job.cast.yaml"
+    cast = yaml.safe_load(path.read_text())
+    assert cast["narrator"]["voice"] == "coral"
+    assert cast["characters"]["Mara"]["voice"] == "nova"
+    voices = [c["voice"] for c in cast["characters"].values()]
+    assert len(set(voices)) == len(voices) and "coral" not in voices  # distinct, and not the narrator's
+    assert [q["confidence"] for q in cast["quotations"]] == sorted(q["confidence"] for q in cast["quotations"])
+    # the editor gives one quotation to somebody else; a new cast keeps it
+    cast["quotations"][0]["speaker"] = "Agnes"
+    corrected = cast["quotations"][0]["id"]
+    path.write_text(yaml.safe_dump(cast, sort_keys=False), encoding="utf-8")
+    again = run_cli("cast", str(job))
+    assert again.returncode == 0, again.stderr
+    assert "1 of your corrections kept" in again.stdout
+    kept = {q["id"]: q for q in yaml.safe_load(path.read_text())["quotations"]}
+    assert kept[corrected]["speaker"] == "Agnes" and kept[corrected]["how"] == "editor"
+
+
+def test_cast_without_a_cast_key_is_one_line(tmp_path):
+    (tmp_path / "a.md").write_text("# A\n\nText.\n", encoding="utf-8")
+    job = write_job(tmp_path, {"sources": ["a.md"], "output": {"dir": "out"}})
+    result = run_cli("cast", str(job))
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "cast:" in result.stderr
