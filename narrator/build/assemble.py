@@ -76,6 +76,9 @@ def gap_seconds(chunk: Chunk, pauses: PauseSpec) -> float:
         "paragraph": pauses.paragraph,
         "chunk": pauses.chunk,
         "scene_break": pauses.scene_break,
+        # where another speaker takes over inside a paragraph (a quotation and its tag): the pause between two
+        # pieces of a paragraph, which a reader makes at a comma anyway
+        "speaker": pauses.chunk,
     }[chunk.gap]
 
 

@@ -87,6 +87,7 @@ class ManifestChunk(Record):
     duration: float | None = _omitted()
     flags: list[str] | None = _omitted()
     take: str | None = _omitted()  # the id of the take (request) it is read in
+    speaker: str | None = _omitted()  # with a cast: the character who says it (as the cast file names it), or narrator
 
 
 class TakeProof(Record):

@@ -1,10 +1,16 @@
 """The cast file, JOB.cast.yaml beside the job: who the characters are (name, aliases, lines, voice, direction,
-gender) and who says each quotation (its id, an excerpt, the speaker, how sure). ``narrator cast`` writes it; the
-editor corrects it by hand; a new ``narrator cast`` keeps every correction it can still place (a quotation by its
-id, a character by its name)."""
+gender) and who says each quotation (its id, an excerpt, the speaker, how sure). ``narrator cast`` (or the first
+run) writes it; the editor corrects it by hand; a new cast keeps every correction it can still place (a quotation
+by its id, a character by its name).
+
+Voices: the narrator keeps the job's voice (or the cast's ``narrator``); each character the cast names keeps its
+own; the others, most lines first, get a voice of their gender the narrator and the characters before them do not
+use, while the provider has one to spare; after that, minor characters share the voices of their gender in turn.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +19,11 @@ import yaml
 
 from ..core.audio import atomic_write
 from ..core.errors import JobError
+from ..providers.openai import MODEL_VOICES
+from ..text.dialogue.attribution import Cast, Character, attribute, gender_of
+from ..text.dialogue.quotes import excerpt, find_quotations
+from ..text.document import Chapter
+from .spec import Job
 
 HEADER = """\
 # The cast of {job}, made by `narrator cast` from the text. Correct it here: a quotation's speaker (a character's
@@ -77,3 +88,136 @@ def read_cast(path: Path) -> CastFile | None:
     except (yaml.YAMLError, TypeError, AttributeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise JobError([f"{path}: not a cast file narrator can read ({first})"]) from None
+
+
+# How the speech API's voices sound (OpenAI's own descriptions and our listening): for giving a character a voice
+# of its gender. A voice not listed is given to anyone.
+VOICE_GENDERS = {
+    "female": ("coral", "nova", "sage", "shimmer", "marin"),
+    "male": ("ash", "ballad", "echo", "onyx", "verse", "cedar"),
+}
+
+
+def cast_of(job: Job, chapters: Sequence[Chapter], before: CastFile | None) -> tuple[CastFile, int]:
+    """The cast of the job's prepared book, with the editor's corrections kept from ``before`` (the cast file
+    beside the job, if there is one), and how many quotations the editor decided."""
+    spec = job.cast
+    assert spec is not None
+    known = [Character(name, list(c.aliases), c.gender or gender_of(name)) for name, c in spec.characters.items()]
+    cast = Cast(known)
+    quotations: list[CastQuotation] = []
+    for index, chapter in enumerate(chapters):
+        found = find_quotations(index, chapter.blocks)
+        for q, answer in zip(found, attribute(chapter.blocks, found, cast), strict=True):
+            speaker = answer.speaker or "narrator"
+            quotations.append(
+                CastQuotation(q.id, index + 1, excerpt(chapter.blocks, q), speaker, answer.confidence, answer.how)
+            )
+    kept = 0
+    if before is not None:  # the editor's word wins where it can still be placed
+        said = {q.id: q for q in before.quotations}
+        for k, line in enumerate(quotations):
+            old = said.get(line.id)
+            if old is not None and old.speaker != line.speaker:
+                quotations[k] = CastQuotation(line.id, line.chapter, line.excerpt, old.speaker, 1.0, "editor")
+                kept += 1
+    lines: dict[str, int] = {}
+    for line in quotations:
+        lines[line.speaker] = lines.get(line.speaker, 0) + 1
+    characters = _characters(job, cast, lines, before)
+    narrator = {
+        "voice": spec.narrator.voice or job.voice.voice,
+        "instructions": spec.narrator.instructions or job.voice.instructions,
+    }
+    quotations.sort(key=lambda q: q.confidence)  # least sure first (a stable sort: reading order otherwise)
+    return CastFile(narrator, characters, quotations), kept
+
+
+def _characters(job: Job, cast: Cast, lines: dict[str, int], before: CastFile | None) -> list[CastCharacter]:
+    """Every character who speaks (and every one the job names), most lines first, each with a voice."""
+    spec = job.cast
+    assert spec is not None
+    edited = {c.name: c for c in before.characters} if before is not None else {}
+    people = [c for c in cast.characters if lines.get(c.name) or c.name in spec.characters]
+    people.sort(key=lambda c: -lines.get(c.name, 0))
+    available = MODEL_VOICES.get(getattr(job.voice, "model", "") or "gpt-4o-mini-tts", ())
+    narrator_voice = spec.narrator.voice or job.voice.voice
+    taken = {narrator_voice}
+    out: list[CastCharacter] = []
+    shared: dict[str | None, int] = {}
+    for person in people:
+        wanted = spec.characters.get(person.name)
+        old = edited.get(person.name)
+        voice = (wanted.voice if wanted else None) or (old.voice if old else None)
+        if voice is None and job.voice.provider == "openai":
+            voice = _free_voice(person.gender, available, taken, shared)
+        taken.add(voice)
+        instructions = (wanted.instructions if wanted else None) or (old.instructions if old else None)
+        out.append(
+            CastCharacter(person.name, person.aliases, lines.get(person.name, 0), person.gender, voice, instructions)
+        )
+    return out
+
+
+def _free_voice(
+    gender: str | None, available: tuple[str, ...], taken: set[str | None], shared: dict[str | None, int]
+) -> str | None:
+    """A voice of the gender nobody uses yet; when none is left, the gender's voices in turn."""
+    fitting = [v for v in available if gender is None or v in VOICE_GENDERS.get(gender, available)] or list(available)
+    free = [v for v in fitting if v not in taken]
+    if free:
+        return free[0]
+    if not fitting:
+        return None
+    turn = shared.get(gender, 0)
+    shared[gender] = turn + 1
+    return fitting[turn % len(fitting)]
+
+
+def speaker_spans(chapters: Sequence[Chapter], cast: CastFile) -> dict[tuple[int, int], list[tuple[int, int, str]]]:
+    """Who reads each stretch of each paragraph with a quotation: (chapter, block) -> (begin, end, speaker) over the
+    whole paragraph, in order, narration between quotation parts the narrator's. Each boundary falls after the
+    whitespace that follows it (a piece keeps its trailing whitespace)."""
+    said = {q.id: q.speaker for q in cast.quotations}
+    spans: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
+    for c, chapter in enumerate(chapters):
+        for quotation in find_quotations(c, chapter.blocks):
+            speaker = said.get(quotation.id, "narrator")
+            for block, (begin, end) in quotation.parts:
+                spans.setdefault((c, block), []).append((begin, end, speaker))
+    whole: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
+    for (c, b), parts in spans.items():
+        text = chapters[c].blocks[b].text
+        cuts, at = [], 0
+        for begin, end, speaker in sorted(parts):
+            if begin > at:
+                cuts.append((at, begin, "narrator"))
+            cuts.append((max(at, begin), end, speaker))
+            at = end
+        if at < len(text):
+            cuts.append((at, len(text), "narrator"))
+        whole[c, b] = _after_spaces(text, cuts)
+    return whole
+
+
+def _after_spaces(text: str, cuts: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Boundaries moved past the whitespace after them; stretches left with no words join the one before."""
+    out: list[tuple[int, int, str]] = []
+    for begin, end, speaker in cuts:
+        while end < len(text) and text[end].isspace():
+            end += 1
+        begin = out[-1][1] if out else 0
+        if end <= begin:
+            continue
+        if out and (not text[begin:end].strip() or out[-1][2] == speaker):
+            out[-1] = (out[-1][0], end, out[-1][2])
+        else:
+            out.append((begin, end, speaker))
+    return out
+
+
+def write_missing_cast(job: Job, chapters: Sequence[Chapter]) -> None:
+    """A run with a cast and no cast file makes the file first, for the editor to correct afterwards."""
+    path = cast_path(job.path)
+    if job.cast is not None and not path.exists():
+        write_cast(path, cast_of(job, chapters, None)[0], job.path.name)

@@ -17,7 +17,8 @@ from .planning import make_plan
 EXCERPT = 60  # characters of a changed text shown
 
 
-ChangeKind = Literal["added", "removed", "changed"]
+# revoiced: the same text, asked for in another voice or direction (a recast character, the editor's instructions)
+ChangeKind = Literal["added", "removed", "changed", "revoiced"]
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,14 @@ def diff_book(job: Job, script: Script | None = None) -> BookDiff:
     rows = [ChapterDiff(i + 1, c.title) for i, c in enumerate(script.chapters)]
     # an edited paragraph is a new chunk where an old one was: "changed" when a removed chunk held its place
     removed = {(c.chapter, c.block, c.piece): c for c in before.values() if c.id not in now}
+    asked: set[str] = set()
     for chunk in script.chunks:
         if chunk.id in before:
+            same_text = all(c.id in before for c in script.take_of[chunk.id].chunks)  # else an edit's neighbour
+            if same_text and before[chunk.id].cache_key != script.keys[chunk.id] and script.keys[chunk.id] not in asked:
+                asked.add(script.keys[chunk.id])  # a take's chunks share its key: the take is listed once
+                who = f"{chunk.speaker}: " if job.cast is not None else ""
+                rows[chunk.chapter].changes.append(ChunkChange("revoiced", chunk.id, _excerpt(who + chunk.spoken)))
             continue
         old = removed.pop((chunk.chapter + 1, chunk.block, chunk.piece), None)
         kind: ChangeKind = "changed" if old is not None else "added"

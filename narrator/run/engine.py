@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..core import errors
+from ..job.cast import write_missing_cast
 from ..job.spec import Job
 from ..synthesis.scheduler import Limiter, Pace, Slots
 from ..synthesis.script import Sample, Script, prepare_script
@@ -76,6 +77,8 @@ def _prepare(
     try:
         script = prepare_script(sample.job(job) if sample else job, sample)
         check_key(script)
+        if sample is None:  # a sample's chapters are not the book's: its cast would be partial
+            write_missing_cast(job, script.chapters)
         if alone:
             return script, None
         diff = diff_book(script.job, script)

@@ -168,6 +168,7 @@ def _manifest_chunk(
         audio_hash=hashes[take.id],
         error=status.error,
         take=take.id,
+        speaker=chunk.speaker if script.job.cast is not None else None,
         **(placed.model_dump() if placed else {}),
     )
 

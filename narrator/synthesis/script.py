@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from ..core import errors
 from ..core.workspace import work_dir
+from ..job.cast import cast_of, cast_path, read_cast, speaker_spans
 from ..job.review import ReviewFile, TakeDecision, load_review
 from ..job.spec import Job
 from ..providers import Provider, ProviderContext, VoiceSpec, create_provider
@@ -123,7 +124,8 @@ class Script:
 
     def providers(self) -> list[Provider]:
         """Every voice the book is read with, each once."""
-        return list({id(p): p for p in (self.provider, *self.voices)}.values())
+        edited = [e.voice for e in self.edits.values() if e.voice is not None]  # the cast's, the editor's
+        return list({id(p): p for p in (self.provider, *self.voices, *edited)}.values())
 
     def cached_keys(self) -> set[str]:
         return {k for k in set(self.keys.values()) if self.cache.has(k)}
@@ -176,8 +178,9 @@ def source_voices(job: Job, provider: Provider) -> tuple[Provider, ...]:
     return tuple(made[job.voice_for(i).model_dump_json()] for i in range(len(job.sources)))
 
 
-def book_limits(job: Job, voices: Sequence[Provider]) -> Limits:
+def book_limits(job: Job, voices: Sequence[Provider], cast_voices: CastVoices | None = None) -> Limits:
     each = [effective_limits(job, p, job.voice_for(i)) for i, p in enumerate(voices)]
+    each += [effective_limits(job, p, spec) for spec, p in (cast_voices or {}).values()]  # their instructions
     return Limits(max_chars=min(x.max_chars for x in each), max_tokens=min(x.max_tokens for x in each))
 
 
@@ -209,11 +212,12 @@ def prepare_script(job: Job, sample: Sample | None = None) -> Script:
     chapters = tuple(preparer.chapter(c) for c in document.chapters)
     if sample is not None:
         chapters = sample.trim(chapters, provider)
-    limits = book_limits(job, voices)
-    chunks = tuple(chunk_chapters(chapters, limits))
+    speakers, cast_voices = _cast(job, chapters)
+    limits = book_limits(job, voices, cast_voices)
+    chunks = tuple(chunk_chapters(chapters, limits, speakers))
     target = provider.profile.take_chars if job.chunking.target_chars is None else job.chunking.target_chars
     takes = tuple(group_takes(chunks, _take_limits(job, provider, limits), target))
-    keys, edits = _take_keys(job, chapters, takes, voices, review)
+    keys, edits = _take_keys(job, chapters, takes, voices, review, cast_voices)
     try:
         cache = open_cache(job.cache, job.output.dir)
     except errors.JobError as exc:  # an extra not installed: name the job
@@ -233,24 +237,58 @@ def prepare_script(job: Job, sample: Sample | None = None) -> Script:
     )
 
 
+CastVoices = Mapping[str, tuple[VoiceSpec, Provider]]  # speaker -> the voice that reads its takes
+Speakers = dict[tuple[int, int], list[tuple[int, int, str]]]  # (chapter, block) -> who reads each stretch of it
+
+
+def _cast(job: Job, chapters: Sequence[Chapter]) -> tuple[Speakers | None, CastVoices]:
+    """With a cast: who reads each stretch of each paragraph with dialogue, and the voice of each speaker whose
+    voice is not the job's (the cast file's, as the editor left it; attributed afresh where it has no word)."""
+    if job.cast is None:
+        return None, {}
+    cast, _ = cast_of(job, chapters, read_cast(cast_path(job.path)))
+    made: dict[str, tuple[VoiceSpec, Provider]] = {}
+    voices: dict[str, tuple[VoiceSpec, Provider]] = {}
+    wanted = [("narrator", cast.narrator.get("voice"), cast.narrator.get("instructions"))]
+    wanted += [(c.name, c.voice, c.instructions) for c in cast.characters]
+    for speaker, voice, instructions in wanted:
+        update = {k: v for k, v in (("voice", voice), ("instructions", instructions)) if v}
+        spec = job.voice.model_copy(update=update)
+        if spec == job.voice:
+            continue
+        key = spec.model_dump_json()
+        if key not in made:
+            made[key] = (spec, provider_for(job, spec))
+        voices[speaker] = made[key]
+    return speaker_spans(chapters, cast), voices
+
+
 def _take_keys(
-    job: Job, chapters: Sequence[Chapter], takes: Sequence[Take], voices: Sequence[Provider], review: ReviewFile
+    job: Job,
+    chapters: Sequence[Chapter],
+    takes: Sequence[Take],
+    voices: Sequence[Provider],
+    review: ReviewFile,
+    cast_voices: CastVoices,
 ) -> tuple[dict[str, str], dict[str, TakeEdit]]:
     """Each chunk's cache key (its take's: voice, text and take number, as the editor left them), and what the
-    editor changed of each take."""
+    editor (or the cast) changed of each take."""
     fingerprints = {id(p): p.fingerprint() for p in voices}
+    fingerprints.update({id(p): p.fingerprint() for _, p in cast_voices.values()})
     keys: dict[str, str] = {}
     edits: dict[str, TakeEdit] = {}
     for take in takes:
         source = chapters[take.chapter].source
-        voice = voices[source]
+        spec, voice = cast_voices.get(take.chunks[0].speaker) or (job.voice_for(source), voices[source])
         decision = review.decision(take.id, take.text)
         variant = 0
+        cast = voice if voice is not voices[source] else None
+        if cast is not None:
+            edits[take.id] = TakeEdit(None, cast)
         if decision is not None:  # the editor's text, instructions and chosen take
-            edited = None
+            edited = cast
             if decision.instructions:
-                spec = job.voice_for(source).model_copy(update={"instructions": decision.instructions})
-                voice = edited = provider_for(job, spec)
+                voice = edited = provider_for(job, spec.model_copy(update={"instructions": decision.instructions}))
                 fingerprints[id(voice)] = voice.fingerprint()
             if decision.text or edited:
                 edits[take.id] = TakeEdit(decision.text or None, edited)

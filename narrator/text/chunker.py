@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,7 +20,7 @@ from .document import Chapter
 from .tokens import count_tokens
 
 # What comes before a chunk; assembly turns it into silence from the job's pauses.
-Gap = Literal["chapter_start", "after_heading", "paragraph", "chunk", "scene_break"]
+Gap = Literal["chapter_start", "after_heading", "paragraph", "chunk", "scene_break", "speaker"]
 
 # Cut points, coarsest first. Each pattern matches the end of a unit; whitespace stays with the unit.
 _SENTENCE = re.compile(r"""[.!?]+["')\]]*\s+|[。！？]+[」』）"]*\s*""")
@@ -46,6 +46,7 @@ class Chunk:
     gap: Gap
     text: str  # the exact slice of the block's prepared text, trailing whitespace included
     tokens: int
+    speaker: str = "narrator"  # with a cast: the character who says it (a take never mixes two)
 
     @property
     def spoken(self) -> str:
@@ -121,33 +122,46 @@ def split_text(text: str, limits: Limits, count: Callable[[str], int] = count_to
     return split(text, 0) if text else []
 
 
-def chunk_chapters(chapters: Sequence[Chapter], limits: Limits) -> list[Chunk]:
-    """Chunks for a whole book, in reading order, with ids stable while their text is unchanged."""
-    raw: list[tuple[int, int, int, str, Gap, str, int]] = []
+def chunk_chapters(
+    chapters: Sequence[Chapter],
+    limits: Limits,
+    speakers: Mapping[tuple[int, int], Sequence[tuple[int, int, str]]] | None = None,
+) -> list[Chunk]:
+    """Chunks for a whole book, in reading order, with ids stable while their text is unchanged. ``speakers``
+    (with a cast): who reads each stretch of a paragraph with dialogue, (chapter, block) -> (begin, end, speaker)
+    tiling its text: a chunk never crosses from one to the next."""
+    raw: list[tuple[int, int, int, str, Gap, str, int, str]] = []
     for c, chapter in enumerate(chapters):
         previous = "chapter_start"
         for b, block in enumerate(chapter.blocks):
             if block.kind == "scene_break":
                 previous = "scene_break"
                 continue
-            for p, piece in enumerate(split_text(block.text, limits)):
-                if p > 0:
-                    gap: Gap = "chunk"
-                elif previous == "chapter_start":
-                    gap = "chapter_start"
-                elif previous == "scene_break":
-                    gap = "scene_break"
-                elif previous == "heading":
-                    gap = "after_heading"
-                else:
-                    gap = "paragraph"
-                raw.append((c, b, p, block.kind, gap, piece, count_tokens(piece.strip())))
+            stretches = (speakers or {}).get((c, b)) or [(0, len(block.text), "narrator")]
+            pieces = [
+                (piece, speaker, k > 0 and n == 0)
+                for k, (begin, end, speaker) in enumerate(stretches)
+                for n, piece in enumerate(split_text(block.text[begin:end], limits))
+            ]
+            for p, (piece, speaker, turn) in enumerate(pieces):
+                gap = _gap(p, turn, previous)
+                raw.append((c, b, p, block.kind, gap, piece, count_tokens(piece.strip()), speaker))
             previous = block.kind
     seen: Counter[str] = Counter()
     chunks = []
-    for c, b, p, kind, gap, piece, tokens in raw:
+    for c, b, p, kind, gap, piece, tokens, speaker in raw:
         digest = hashlib.sha256(piece.strip().encode("utf-8")).hexdigest()[:12]
         seen[digest] += 1
         chunk_id = f"c{digest}" if seen[digest] == 1 else f"c{digest}-{seen[digest]}"
-        chunks.append(Chunk(chunk_id, c, b, p, kind, gap, piece, tokens))  # type: ignore[arg-type]
+        chunks.append(Chunk(chunk_id, c, b, p, kind, gap, piece, tokens, speaker))  # type: ignore[arg-type]
     return chunks
+
+
+def _gap(piece: int, turn: bool, previous: str) -> Gap:
+    """The pause before a piece: inside a paragraph, between its pieces or where another speaker takes over;
+    before its first, by what came before."""
+    if piece > 0:
+        return "speaker" if turn else "chunk"
+    if previous in ("chapter_start", "scene_break"):
+        return previous  # type: ignore[return-value]
+    return "after_heading" if previous == "heading" else "paragraph"

@@ -44,7 +44,7 @@ def take_text(chunks: Sequence[Chunk]) -> str:
     parts: list[str] = []
     for chunk in chunks:
         if parts:
-            parts.append(" " if chunk.gap == "chunk" else PARAGRAPH_SEPARATOR)
+            parts.append(" " if chunk.gap in ("chunk", "speaker") else PARAGRAPH_SEPARATOR)
         parts.append(chunk.spoken)
     return "".join(parts)
 
@@ -84,11 +84,12 @@ def group_takes(chunks: Sequence[Chunk], limits: Limits, target: int) -> list[Ta
 
 
 def _runs(chunks: Sequence[Chunk]) -> Iterator[list[Chunk]]:
-    """Stretches no take may cross: a chapter, or the part of one between scene breaks; a heading starts one."""
+    """Stretches no take may cross: a chapter, or the part of one between scene breaks; a heading starts one; a
+    take never mixes two speakers (with a cast)."""
     run: list[Chunk] = []
     for chunk in chunks:
         opens = chunk.gap == "scene_break" or (chunk.kind == "heading" and chunk.piece == 0)
-        if run and (chunk.chapter != run[-1].chapter or opens):
+        if run and (chunk.chapter != run[-1].chapter or chunk.speaker != run[-1].speaker or opens):
             yield run
             run = []
         run.append(chunk)
