@@ -32,6 +32,7 @@ from narrator.text.chunker import spoken_sentences
 from narrator.text.tokens import count_tokens
 
 from . import fake_listener
+from .fake_chat import chat_answer
 from .tones import CHARS_PER_SECOND, speech_like
 
 __all__ = ["FakeSpeechServer", "Faults", "Record", "speech_like"]
@@ -65,6 +66,7 @@ class Faults:
     # or slower, fixed by its text), so sentence times cannot be had by sharing a take out by characters
     sentence_pause: float = 0.0
     pace_spread: float = 0.0
+    chat: str = "answer"  # how chat completions answer (fake_chat.py): answer, unknown_names, off_schema, ...
     seed: int = 1
 
 
@@ -96,6 +98,7 @@ class State:
     rng: random.Random = field(default_factory=random.Random)
     sample: bytes = b""  # a recorded voice to speak with (see recorded); tones when empty
     heard: list[fake_listener.Heard] = field(default_factory=list)  # transcription requests
+    chats: list[tuple[int, Any]] = field(default_factory=list)  # chat completions: (status, request)
 
 
 PARAGRAPH_PAUSE = 0.55  # seconds: a voice's pause at a paragraph break inside one request ("\n\n")
@@ -161,6 +164,8 @@ class _Handler(BaseHTTPRequestHandler):
             payload = None
         if self.path.rstrip("/").endswith("/audio/transcriptions"):
             return self._transcribe(state, raw)
+        if self.path.rstrip("/").endswith("/chat/completions"):
+            return self._chat(state, payload)
         text = payload.get("input", "") if isinstance(payload, dict) else ""
         self.fault: str | None = None
         if (hold := state.faults.hold) and hold[0] in text:
@@ -287,6 +292,21 @@ class _Handler(BaseHTTPRequestHandler):
         said = json.loads(body)["text"] if content_type == "application/json" else body.strip()
         heard = fake_listener.Heard(model, 200, said, len(fields["file"][0]))
         self._answer(200, body.encode(), content_type, heard)
+
+    def _chat(self, state: State, payload: Any) -> None:
+        """``POST /chat/completions``: structured answers for the cast (fake_chat.py)."""
+        if self.headers.get("authorization") != f"Bearer {state.key}":
+            status, body = 401, _error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        else:
+            status, body = chat_answer(state.faults.chat, payload)
+        with state.lock:
+            state.chats.append((status, payload))
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _answer(self, status: int, data: bytes, content_type: str, heard: fake_listener.Heard) -> None:
         with self.server.state.lock:
@@ -437,6 +457,12 @@ class FakeSpeechServer:
         """The transcription requests, in order."""
         with self.state.lock:
             return list(self.state.heard)
+
+    @property
+    def chats(self) -> list[tuple[int, Any]]:
+        """The chat completions requests, in order: (status answered, the request's JSON)."""
+        with self.state.lock:
+            return list(self.state.chats)
 
     def __enter__(self) -> FakeSpeechServer:
         self.thread.start()

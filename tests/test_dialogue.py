@@ -95,7 +95,7 @@ def test_narrator_cast_writes_the_cast_file_and_keeps_the_editors_corrections(tm
     path.write_text(yaml.safe_dump(cast, sort_keys=False), encoding="utf-8")
     again = run_cli("cast", str(job))
     assert again.returncode == 0, again.stderr
-    assert "1 of your corrections kept" in again.stdout
+    assert "1 kept from the cast file" in again.stdout
     kept = {q["id"]: q for q in yaml.safe_load(path.read_text())["quotations"]}
     assert kept[corrected]["speaker"] == "Agnes" and kept[corrected]["how"] == "editor"
 
@@ -106,3 +106,60 @@ def test_cast_without_a_cast_key_is_one_line(tmp_path):
     result = run_cli("cast", str(job))
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
     assert "cast:" in result.stderr
+
+
+def _model_job(folder, url: str, scene: str = "kitchen"):
+    paragraphs, _ = SCENES[scene]
+    (folder / "scene.md").write_text("# Scene\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
+    cast = {"attribution": "model", "characters": {"Agnes": {"voice": "sage"}, "Silas": {"voice": "onyx"}}}
+    spec = {"sources": ["scene.md"], "voice": {"provider": "openai", "base_url": url},
+            "output": {"dir": "out"}, "cache": "cache", "cast": cast}  # fmt: skip
+    return write_job(folder, spec)
+
+
+@pytest.mark.slow
+def test_attribution_by_model_sends_structured_output_checks_the_answers_and_caches_them(tmp_path):
+    from devtools.fake_openai import FakeSpeechServer
+
+    key = "sk-test-0123456789abcdefghijklmnop"
+    with FakeSpeechServer(key) as server:
+        job = _model_job(tmp_path, server.url)
+        first = run_cli("cast", str(job), env={"OPENAI_API_KEY": key})
+        assert first.returncode == 0, first.stderr
+        [(status, request)] = server.chats
+        assert status == 200 and request["model"] == "gpt-4o-mini"
+        schema = request["response_format"]["json_schema"]
+        assert request["response_format"]["type"] == "json_schema" and schema["strict"] is True
+        asked = yaml.safe_load(request["messages"][-1]["content"])
+        assert {q["id"] for q in asked["quotations"]} == {q["id"] for q in _cast(tmp_path)["quotations"]}
+        # the fake model gives every line to the last character it was told of: the cast holds its answers
+        last = asked["characters"][-1]["name"]
+        assert {(q["speaker"], q["how"]) for q in _cast(tmp_path)["quotations"]} == {(last, "model")}
+        assert "model: 1 chapters asked, 0 from the cache" in first.stdout
+        (tmp_path / "job.cast.yaml").unlink()
+        again = run_cli("cast", str(job), env={"OPENAI_API_KEY": key})  # asked again: answered from the cache
+        assert again.returncode == 0 and len(server.chats) == 1
+        assert "0 chapters asked, 1 from the cache" in again.stdout
+    assert key not in (tmp_path / "job.cast.yaml").read_text()
+
+
+def _cast(folder) -> dict:
+    return yaml.safe_load((folder / "job.cast.yaml").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["unknown_names", "off_schema", "refuse", "down"])
+def test_a_model_that_fails_or_strays_leaves_the_text_attribution_and_says_so(tmp_path, mode):
+    from devtools.fake_openai import FakeSpeechServer, Faults
+
+    key = "sk-test-0123456789abcdefghijklmnop"
+    with FakeSpeechServer(key, Faults(chat=mode)) as server:
+        result = run_cli("cast", str(_model_job(tmp_path, server.url)), env={"OPENAI_API_KEY": key})
+    assert result.returncode == 0, result.stderr
+    quotations = _cast(tmp_path)["quotations"]
+    assert quotations and not any(q["how"] == "model" for q in quotations)
+    if mode == "unknown_names":  # answers naming nobody the cast knows are not taken, one by one
+        assert "warning" not in result.stderr
+    else:
+        assert "warning: chapter 1:" in result.stderr and "the text's attribution stands" in result.stderr
+        assert key not in result.stderr

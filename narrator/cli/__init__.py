@@ -345,10 +345,15 @@ def cast(job_file: str) -> None:
     job = exits.load(job_file)
     if job.cast is None:
         raise errors.JobError([f"{job.path}: cast: the job has no cast: key (see the README's 'The cast')"])
-    made, kept = cast_job(job)
-    unsure = sum(1 for q in made.quotations if q.confidence < 0.5)
-    corrections = f"; {kept} of your corrections kept" if kept else ""
-    click.echo(f"{len(made.quotations)} quotations, {len(made.characters)} characters; {unsure} to check{corrections}")
+    made = cast_job(job)
+    cast, model = made.cast, made.model
+    unsure = sum(1 for q in cast.quotations if q.confidence < 0.5)
+    kept = f"; {made.kept} kept from the cast file" if made.kept else ""
+    click.echo(f"{len(cast.quotations)} quotations, {len(cast.characters)} characters; {unsure} to check{kept}")
+    if job.cast.attribution == "model":
+        click.echo(f"model: {model.asked} chapters asked, {model.cached} from the cache, about ${model.cost_usd:.4f}")
+    for note in model.notes:
+        click.echo(f"warning: {note}", err=True)
     click.echo(f"cast: {cast_path(job.path)}")
 
 

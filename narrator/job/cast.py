@@ -23,6 +23,7 @@ from ..providers.openai import MODEL_VOICES
 from ..text.dialogue.attribution import Cast, Character, attribute, gender_of
 from ..text.dialogue.quotes import excerpt, find_quotations
 from ..text.document import Chapter
+from .castmodel import ModelLedger, model_speakers
 from .spec import Job
 
 HEADER = """\
@@ -98,27 +99,41 @@ VOICE_GENDERS = {
 }
 
 
-def cast_of(job: Job, chapters: Sequence[Chapter], before: CastFile | None) -> tuple[CastFile, int]:
-    """The cast of the job's prepared book, with the editor's corrections kept from ``before`` (the cast file
-    beside the job, if there is one), and how many quotations the editor decided."""
+@dataclass(frozen=True)
+class CastMade:
+    cast: CastFile
+    kept: int  # quotations whose speaker the cast file already gave (the editor's corrections among them)
+    model: ModelLedger  # what asking the model cost and said (attribution: model)
+
+
+def cast_of(job: Job, chapters: Sequence[Chapter], before: CastFile | None, ask_model: bool = False) -> CastMade:
+    """The cast of the job's prepared book. A quotation the cast file ``before`` already has keeps its speaker
+    there (the editor's word, or an earlier attribution); the others are attributed from the text, and with
+    ``attribution: model`` and ``ask_model``, by the model where it answers."""
     spec = job.cast
     assert spec is not None
     known = [Character(name, list(c.aliases), c.gender or gender_of(name)) for name, c in spec.characters.items()]
     cast = Cast(known)
+    ledger = ModelLedger()
     quotations: list[CastQuotation] = []
     for index, chapter in enumerate(chapters):
         found = find_quotations(index, chapter.blocks)
-        for q, answer in zip(found, attribute(chapter.blocks, found, cast), strict=True):
-            speaker = answer.speaker or "narrator"
-            quotations.append(
-                CastQuotation(q.id, index + 1, excerpt(chapter.blocks, q), speaker, answer.confidence, answer.how)
-            )
+        answers = attribute(chapter.blocks, found, cast)
+        asking = ask_model and bool(found) and spec.attribution == "model"
+        asked = model_speakers(job, index, chapter.blocks, found, cast, ledger) if asking else {}
+        for q, answer in zip(found, answers, strict=True):
+            shown = excerpt(chapter.blocks, q)
+            if q.id in asked:
+                quotations.append(CastQuotation(q.id, index + 1, shown, asked[q.id], 0.8, "model"))
+            else:
+                speaker = answer.speaker or "narrator"
+                quotations.append(CastQuotation(q.id, index + 1, shown, speaker, answer.confidence, answer.how))
     kept = 0
-    if before is not None:  # the editor's word wins where it can still be placed
+    if before is not None:  # the file's word wins where it can still be placed
         said = {q.id: q for q in before.quotations}
         for k, line in enumerate(quotations):
             old = said.get(line.id)
-            if old is not None and old.speaker != line.speaker:
+            if old is not None and (old.speaker != line.speaker or old.how == "editor"):
                 quotations[k] = CastQuotation(line.id, line.chapter, line.excerpt, old.speaker, 1.0, "editor")
                 kept += 1
     lines: dict[str, int] = {}
@@ -130,7 +145,7 @@ def cast_of(job: Job, chapters: Sequence[Chapter], before: CastFile | None) -> t
         "instructions": spec.narrator.instructions or job.voice.instructions,
     }
     quotations.sort(key=lambda q: q.confidence)  # least sure first (a stable sort: reading order otherwise)
-    return CastFile(narrator, characters, quotations), kept
+    return CastMade(CastFile(narrator, characters, quotations), kept, ledger)
 
 
 def _characters(job: Job, cast: Cast, lines: dict[str, int], before: CastFile | None) -> list[CastCharacter]:
@@ -220,4 +235,4 @@ def write_missing_cast(job: Job, chapters: Sequence[Chapter]) -> None:
     """A run with a cast and no cast file makes the file first, for the editor to correct afterwards."""
     path = cast_path(job.path)
     if job.cast is not None and not path.exists():
-        write_cast(path, cast_of(job, chapters, None)[0], job.path.name)
+        write_cast(path, cast_of(job, chapters, None, ask_model=True).cast, job.path.name)

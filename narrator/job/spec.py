@@ -127,7 +127,10 @@ class CharacterSpec(CastVoice):
 class CastSpec(_Spec):
     """Dialogue in the characters' own voices (#26): ``narrator cast`` writes JOB.cast.yaml from it."""
 
-    attribution: Annotated[Text, OneOf(("text",))] = "text"  # who says each quotation: from the text, offline
+    attribution: Annotated[Text, OneOf(("text", "model"))] = "text"  # from the text, offline; or asked of a model
+    model: Text = "gpt-4o-mini"  # attribution: model: the relay's chat completions, structured output
+    base_url: Text | None = None  # default: the voice's endpoint
+    api_key_env: Text | None = None  # default: the voice's key variable
     narrator: CastVoice = CastVoice()  # default: the job's voice
     characters: dict[Text, CharacterSpec] = Field(default_factory=dict)  # the ones you care about; others found
 

@@ -246,7 +246,7 @@ def _cast(job: Job, chapters: Sequence[Chapter]) -> tuple[Speakers | None, CastV
     voice is not the job's (the cast file's, as the editor left it; attributed afresh where it has no word)."""
     if job.cast is None:
         return None, {}
-    cast, _ = cast_of(job, chapters, read_cast(cast_path(job.path)))
+    cast = cast_of(job, chapters, read_cast(cast_path(job.path))).cast
     made: dict[str, tuple[VoiceSpec, Provider]] = {}
     voices: dict[str, tuple[VoiceSpec, Provider]] = {}
     wanted = [("narrator", cast.narrator.get("voice"), cast.narrator.get("instructions"))]
