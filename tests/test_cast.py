@@ -5,6 +5,9 @@ character's voice redoes that character's takes and no others (and `diff` says s
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -77,3 +80,58 @@ def test_dialogue_is_read_in_the_characters_voices_and_a_recast_redoes_only_thei
         run(job)
         again = [r for r in server.records if r.status == 200]
     assert len(again) == len(tobias) and {r.voice for r in again} == {"verse"}
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="needs Debian's chromium (make test)")
+def test_the_editor_gives_a_quotation_to_another_speaker_on_the_review_page(tmp_path, monkeypatch):
+    """In a real browser: the review page shows who reads each take, shows one character's takes alone, and a
+    quotation given to another character is in the cast file as the editor's word; the next run redoes exactly
+    that quotation's takes, in the new speaker's voice."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from narrator.job.spec import load_job
+    from narrator.review.server import serve, url
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with FakeSpeechServer(KEY) as fake:
+        job = book(tmp_path, fake.url)
+        manifest = run(job)
+        served = serve(load_job(job))
+        threading.Thread(target=served.serve_forever, daemon=True).start()
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM)
+                page = browser.new_page(viewport={"width": 1100, "height": 760})
+                problems: list[str] = []
+                page.on("pageerror", lambda e: problems.append(str(e)))
+                page.goto(url(served))
+                takes = page.locator("#takes .take")
+                page.select_option("#filter", "speaker:Tobias")  # the first chapter: Tobias's lines alone
+                shown = takes.locator("visible=true")
+                expect(shown.first).to_be_visible()
+                count = shown.count()
+                first = [c for c in manifest["chunks"] if c["chapter"] == 1 and c["speaker"] == "Tobias"]
+                assert first and count == len({c["take"] for c in first})
+                said = shown.first.locator("select[data-quotation]")
+                quotation = said.get_attribute("data-quotation")
+                said.select_option("Agnes")
+                expect(page.locator("#status")).to_contain_text("now said by Agnes")
+                assert not problems, problems
+                browser.close()
+        finally:
+            served.shutdown()
+            served.server_close()
+        cast = yaml.safe_load((tmp_path / "job.cast.yaml").read_text())
+        [line] = [q for q in cast["quotations"] if q["id"] == quotation]
+        assert line["speaker"] == "Agnes" and line["how"] == "editor"
+        asked = len(fake.records)
+        again = run(job)
+        redone = [r for r in fake.records[asked:] if r.status == 200]
+    agnes = cast["characters"]["Agnes"]["voice"]
+    moved = {c["take"] for c in again["chunks"] if c["speaker"] == "Agnes"} - {
+        c["take"] for c in manifest["chunks"] if c["speaker"] == "Agnes"
+    }
+    assert redone and len(redone) == len(moved) and {r.voice for r in redone} == {agnes}

@@ -22,6 +22,7 @@ from ..synthesis.script import Script, prepare_script
 from ..text.takes import Take
 from ..text.transcripts import words
 from .payloads import ChapterCounts, Earlier, PageBook, PageChapter, PageProof, PageTake, ProofWord, Voice
+from .speakers import quotation_of_chunks, speakers_of
 
 PEAKS = 96  # bars in a take's waveform
 
@@ -69,6 +70,7 @@ class Desk:
         starts = {c.number - 1: c.start for c in manifest.chapters} if manifest else {}
         takes = []
         stale = stale_decisions(script.review, script.takes)
+        quotations = quotation_of_chunks(script, index) if script.job.cast is not None else {}
         for take in script.takes_by_chapter[index]:
             current = script.decision(take)
             inherited = stale.get(take.id)
@@ -94,6 +96,8 @@ class Desk:
                     flags=flags,
                     proof=self.proof(heard[take.id]) if take.id in heard and heard[take.id].proof else None,
                     retakes=self.retakes(take),
+                    speaker=take.chunks[0].speaker if script.job.cast is not None else None,
+                    quotation=quotations.get(take.chunks[0].id),
                     **self.sound(script.key_of(take)),
                 )
             )
@@ -154,6 +158,7 @@ class Desk:
             totals=totals,
             lexicon=script.review.lexicon,
             voice=self.voice(),
+            speakers=speakers_of(script) if script.job.cast is not None else None,
         )
 
     def voice(self) -> Voice:

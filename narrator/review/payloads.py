@@ -57,6 +57,8 @@ class PageTake(BaseModel):
     seconds: float | None
     proof: PageProof | None = None  # with proof: in the job, once heard
     retakes: list[int] = []  # proof-listening's takes of it, besides the one in the book (/audio/<id>/retake/<n>)
+    speaker: str | None = None  # with a cast: who reads it (a character of the cast file, or narrator)
+    quotation: str | None = None  # with a cast: the quotation it reads a part of (its speaker can be changed)
 
 
 class PageChapter(BaseModel):
@@ -86,6 +88,7 @@ class PageBook(BaseModel):
     totals: dict[str, int]
     lexicon: dict[str, str]
     voice: Voice
+    speakers: list[str] | None = None  # with a cast: narrator and the cast file's characters
 
 
 PAYLOADS: dict[str, type[BaseModel]] = {"review-book": PageBook, "review-chapter": PageChapter}

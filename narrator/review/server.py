@@ -25,6 +25,7 @@ from ..synthesis.proofs import retake_key
 from .decisions import add_word, decide, decide_many, instruct_chapter, regenerate, restore
 from .desk import Desk, parse_time
 from .payloads import to_json
+from .speakers import set_speaker, speakers_of
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -98,6 +99,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(*instruct_chapter(desk, int(m.group(1)), body))
             elif self.path == "/api/lexicon":
                 self._json(add_word(desk, body))
+            elif m := re.fullmatch(r"/api/quotation/(q[0-9a-f]{10})", self.path):  # the cast: who says it
+                self._json(set_speaker(desk.script, m.group(1), body))
+                desk.changed()
             else:
                 self._send(404, b"not found\n", "text/plain")
         except ValueError as exc:
@@ -146,7 +150,13 @@ def _page(desk: Desk) -> str:
     at the first chapter with a take that failed proof-listening, if any."""
     template = resources.files("narrator.review").joinpath("page.html").read_text(encoding="utf-8")
     first = desk.chapter(desk.opening_chapter())
-    data = {"chapter": first, "voice": desk.voice(), "review_file": review_path(desk.job.path).name}
+    speakers = speakers_of(desk.script) if desk.job.cast is not None else None
+    data = {
+        "chapter": first,
+        "voice": desk.voice(),
+        "review_file": review_path(desk.job.path).name,
+        "speakers": speakers,
+    }
     rows = "".join(
         f'<li class="take" data-id="{t.id}"><p class="text">{html.escape(t.text)}</p></li>' for t in first.takes
     )
