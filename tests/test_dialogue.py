@@ -3,6 +3,7 @@ speakers we wrote down by hand (tests/dialogue_scenes.py); the cast file `narrat
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -124,6 +125,15 @@ def test_attribution_by_model_sends_structured_output_checks_the_answers_and_cac
     key = "sk-test-0123456789abcdefghijklmnop"
     with FakeSpeechServer(key) as server:
         job = _model_job(tmp_path, server.url)
+        # plan counts what a run would ask the model, and the budget covers it: refused, nothing asked
+        plan = json.loads(run_cli("plan", str(job), "--json").stdout)
+        assert plan["cast"]["chapters_to_ask"] == 1 and plan["cast"]["quotations"] == 13
+        assert plan["cast"]["cost_usd"] > 0 and plan["total"]["cost_to_finish_usd"] > plan["cast"]["cost_usd"]
+        spec = yaml.safe_load(job.read_text())
+        job.write_text(yaml.safe_dump({**spec, "budget_usd": plan["cast"]["cost_usd"] / 2}), encoding="utf-8")
+        refused = run_cli("run", str(job), env={"OPENAI_API_KEY": key})
+        assert refused.returncode != 0 and "budget_usd" in refused.stderr and not server.chats
+        job.write_text(yaml.safe_dump(spec), encoding="utf-8")
         first = run_cli("cast", str(job), env={"OPENAI_API_KEY": key})
         assert first.returncode == 0, first.stderr
         [(status, request)] = server.chats
@@ -140,6 +150,15 @@ def test_attribution_by_model_sends_structured_output_checks_the_answers_and_cac
         again = run_cli("cast", str(job), env={"OPENAI_API_KEY": key})  # asked again: answered from the cache
         assert again.returncode == 0 and len(server.chats) == 1
         assert "0 chapters asked, 1 from the cache" in again.stdout
+        assert json.loads(run_cli("plan", str(job), "--json").stdout)["cast"]["chapters_to_ask"] == 0
+        # a run with no cast file asks the model first (here from its cache), then reads in the voices it gave
+        (tmp_path / "job.cast.yaml").unlink()
+        ran = run_cli("run", str(job), env={"OPENAI_API_KEY": key})
+        assert ran.returncode == 0, ran.stderr
+        assert len(server.chats) == 1 and {q["how"] for q in _cast(tmp_path)["quotations"]} == {"model"}
+        manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+        voiced = {c["speaker"] for c in manifest["chunks"] if c["text"].startswith('"')}
+        assert voiced == {last}
     assert key not in (tmp_path / "job.cast.yaml").read_text()
 
 

@@ -248,6 +248,16 @@ class PlanProof(Record):
     cost_usd: float
 
 
+class PlanCast(Record):
+    """The cast's share of a plan (attribution: model, no cast file yet): the chapters whose quotations a run would
+    send to the model, and about what that costs (in the total's cost too)."""
+
+    model: str
+    chapters_to_ask: int
+    quotations: int
+    cost_usd: float
+
+
 class Plan(Record):
     schema_version: int = Field(SCHEMA, alias="schema")
     job: str
@@ -263,6 +273,7 @@ class Plan(Record):
     total: PlanRow
     not_read: list[str] = Field(default_factory=list)  # parts of the sources that are no chapter, and why
     proof: PlanProof | None = _omitted()  # with proof: in the job
+    cast: PlanCast | None = _omitted()  # with cast.attribution: model
 
 
 class CatalogueBook(Record):

@@ -10,7 +10,7 @@ use, while the provider has one to spare; after that, minor characters share the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from ..providers.openai import MODEL_VOICES
 from ..text.dialogue.attribution import Cast, Character, attribute, gender_of
 from ..text.dialogue.quotes import excerpt, find_quotations
 from ..text.document import Chapter
-from .castmodel import ModelLedger, model_speakers
+from .castmodel import ModelLedger, ModelRequest, chapter_request, model_speakers
 from .spec import Job
 
 HEADER = """\
@@ -231,8 +231,33 @@ def _after_spaces(text: str, cuts: list[tuple[int, int, str]]) -> list[tuple[int
     return out
 
 
-def write_missing_cast(job: Job, chapters: Sequence[Chapter]) -> None:
-    """A run with a cast and no cast file makes the file first, for the editor to correct afterwards."""
+def write_missing_cast(job: Job, chapters: Sequence[Chapter], before: Callable[[], None]) -> bool:
+    """A run with a cast and no cast file makes the file first, for the editor to correct afterwards (a sample's
+    chapters are not the book's: never called for one). With ``attribution: model`` the model is asked, after
+    ``before`` (the budget's check, which counts the asking), and True says the book must be prepared again with
+    the model's answers."""
     path = cast_path(job.path)
-    if job.cast is not None and not path.exists():
-        write_cast(path, cast_of(job, chapters, None, ask_model=True).cast, job.path.name)
+    if job.cast is None or path.exists():
+        return False
+    asking = job.cast.attribution == "model"
+    if asking and job.budget_usd is not None:
+        before()
+    write_cast(path, cast_of(job, chapters, None, ask_model=asking).cast, job.path.name)
+    return asking
+
+
+def model_requests_to_send(job: Job, chapters: Sequence[Chapter]) -> tuple[list[ModelRequest], int]:
+    """What a run would ask the model (attribution: model, and no cast file yet, which is when a run asks): each
+    chapter's request whose answer is not cached, and how many quotations they hold."""
+    spec = job.cast
+    if spec is None or spec.attribution != "model" or cast_path(job.path).exists():
+        return [], 0
+    cast = Cast([Character(n, list(c.aliases), c.gender or gender_of(n)) for n, c in spec.characters.items()])
+    requests, quotations = [], 0
+    for index, chapter in enumerate(chapters):
+        found = find_quotations(index, chapter.blocks)
+        attribute(chapter.blocks, found, cast)  # the names it learns are in the next chapters' requests
+        if found and not (request := chapter_request(job, chapter.blocks, found, cast)).path.is_file():
+            requests.append(request)
+            quotations += len(found)
+    return requests, quotations

@@ -16,10 +16,11 @@ from typing import Any
 
 from ..core.audio import atomic_write
 from ..core.workspace import SCRATCH
-from ..providers.chat import ChatFailed, ask
+from ..providers.chat import PRICES, ChatFailed, ask
 from ..text.dialogue.attribution import Cast
 from ..text.dialogue.quotes import Quotation
 from ..text.document import Block
+from ..text.tokens import count_tokens
 from .spec import Job
 
 SYSTEM = (
@@ -28,6 +29,7 @@ SYSTEM = (
     "context: speech tags, pronouns, who is addressed, turn-taking."
 )
 KEPT = "the text's attribution stands"
+ANSWER_TOKENS = 12  # an answer's tokens per quotation (its id and a name, in JSON)
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -61,6 +63,25 @@ def _cache_dir(job: Job) -> Path:
     return root / "attributions"
 
 
+@dataclass(frozen=True)
+class ModelRequest:
+    messages: list[dict[str, str]]
+    path: Path  # where its answer is cached: named by what was asked
+
+
+def chapter_request(job: Job, blocks: Sequence[Block], quotations: Sequence[Quotation], cast: Cast) -> ModelRequest:
+    """What one chapter asks of the model: its quotations with the paragraphs around them, and the characters
+    known so far."""
+    spec = job.cast
+    assert spec is not None
+    names = [{"name": c.name, "aliases": c.aliases} for c in cast.characters]
+    asked = [{"id": q.id, "quotation": _quoted(blocks, q), "context": _context(blocks, q)} for q in quotations]
+    user = json.dumps({"characters": names, "quotations": asked}, ensure_ascii=False)
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    digest = hashlib.sha256(json.dumps([spec.model, messages, SCHEMA]).encode()).hexdigest()
+    return ModelRequest(messages, _cache_dir(job) / f"{digest}.json")
+
+
 def model_speakers(
     job: Job, chapter: int, blocks: Sequence[Block], quotations: Sequence[Quotation], cast: Cast, ledger: ModelLedger
 ) -> dict[str, str]:
@@ -68,43 +89,38 @@ def model_speakers(
     model could not be asked or answered off the schema (a note in the ledger says so)."""
     spec, voice = job.cast, job.voice
     assert spec is not None
-    model = spec.model
     base_url = spec.base_url or getattr(voice, "base_url", None) or os.environ.get("OPENAI_BASE_URL")
     key_env = str(spec.api_key_env or getattr(voice, "api_key_env", None) or "OPENAI_API_KEY")
-    names = [{"name": c.name, "aliases": c.aliases} for c in cast.characters]
-    asked = [
-        {
-            "id": q.id,
-            "quotation": " … ".join(blocks[b].text[s:e] for b, (s, e) in q.parts),
-            "context": _context(blocks, q),
-        }
-        for q in quotations
-    ]
-    user = json.dumps({"characters": names, "quotations": asked}, ensure_ascii=False)
-    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
-    path = _cache_dir(job) / f"{hashlib.sha256(json.dumps([model, messages, SCHEMA]).encode()).hexdigest()}.json"
+    request = chapter_request(job, blocks, quotations, cast)
+    path = request.path
     data: Any = None
     if path.is_file():
         data, ledger.cached = json.loads(path.read_text(encoding="utf-8")), ledger.cached + 1
     else:
+        url = base_url or "https://api.openai.com/v1"
         try:
-            answer = ask(base_url or "https://api.openai.com/v1", os.environ.get(key_env, ""), model, messages, SCHEMA)
+            answer = ask(url, os.environ.get(key_env, ""), spec.model, request.messages, SCHEMA)
         except ChatFailed as exc:
-            ledger.notes.append(
-                f"chapter {chapter + 1}: the model was not asked ({exc}); the text's attribution stands"
-            )
+            ledger.notes.append(f"chapter {chapter + 1}: no answer from the model ({exc}); {KEPT}")
             return {}
         data, ledger.asked = answer.data, ledger.asked + 1
-        ledger.cost_usd += answer.cost(model)
+        ledger.cost_usd += answer.cost(spec.model)
     speakers = _checked(data, {q.id for q in quotations}, cast)
     if speakers is None:
-        ledger.notes.append(
-            f"chapter {chapter + 1}: the model's answer does not match the schema; the text's attribution stands"
-        )
+        ledger.notes.append(f"chapter {chapter + 1}: the model's answer does not match the schema; {KEPT}")
         return {}
     if not path.is_file():
         atomic_write(path, json.dumps(data).encode("utf-8"))
     return speakers
+
+
+def estimated_cost(job: Job, requests: Sequence[ModelRequest], quotations: int) -> float:
+    """What asking costs, before asking: the prompt's tokens, and about a dozen a quotation in the answer."""
+    spec = job.cast
+    assert spec is not None
+    per_in, per_out = PRICES.get(spec.model, (0.0, 0.0))
+    prompt = sum(count_tokens(m["content"]) + 4 for r in requests for m in r.messages)
+    return (prompt * per_in + ANSWER_TOKENS * quotations * per_out) / 1e6
 
 
 def _quoted(blocks: Sequence[Block], q: Quotation) -> str:

@@ -77,8 +77,8 @@ def _prepare(
     try:
         script = prepare_script(sample.job(job) if sample else job, sample)
         check_key(script)
-        if sample is None:  # a sample's chapters are not the book's: its cast would be partial
-            write_missing_cast(job, script.chapters)
+        if sample is None and write_missing_cast(job, script.chapters, before=lambda: check_budget(script)):
+            script = prepare_script(job)  # read in the voices of the cast the model just gave
         if alone:
             return script, None
         diff = diff_book(script.job, script)

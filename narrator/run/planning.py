@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.records import Plan, PlanProof, PlanRow
+from ..core.records import Plan, PlanCast, PlanProof, PlanRow
+from ..job.cast import model_requests_to_send
+from ..job.castmodel import estimated_cost
 from ..job.spec import Job
 from ..providers.transcribe import PRICE_PER_MINUTE
 from ..synthesis.costs import price_for, request_cost
@@ -77,6 +79,9 @@ def make_plan(job: Job, script: Script | None = None) -> Plan:
     proof = _proof(script)
     if proof is not None:  # the budget covers hearing the takes too
         sums["cost_to_finish_usd"] += proof.cost_usd
+    cast = _cast(script)
+    if cast is not None:  # and asking who says what
+        sums["cost_to_finish_usd"] += cast.cost_usd
     figures = {**sums, "requests_to_send": to_send.requests, "time_seconds": bounds[bound_by]}
     total = PlanRow(**_rounded(figures), time_bound_by=bound_by)
     return Plan(
@@ -93,7 +98,18 @@ def make_plan(job: Job, script: Script | None = None) -> Plan:
         total=total,
         not_read=list(script.document.dropped),
         proof=proof,
+        cast=cast,
     )
+
+
+def _cast(script: Script) -> PlanCast | None:
+    """The chapters a run would send to the model for attribution (none once the cast file exists)."""
+    spec = script.job.cast
+    if spec is None or spec.attribution != "model":
+        return None
+    requests, quotations = model_requests_to_send(script.job, script.chapters)
+    cost = round(estimated_cost(script.job, requests, quotations), 4)
+    return PlanCast(model=spec.model, chapters_to_ask=len(requests), quotations=quotations, cost_usd=cost)
 
 
 def _proof(script: Script) -> PlanProof | None:
@@ -153,6 +169,10 @@ def render_plan(plan: Plan) -> str:
         lines.append(
             f"proof: {p.takes_to_hear} takes to hear ({p.audio_minutes:.1f} min of audio), about ${p.cost_usd:.3f}"
         )
+    if plan.cast is not None:
+        c = plan.cast
+        asking = f"{c.chapters_to_ask} chapters to ask {c.model} ({c.quotations} quotations)"
+        lines.append(f"cast: {asking}, about ${c.cost_usd:.4f}")
     lines += [f"not read: {part}" for part in plan.not_read]
     if plan.budget_usd is not None:
         verdict = "within" if t.cost_to_finish_usd <= plan.budget_usd else "OVER"
