@@ -112,3 +112,28 @@ def test_mistakes_in_the_command_are_job_errors(tmp_path, cli):
     result = cli("validate", str(absent), env=PATH)
     assert result.returncode == 2 and "voice.command: required: the program and its arguments" in result.stderr
     assert all("Traceback" not in r.stderr for r in (missing, unknown, empty, result))
+
+
+def test_a_cast_gives_each_character_its_own_voice_through_the_command(tmp_path, cli):
+    """With a cast, the command is run with each character's voice (``{voice}``: a model path, a speaker id):
+    a local program can read dialogue in as many voices as it has."""
+    voiced = TONE.replace("text_file, out, log = sys.argv[1:4]", "text_file, out, log, voice = sys.argv[1:5]")
+    voiced = voiced.replace('open(log, "a", encoding="utf-8").write(text)', LOG_VOICE)
+    (tmp_path / "tone.py").write_text(voiced)
+    log = tmp_path / "spoken.log"
+    text = '# One\n\n"Come in," said Mara. "The lamp is lit."\n\n"Thank you," said Tobias.\n'
+    (tmp_path / "book.md").write_text(text, encoding="utf-8")
+    command = ["python", "tone.py", "{text_file}", "{out}", str(log), "{voice}"]
+    cast = {"characters": {"Mara": {"voice": "mara-model"}, "Tobias": {"voice": "speaker-7"}}}
+    voice = {"provider": "command", "command": command, "voice": "narrator-model"}
+    spec = {"sources": ["book.md"], "output": {"dir": "out", "formats": ["mp3"]}, "voice": voice, "cast": cast}
+    result = cli("run", str(write_job(tmp_path, spec)), cwd=tmp_path, env=PATH)
+    assert result.returncode == 0, result.stderr
+    said = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    by_text = {text.strip(): voice for voice, text in said}  # the text file ends with a newline
+    assert by_text['"Come in,"'] == by_text['"The lamp is lit."'] == "mara-model"
+    assert by_text['"Thank you,"'] == "speaker-7"
+    assert {v for v, t in said if not t.startswith('"')} == {"narrator-model"}  # the title and the tags
+
+
+LOG_VOICE = "open(log, 'a', encoding='utf-8').write(__import__('json').dumps([voice, text]) + '\\n')"
