@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from devtools.fake_openai import FakeSpeechServer
+from narrator.review.speakers import SAMPLE
 from narrator.text.dialogue.quotes import paragraph_spans
 from tests.conftest import run_cli, write_job
 from tests.dialogue_scenes import SCENES
@@ -119,19 +120,32 @@ def test_the_editor_gives_a_quotation_to_another_speaker_on_the_review_page(tmp_
                 quotation = said.get_attribute("data-quotation")
                 said.select_option("Agnes")
                 expect(page.locator("#status")).to_contain_text("now said by Agnes")
+                # the cast panel: a voice heard before it is chosen, then chosen for Tobias
+                page.click("#cast")
+                page.select_option("#panel select[name=who]", "Tobias")
+                page.select_option("#panel select[name=voice]", "ballad")
+                page.click("#hear")
+                page.wait_for_function("() => !document.getElementById('player').paused")
+                assert any(r.voice == "ballad" and r.input == SAMPLE for r in fake.records)
+                page.click("#panel button[type=submit]")
+                expect(page.locator("#status")).to_contain_text("saved: Tobias in ballad")
                 assert not problems, problems
                 browser.close()
         finally:
             served.shutdown()
             served.server_close()
         cast = yaml.safe_load((tmp_path / "job.cast.yaml").read_text())
+        assert cast["characters"]["Tobias"]["voice"] == "ballad"
         [line] = [q for q in cast["quotations"] if q["id"] == quotation]
         assert line["speaker"] == "Agnes" and line["how"] == "editor"
         asked = len(fake.records)
         again = run(job)
         redone = [r for r in fake.records[asked:] if r.status == 200]
+    # redone: the quotation given to Agnes (in her voice), and every take of Tobias (in his new one)
     agnes = cast["characters"]["Agnes"]["voice"]
     moved = {c["take"] for c in again["chunks"] if c["speaker"] == "Agnes"} - {
         c["take"] for c in manifest["chunks"] if c["speaker"] == "Agnes"
     }
-    assert redone and len(redone) == len(moved) and {r.voice for r in redone} == {agnes}
+    tobias = {c["take"] for c in again["chunks"] if c["speaker"] == "Tobias"}
+    assert len(redone) == len(moved) + len(tobias)
+    assert sorted(r.voice for r in redone) == sorted([agnes] * len(moved) + ["ballad"] * len(tobias))

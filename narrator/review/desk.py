@@ -22,7 +22,7 @@ from ..synthesis.script import Script, prepare_script
 from ..text.takes import Take
 from ..text.transcripts import words
 from .payloads import ChapterCounts, Earlier, PageBook, PageChapter, PageProof, PageTake, ProofWord, Voice
-from .speakers import quotation_of_chunks, speakers_of
+from .speakers import cast_panel, quotation_of_chunks, speakers_of
 
 PEAKS = 96  # bars in a take's waveform
 
@@ -150,6 +150,7 @@ class Desk:
             takes = sum(counts.values())
             failed = sum(1 for t in script.takes_by_chapter[index] if t.id in failing)
             chapters.append(ChapterCounts(index=index, title=chapter.title, takes=takes, proof_failed=failed, **counts))
+        characters, voices = cast_panel(script)
         names = ("takes", "approved", "rejected", "unheard", "stale", "proof_failed")
         totals = {name: sum(getattr(c, name) for c in chapters) for name in names}
         return PageBook(
@@ -159,6 +160,8 @@ class Desk:
             lexicon=script.review.lexicon,
             voice=self.voice(),
             speakers=speakers_of(script) if script.job.cast is not None else None,
+            cast=characters,
+            voices=voices,
         )
 
     def voice(self) -> Voice:

@@ -82,6 +82,15 @@ class Voice(BaseModel):
     instructions: bool  # every voice of the book reads instructions: the page offers them
 
 
+class PageCharacter(BaseModel):
+    """A character of the cast file, as the page's cast panel shows it."""
+
+    name: str
+    lines: int
+    voice: str | None
+    instructions: str | None
+
+
 class PageBook(BaseModel):
     title: str
     chapters: list[ChapterCounts]
@@ -89,6 +98,8 @@ class PageBook(BaseModel):
     lexicon: dict[str, str]
     voice: Voice
     speakers: list[str] | None = None  # with a cast: narrator and the cast file's characters
+    cast: list[PageCharacter] | None = None  # with a cast: the characters, their voices and direction
+    voices: list[str] = []  # the voices the job's provider offers (a character's choice)
 
 
 PAYLOADS: dict[str, type[BaseModel]] = {"review-book": PageBook, "review-chapter": PageChapter}

@@ -25,7 +25,7 @@ from ..synthesis.proofs import retake_key
 from .decisions import add_word, decide, decide_many, instruct_chapter, regenerate, restore
 from .desk import Desk, parse_time
 from .payloads import to_json
-from .speakers import set_speaker, speakers_of
+from .speakers import set_speaker, set_voice, speakers_of, voice_sample
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -73,6 +73,8 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             elif m := re.fullmatch(r"/audio/(t[0-9a-f]{12})/(retake/)?(\d+)", url.path):
                 self._audio(m.group(1), int(m.group(3)), retake=bool(m.group(2)))
+            elif m := re.fullmatch(r"/sample/([0-9a-f]{64})", url.path):  # a voice heard before it is chosen
+                self._take_audio(m.group(1))
             else:
                 self._send(404, b"not found\n", "text/plain")
         except ValueError as exc:
@@ -102,6 +104,11 @@ class _Handler(BaseHTTPRequestHandler):
             elif m := re.fullmatch(r"/api/quotation/(q[0-9a-f]{10})", self.path):  # the cast: who says it
                 self._json(set_speaker(desk.script, m.group(1), body))
                 desk.changed()
+            elif self.path == "/api/character":  # the cast: a character's voice and direction
+                self._json(set_voice(desk.script, body))
+                desk.changed()
+            elif self.path == "/api/sample":  # the cast: a voice said aloud before it is chosen
+                self._json(*voice_sample(desk.script, body))
             else:
                 self._send(404, b"not found\n", "text/plain")
         except ValueError as exc:
@@ -114,9 +121,16 @@ class _Handler(BaseHTTPRequestHandler):
         keys = script.variant_keys(take) if take else []
         if take is not None and retake:
             keys = [""] + [retake_key(script.key_of(take), n) for n in range(1, variant + 1)]
-        if take is None or variant >= len(keys) or not keys[variant] or not script.cache.has(keys[variant]):
+        if take is None or variant >= len(keys) or not keys[variant]:
             return self._send(404, b"no such take\n", "text/plain")
-        data = script.cache.local(keys[variant]).read_bytes()
+        self._take_audio(keys[variant])
+
+    def _take_audio(self, key: str) -> None:
+        """A take of the cache, by its key: whole, or the byte range a browser asks for to seek."""
+        script = self.server.desk.script
+        if not script.cache.has(key):
+            return self._send(404, b"no such take\n", "text/plain")
+        data = script.cache.local(key).read_bytes()
         ranged = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("range") or "")
         if ranged and (ranged.group(1) or ranged.group(2)):
             if ranged.group(1):
