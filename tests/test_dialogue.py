@@ -182,3 +182,25 @@ def test_a_model_that_fails_or_strays_leaves_the_text_attribution_and_says_so(tm
     else:
         assert "warning: chapter 1:" in result.stderr and "the text's attribution stands" in result.stderr
         assert key not in result.stderr
+
+
+def test_attribution_with_no_character_given_learns_names_and_genders_from_the_text():
+    """No cast: names come from the tags, a gender from a sentence whose subject the character is ("Tobias coiled
+    the rope and shook his head"); fewer pronouns resolve, so fewer quotations are right than with the cast."""
+    right = total = 0
+    for paragraphs, speakers in SCENES.values():
+        blocks = [Block("paragraph", p) for p in paragraphs]
+        quotations = find_quotations(0, blocks)
+        cast = Cast([])
+        answers = attribute(blocks, quotations, cast)
+        right += sum((a.speaker or "narrator") == t for a, t in zip(answers, speakers, strict=True))
+        total += len(speakers)
+        assert {c.name for c in cast.characters} <= set(CHARACTERS)  # no "The", "Yes" or "Supper" among them
+    print(f"with no characters given: {right}/{total} ({right / total:.0%})")
+    assert right / total >= 0.70
+    said = ['"No," said Tobias.', "Tobias coiled the rope and shook his head.", '"Yes," he said.']
+    blocks = [Block("paragraph", p) for p in said]
+    learned = Cast([])
+    [first, second] = attribute(blocks, find_quotations(0, blocks), learned)
+    assert first.speaker == second.speaker == "Tobias" and second.how == "pronoun"
+    assert [(c.name, c.gender) for c in learned.characters] == [("Tobias", "male")]

@@ -158,6 +158,7 @@ def attribute(blocks: Sequence[Block], quotations: Sequence[Quotation], cast: Ca
         block, (begin, _) = q.parts[0]
         # narration since the last quotation names characters: a pronoun may point at them
         between = [blocks[b].text for b in range(max(0, previous_block + 1), block)] + [blocks[block].text[:begin]]
+        _learn_genders(" ".join(between), cast)
         for _, name in _names(" ".join(between)):
             character = cast.find(name)
             if character is not None and character.gender:
@@ -203,7 +204,35 @@ def _from_tags(
             continue
         kind, who = tag
         if kind == "name":
-            return cast.named(who), 0.95, "tag"
+            character = cast.named(who)
+            if character.gender is None:  # "said Tobias, shaking his head": the text says he is a he
+                character.gender = _pronoun_gender(narration)
+            return character, 0.95, "tag"
         if who in PRONOUNS and PRONOUNS[who] in recent:
             return recent[PRONOUNS[who]], 0.75, "pronoun"
     return None
+
+
+def _learn_genders(narration: str, cast: Cast) -> None:
+    """A sentence of narration whose subject is a known character of no known gender, and whose pronouns are of one
+    gender only: "Tobias coiled the rope and shook his head." ("her" may be someone else: it says nothing alone)."""
+    for sentence in re.split(r"(?<=[.!?])\s+", narration):
+        names = _names(sentence)
+        if not names or names[0][0] != 0:
+            continue
+        character = cast.find(names[0][1])
+        if character is None or character.gender is not None:
+            continue
+        his = bool(re.search(r"\b(?:he|his|himself)\b", sentence, re.IGNORECASE))
+        hers = bool(re.search(r"\b(?:she|herself)\b", sentence, re.IGNORECASE))
+        character.gender = "male" if his and not hers else "female" if hers and not his else None
+
+
+_HIS = re.compile(r"\b(?:he|his|him|himself)\b", re.IGNORECASE)
+_HERS = re.compile(r"\b(?:she|her|hers|herself)\b", re.IGNORECASE)
+
+
+def _pronoun_gender(narration: str) -> str | None:
+    """The gender the pronouns of a speech tag's narration give its speaker, when they give only one."""
+    his, hers = bool(_HIS.search(narration)), bool(_HERS.search(narration))
+    return "male" if his and not hers else "female" if hers and not his else None
