@@ -25,6 +25,7 @@ from devtools.epub import NavPoint, Page, build_epub  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from catalogue import bench_catalogue  # noqa: E402
+from first import bench_first  # noqa: E402
 from proof import bench_proof  # noqa: E402
 from review import bench_review  # noqa: E402
 from scale import bench_scale  # noqa: E402
@@ -397,6 +398,7 @@ SECTIONS = {
     "scale": bench_scale,
     "proof": bench_proof,
     "long": bench_long,
+    "first": bench_first,
 }
 
 if __name__ == "__main__":

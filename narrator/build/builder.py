@@ -15,6 +15,7 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from ..core import workspace
 from ..core.records import ChapterRow, Placement
@@ -78,7 +79,14 @@ def build_files(
         qa,
         stage_seconds=build.clock.seconds,
         stage_runs=build.clock.runs,
+        first_chapter_at=_first_chapter_at(planned, build.files.times),
     )
+
+
+def _first_chapter_at(planned: list[PlannedFile], times: dict[Path, float]) -> float | None:
+    """When the first chapter could be played: its audio files all made (by this build: else None)."""
+    first = [f.path for f in planned if f.chapter == 0 and f.kind.audio]
+    return max(times[path] for path in first) if first and all(path in times for path in first) else None
 
 
 def _make_all(

@@ -86,6 +86,12 @@ class ChapterBuild:
         for f in plan.files:  # made by another task of this run: QA measures it all the same
             if f.kind.audio and self.prebuilt.get(os.path.relpath(f.path, setting.out_dir)) == f.fingerprint:
                 self.files.done(f)
+        if chapter.index == 0:
+            # a listener can start once the first chapter plays: its files here, at once; queued, they waited
+            # behind the assembly of every chapter whose takes came in meanwhile (34 s of a 216 s run, measured)
+            for f in mine:
+                self.encode_chapter(f, assembled)
+            mine = []
         with self._lock:
             self.encodes += [pool.submit(self.encode_chapter, f, assembled) for f in mine]
         missing = [k for k in setting.segmented if not self.store.has(plan.segments[k.name], k)]

@@ -39,6 +39,7 @@ class BuildResult:
     reused: bool = False
     stage_seconds: dict[Stage, float] = field(default_factory=dict)  # busy time per stage, summed over threads
     stage_runs: dict[Stage, int] = field(default_factory=dict)  # times each stage ran
+    first_chapter_at: float | None = None  # when (time.monotonic()) the first chapter's files were all made
 
 
 Figure = TypeVar("Figure", int, float)
@@ -184,6 +185,7 @@ class FileLog:
         self.out_dir, self.progress, self.total = out_dir, progress, total
         self.made: list[PlannedFile] = []
         self.finished: dict[str, str] = {}  # chapter files: relative path -> fingerprint
+        self.times: dict[Path, float] = {}  # each file made: when (time.monotonic()) it was finished
         self._lock = threading.Lock()
         if progress is not None:
             progress(0, total)
@@ -191,6 +193,7 @@ class FileLog:
     def done(self, f: PlannedFile) -> None:
         with self._lock:
             self.made.append(f)
+            self.times[f.path] = time.monotonic()
             if f.chapter is not None:
                 self.finished[os.path.relpath(f.path, self.out_dir)] = f.fingerprint
             if self.progress is not None:

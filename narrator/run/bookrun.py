@@ -133,6 +133,8 @@ class BookRun:
         proof: ProofOutcome | None = None,
     ) -> None:
         self.timings["total"] = time.monotonic() - self.started
+        if built is not None and built.first_chapter_at is not None:  # a listener may start here
+            self.timings["first_chapter"] = built.first_chapter_at - self.started
         self.timings["cpu"] = ledger.cpu_seconds()  # narrator and its ffmpeg processes: stage_seconds count waits too
         previous = self.plan.previous if self.plan else None
         on_disk = None
