@@ -23,8 +23,10 @@ from .writers import safe_filename
 FORMAT_VERSION = 2  # bump when the way files are made changes, so old outputs are rebuilt (2: chapters framed)
 SEGMENT_VERSION = 1  # the same for the M4B's per-chapter segments (segments.py)
 JOIN_VERSION = 2  # the same for the join of segments into a book (2: one timed stream; 1 overstated the length)
-CUE_VERSION = 2  # the same for subtitles alone (2: sentences placed at pauses), so audio is not encoded again
-READ_ALONG_VERSION = 1  # the same for the read-along book's pages and overlays (readalong/)
+CUE_VERSION = (
+    3  # the same for subtitles alone (2: sentences placed at pauses; 3: all together), so audio is not encoded again
+)
+READ_ALONG_VERSION = 2  # the same for the read-along book's pages and overlays (readalong/; 2: seams placed together)
 
 
 @dataclass(frozen=True)

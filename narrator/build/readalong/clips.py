@@ -2,7 +2,7 @@
 
 The times are the ones subtitles read (subtitles.said_sentences): a take's place in its chapter is exact
 (assembly records it), and inside a take each sentence starts where assembly heard the voice pause before it
-(assemble.find_seams), or, where it heard none, at its share of the take by characters. A reader plays the
+(assemble.aligned_seams), or, where it heard none, at its share of the take by characters. A reader plays the
 clips one after the other and skips what no clip holds, so the clips tile the chapter: each runs from its
 sentence's first sound to the next one's, the pauses between them included.
 
@@ -22,7 +22,7 @@ import numpy as np
 from ...core.audio import frame_energy
 from ...text.chunker import Chunk
 from ...text.document import Block
-from ..assemble import ChapterAudio, find_seams, quiet_frames
+from ..assemble import ChapterAudio, aligned_seams, quiet_frames
 from ..subtitles import said_sentences
 
 
@@ -76,7 +76,7 @@ def _lines(clip: Clip, shown: str, chapter: ChapterAudio) -> list[Clip]:
     loud = np.flatnonzero(~quiet_frames(energy))
     # the lines share the sound, not the pause after it that the clip runs on into
     energy = energy[: loud[-1] + 1] if loud.size else energy
-    seams = find_seams([end - begin for begin, end in spans], energy, 0.01)
+    seams = aligned_seams([end - begin for begin, end in spans], energy, 0.01)
     starts = [clip.start, *(clip.start + seam.end for seam in seams)]
     stops = [*starts[1:], clip.stop]
     return [
