@@ -95,6 +95,11 @@ class Cast:
             return None
         return self._by_key.get(words[0]) or self._by_key.get(words[-1])
 
+    def learn_gender(self, character: Character, gender: str | None) -> None:
+        """What the text says of a character of no known gender (a known one keeps the cast's word)."""
+        if character.gender is None and gender is not None:
+            character.gender = gender
+
     def named(self, name: str) -> Character:
         """The character ``name`` names, made when the text names one not met before."""
         return self.find(name) or self.add(Character(name, gender=gender_of(name)))
@@ -205,8 +210,7 @@ def _from_tags(
         kind, who = tag
         if kind == "name":
             character = cast.named(who)
-            if character.gender is None:  # "said Tobias, shaking his head": the text says he is a he
-                character.gender = _pronoun_gender(narration)
+            cast.learn_gender(character, _pronoun_gender(narration))  # "said Tobias, shaking his head": a he
             return character, 0.95, "tag"
         if who in PRONOUNS and PRONOUNS[who] in recent:
             return recent[PRONOUNS[who]], 0.75, "pronoun"
@@ -221,11 +225,11 @@ def _learn_genders(narration: str, cast: Cast) -> None:
         if not names or names[0][0] != 0:
             continue
         character = cast.find(names[0][1])
-        if character is None or character.gender is not None:
+        if character is None:
             continue
         his = bool(re.search(r"\b(?:he|his|himself)\b", sentence, re.IGNORECASE))
         hers = bool(re.search(r"\b(?:she|herself)\b", sentence, re.IGNORECASE))
-        character.gender = "male" if his and not hers else "female" if hers and not his else None
+        cast.learn_gender(character, "male" if his and not hers else "female" if hers and not his else None)
 
 
 _HIS = re.compile(r"\b(?:he|his|him|himself)\b", re.IGNORECASE)
