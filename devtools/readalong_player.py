@@ -39,7 +39,7 @@ PLAYER = """<!DOCTYPE html>
 <script>
 const book = "/book/";
 const audio = document.getElementById("audio"), frame = document.getElementById("page");
-const player = { pars: [], current: -1, activeClass: "-epub-media-overlay-active", ready: false };
+const player = { pars: [], current: -1, activeClass: "-epub-media-overlay-active", ready: false, moves: 0 };
 window.player = player;
 const xml = async (path) => new DOMParser().parseFromString(await (await fetch(book + path)).text(), "application/xml");
 const join = (base, href) => new URL(href, "http://x/" + base).pathname.slice(1);
@@ -90,11 +90,18 @@ function highlight(index) {
 async function go(index, at) {
   const par = player.pars[index];
   if (!par) { audio.pause(); return; }
+  const move = ++player.moves;  // a later go() (a seek while this one loads) takes over from this one
   player.current = index;
   await showPage(par.page);
+  if (move !== player.moves) return;
   if (audio.dataset.src !== par.audio) {
     audio.dataset.src = par.audio; audio.src = book + par.audio;
-    await new Promise((resolve) => audio.addEventListener("loadedmetadata", resolve, { once: true }));
+    // its metadata, or another file asked for meanwhile (whose go() takes over)
+    await new Promise((resolve) => {
+      audio.addEventListener("loadedmetadata", resolve, { once: true });
+      audio.addEventListener("emptied", resolve, { once: true });
+    });
+    if (move !== player.moves) return;
   }
   const wanted = at === undefined ? par.begin : at;
   if (Math.abs(audio.currentTime - wanted) > 0.05) audio.currentTime = wanted;
@@ -118,7 +125,8 @@ player.play = async () => { if (player.current < 0) await go(0); await audio.pla
 document.getElementById("play").onclick = () => (audio.paused ? player.play() : audio.pause());
 audio.onplay = () => { document.getElementById("play").textContent = "Pause"; };
 audio.onpause = () => { document.getElementById("play").textContent = "Play"; };
-load().then(() => go(0)).then(() => requestAnimationFrame(tick));
+// the clock runs from the start: a first page still loading (or a seek that replaced its audio) never stops it
+load().then(() => { requestAnimationFrame(tick); return go(0); });
 </script>
 </body></html>
 """
