@@ -204,3 +204,22 @@ def test_attribution_with_no_character_given_learns_names_and_genders_from_the_t
     [first, second] = attribute(blocks, find_quotations(0, blocks), learned)
     assert first.speaker == second.speaker == "Tobias" and second.how == "pronoun"
     assert [(c.name, c.gender) for c in learned.characters] == [("Tobias", "male")]
+
+
+def test_a_speaker_the_cast_does_not_know_is_one_line_naming_the_quotation(tmp_path):
+    """The editor's typo in the cast file ("Tobais") would read the line in the narrator's voice unnoticed."""
+    paragraphs, _ = SCENES["harbour"]
+    (tmp_path / "scene.md").write_text("# Harbour\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
+    job = write_job(tmp_path, {"sources": ["scene.md"], "output": {"dir": "out"}, "cast": {}})
+    assert run_cli("cast", str(job)).returncode == 0
+    path = tmp_path / "job.cast.yaml"
+    cast = yaml.safe_load(path.read_text())
+    cast["quotations"][0]["speaker"] = "Tobais"
+    path.write_text(yaml.safe_dump(cast, sort_keys=False), encoding="utf-8")
+    for command in ("cast", "plan"):
+        result = run_cli(command, str(job))
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert (
+            f"job.cast.yaml: quotation {cast['quotations'][0]['id']}: speaker 'Tobais' is not in the cast"
+            in result.stderr
+        )

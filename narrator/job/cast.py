@@ -85,10 +85,19 @@ def read_cast(path: Path) -> CastFile | None:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         characters = [CastCharacter(name, **(fields or {})) for name, fields in (data.get("characters") or {}).items()]
         quotations = [CastQuotation(**q) for q in data.get("quotations") or []]
-        return CastFile(dict(data.get("narrator") or {}), characters, quotations)
+        cast = CastFile(dict(data.get("narrator") or {}), characters, quotations)
     except (yaml.YAMLError, TypeError, AttributeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise JobError([f"{path}: not a cast file narrator can read ({first})"]) from None
+    speakers = ["narrator", *(c.name for c in characters)]
+    strays = [
+        f"{path}: quotation {q.id}: speaker {q.speaker!r} is not in the cast ({', '.join(speakers)})"
+        for q in quotations
+        if q.speaker not in speakers
+    ]
+    if strays:  # a typo would put the line in the narrator's voice, unnoticed
+        raise JobError(strays)
+    return cast
 
 
 # How the speech API's voices sound (OpenAI's own descriptions and our listening): for giving a character a voice

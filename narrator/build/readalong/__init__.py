@@ -23,6 +23,7 @@ from .package import (
     PAGE_STYLE,
     STYLESHEET,
     Book,
+    Members,
     Overlay,
     Par,
     book_identifier,
@@ -76,11 +77,11 @@ def _shown(script: Script) -> dict[tuple[int, int], str]:
     }
 
 
-def _from_chapters(script: Script, clips: list[Clip], audio: Sequence[Path]) -> dict[str, bytes]:
+def _from_chapters(script: Script, clips: list[Clip], audio: Sequence[Path]) -> Members:
     """Clean pages, one per chapter, each with its overlay."""
     doc, job = script.document, script.job
     language = doc.language or "en"
-    members: dict[str, bytes] = {"META-INF/container.xml": CONTAINER.format(opf="OEBPS/content.opf").encode()}
+    members: Members = {"META-INF/container.xml": CONTAINER.format(opf="OEBPS/content.opf").encode()}
     members["OEBPS/style/readalong.css"] = STYLESHEET + PAGE_STYLE
     manifest = [
         '<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>',
@@ -101,7 +102,7 @@ def _from_chapters(script: Script, clips: list[Clip], audio: Sequence[Path]) -> 
         name = f"c{index + 1:03d}"
         page = f"OEBPS/text/{name}.xhtml"
         members[page] = chapter_page(chapter.title, language, chapter.blocks, spans, "../style/readalong.css")
-        members[f"OEBPS/audio/{_audio_name(index)}"] = audio[index].read_bytes()
+        members[f"OEBPS/audio/{_audio_name(index)}"] = audio[index]
         pars = [Par(f"s{n}", f"../audio/{_audio_name(index)}", c.start, c.stop) for n, c in enumerate(mine, 1)]
         overlay = Overlay(f"OEBPS/smil/{name}.smil", page, pars)
         manifest += [
@@ -122,7 +123,7 @@ def _from_chapters(script: Script, clips: list[Clip], audio: Sequence[Path]) -> 
     return members
 
 
-def _from_publisher(script: Script, package: Package, clips: list[Clip], audio: Sequence[Path]) -> dict[str, bytes]:
+def _from_publisher(script: Script, package: Package, clips: list[Clip], audio: Sequence[Path]) -> Members:
     """The publisher's book, its pages with spans, its package with the overlays, their audio and stylesheet."""
     opf_dir = posixpath.dirname(package.opf_path)
     ours = posixpath.join(opf_dir, "narrator")
@@ -130,7 +131,7 @@ def _from_publisher(script: Script, package: Package, clips: list[Clip], audio: 
     pages = [package.members[p].decode("utf-8") for p in package.spine]
     links = [posixpath.relpath(css, posixpath.dirname(p) or ".") for p in package.spine]
     marked = mark_sentences(pages, clips, _shown(script), links)
-    members = dict(package.members)
+    members: Members = dict(package.members)
     overlays: list[tuple[str, Overlay]] = []
     for doc, page in enumerate(package.spine):
         highlights = [h for h in marked.highlights if h.doc == doc]
@@ -143,7 +144,7 @@ def _from_publisher(script: Script, package: Package, clips: list[Clip], audio: 
     added = {"narrator-css": (css, "text/css")}
     for chapter in sorted({h.chapter for h in marked.highlights}):
         path = posixpath.join(ours, "audio", _audio_name(chapter))
-        members[path] = audio[chapter].read_bytes()
+        members[path] = audio[chapter]
         added[f"narrator-audio-{chapter + 1}"] = (path, AUDIO_TYPE)
     members[css] = STYLESHEET
     opf = package.members[package.opf_path].decode("utf-8")

@@ -160,9 +160,13 @@ def with_overlays(
     return opf.encode("utf-8")
 
 
-def write_zip(dest: Path, members: dict[str, bytes]) -> None:
+Members = dict[str, bytes | Path]  # zip member name -> its bytes, or the file that holds them
+
+
+def write_zip(dest: Path, members: Members) -> None:
     """The book, written atomically: ``mimetype`` first and uncompressed (OCF), audio stored (it does not
-    shrink), the rest deflated."""
+    shrink), the rest deflated. A member given as a path (a chapter's audio) is copied from its file, never held
+    in memory whole: a long book's audio is hundreds of MB."""
     target = AtomicFile(dest)
     try:
         with zipfile.ZipFile(target.file, "w") as z:
@@ -171,7 +175,11 @@ def write_zip(dest: Path, members: dict[str, bytes]) -> None:
                 if name == "mimetype":
                     continue
                 stored = re.search(r"\.(m4a|mp3|mp4|png|jpe?g)$", name) is not None
-                z.writestr(name, data, zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+                how = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+                if isinstance(data, Path):
+                    z.write(data, name, how)
+                else:
+                    z.writestr(name, data, how)
     except BaseException:
         target.discard()
         raise
