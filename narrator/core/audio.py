@@ -136,12 +136,22 @@ class AtomicFile:
     """A file written under a temporary name beside ``path``: ``commit`` syncs it and renames it into place,
     ``discard`` removes it. Readers never see half a file, and a killed writer leaves only a ``.tmp``."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, tmp: str | None = None):
+        """``tmp``: a file another process wrote beside ``path`` and released (see ``release``), to commit here."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        if tmp is not None:
+            self._tmp = tmp
+            self.file: BinaryIO = open(tmp, "ab")  # noqa: SIM115 - closed by commit() or discard()
+            return
         # the writer's PID in the name: a sweep can tell the leftovers of a killed writer from work in progress
         fd, self._tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
-        self.file: BinaryIO = os.fdopen(fd, "wb")
+        self.file = os.fdopen(fd, "wb")
+
+    def release(self) -> str:
+        """Close the file, whole, under its temporary name, for another process to commit: that name."""
+        self.file.close()
+        return self._tmp
 
     def commit(self) -> None:
         try:

@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.audio import AtomicFile, Audio, WavLayout, WavWriter, atomic_write, read_wav, wav_layout
+from ..core.audio import Audio, WavLayout, atomic_write, read_wav, wav_layout
 from ..core.errors import ToolError
+from ..core.takefile import TakeFile
 from ..core.workspace import read_through_dir
 
 if TYPE_CHECKING:
@@ -184,47 +185,18 @@ def store_remotely(remote: RemoteStore, key: str, wav: Path, digest: str | None)
         log.warning("could not store take %s in %s: %s", key[:12], remote.url, exc)
 
 
-class PendingTake:
-    """A take being received: PCM goes to a temporary file as it arrives (a 4096-character take is ~13 MB,
-    never held in memory), and the take joins the cache only on ``commit``. ``discard`` drops it: a body
-    that failed its checks is never cached."""
+class PendingTake(TakeFile):
+    """A take being received (core/takefile.py), which joins the cache only on ``commit``, its samples' hash beside
+    it; ``discard`` drops it: a body that failed its checks is never cached."""
 
     def __init__(self, path: Path, key: str = "", remote: RemoteStore | None = None):
-        self.path, self.key, self.remote = path, key, remote
-        self.rate: int | None = None
-        self.samples = 0
-        self._file: AtomicFile | None = None
-        self._wav: WavWriter | None = None
-        self._digest = hashlib.sha256()  # of the samples as they arrive: the take's content address
-
-    @property
-    def duration(self) -> float:
-        return self.samples / self.rate if self.rate else 0.0
-
-    def write(self, pcm: bytes, rate: int) -> None:
-        if self._wav is None:
-            self._file = AtomicFile(self.path)
-            self._wav = WavWriter(self._file.file, rate)
-            self.rate = rate
-        elif rate != self.rate:
-            raise ValueError(f"sample rate changed mid-take: {self.rate} then {rate}")
-        if pcm:
-            self._wav.write(pcm)
-            self._digest.update(pcm)
-            self.samples = self._wav.samples
+        super().__init__(path)
+        self.key, self.remote = key, remote
 
     def commit(self) -> None:
-        if self._file is None or self._wav is None:
-            raise ValueError("empty take: nothing was written")
-        self._wav.close()
+        self.close_wav()
         # the hash first: a take visible in the cache always has it (a killed run leaves at worst a hash alone)
-        atomic_write(self.path.with_suffix(".sha256"), self._digest.hexdigest().encode("ascii"))
-        self._file.commit()
+        atomic_write(self.path.with_suffix(".sha256"), self.digest.encode("ascii"))
+        super().commit()
         if self.remote is not None:
-            store_remotely(self.remote, self.key, self.path, self._digest.hexdigest())
-
-    def discard(self) -> None:
-        if self._wav is not None:
-            self._wav.abandon()
-        if self._file is not None:
-            self._file.discard()
+            store_remotely(self.remote, self.key, self.path, self.digest)
