@@ -21,16 +21,16 @@ import yaml
 KEY = "sk-bench-key"
 LATENCY = 0.4
 CHARS_PER_SECOND = 15.0  # the fake's speech (devtools/tones.py)
-CONFIGS = ((30, 8), (60, 8), (30, 32), (60, 32))  # (seconds of audio a take, concurrency)
-# each configuration sized for a synthesis bound of about this long: fixed costs (a first connection, imports:
-# ~0.4 s) are then ~2 % of it
-BOUND_SECONDS = float(os.environ.get("INTAKE_BOUND", 20.0))
+# (seconds of audio a take, concurrency, the synthesis bound the book is sized for): long enough that fixed costs (a
+# first connection, imports, intake processes starting: ~0.4 s) are a few % of it, short enough that the back end's
+# share (25 s an audio hour a core) stays minutes: concurrency 32 with 60 s takes is still 13 hours of audio
+CONFIGS = ((30, 8, 20.0), (60, 8, 20.0), (30, 32, 10.0), (60, 32, 10.0))
 
 
-def _job(folder: Path, url: str, take_seconds: int, concurrency: int) -> Path:
+def _job(folder: Path, url: str, take_seconds: int, concurrency: int, bound: float) -> Path:
     from devtools.novel import generate_novel
 
-    requests = round(BOUND_SECONDS * concurrency / LATENCY)
+    requests = round(bound * concurrency / LATENCY)
     words = round(requests * take_seconds * CHARS_PER_SECOND / 5.6)  # ~5.6 characters a word with its space
     (folder / "novel.md").write_text(generate_novel(words, seed=5), encoding="utf-8")
     voice = {"provider": "openai", "base_url": url}
@@ -44,14 +44,14 @@ def _job(folder: Path, url: str, take_seconds: int, concurrency: int) -> Path:
     return job
 
 
-def _one(voice: bytes, take_seconds: int, concurrency: int) -> None:
+def _one(voice: bytes, take_seconds: int, concurrency: int, bound_seconds: float) -> None:
     from devtools.fake_openai import FakeSpeechServer, Faults
 
     with (
         tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp,
         FakeSpeechServer(KEY, Faults(latency=LATENCY), voice_sample=voice) as fake,
     ):
-        job = _job(Path(tmp), fake.url, take_seconds, concurrency)
+        job = _job(Path(tmp), fake.url, take_seconds, concurrency, bound_seconds)
         started = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "narrator", "run", str(job)], capture_output=True, text=True,
                               env={**os.environ, "OPENAI_API_KEY": KEY})  # fmt: skip
@@ -92,8 +92,8 @@ def bench_intake() -> None:
           f"m4b + mp3 encoding meanwhile, {os.cpu_count()} cores ==")  # fmt: skip
     voice = _recorded_voice(60.0)
     wanted = [c for c in CONFIGS if not (only := os.environ.get("INTAKE_ONLY")) or f"{c[0]}x{c[1]}" in only]
-    for take_seconds, concurrency in wanted:
-        _one(voice, take_seconds, concurrency)
+    for take_seconds, concurrency, bound in wanted:
+        _one(voice, take_seconds, concurrency, bound)
 
 
 if __name__ == "__main__":

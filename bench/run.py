@@ -26,10 +26,11 @@ from devtools.epub import NavPoint, Page, build_epub  # noqa: E402
 sys.path.insert(0, str(ROOT / "bench"))
 from catalogue import bench_catalogue  # noqa: E402
 from first import bench_first  # noqa: E402
+from intake import bench_intake  # noqa: E402
 from proof import bench_proof  # noqa: E402
 from review import bench_review  # noqa: E402
 from scale import bench_scale  # noqa: E402
-from takes import bench_intake, bench_seams, bench_takes  # noqa: E402
+from takes import bench_seams, bench_takes  # noqa: E402
 
 VOCABULARY = (
     "the a keeper light sea stone tower wind night morning boat harbour storm wave gull rope lamp oil "

@@ -18,7 +18,7 @@ import yaml
 KEY = "sk-bench-key"
 # The fake server's latency: 0.3 s a request plus 1 ms a character. Speech runs ~15 characters a second, so the
 # fake speaks ~65x faster than real time, the real endpoint about 4x (providers/openai.py). At 0.1 ms a character
-# (600x) the run is bound by narrator's intake of PCM instead (one event loop through httpx): bench_intake.
+# (600x) the run is bound by narrator's intake of PCM instead: bench/intake.py.
 OVERHEAD, PER_CHAR = 0.3, 0.001
 CONCURRENCY = 8
 
@@ -101,27 +101,6 @@ def bench_takes(words: int = 120_000, targets: tuple[int, ...] = (0, 1800)) -> N
                   f"wall {again_wall:.1f} s")  # fmt: skip
             print(f"{'one-word edit':>24}: {edited['requests']} requests, files made: {_runs(edited)}; "
                   f"wall {edited_wall:.1f} s")  # fmt: skip
-
-
-def bench_intake(words: int = 60_000, per_char: float = 0.0001) -> None:
-    """How fast one run takes in PCM: the fake at 0.1 ms a character (600x faster than speech) and subtitles only,
-    so that no encoder runs (assembly still does). Here the bound Σ latency / concurrency is not the limit: the
-    event loop parses every 16 KB piece of body through httpx and h11 (~75 us each, py-spy)."""
-    from devtools.fake_openai import FakeSpeechServer, Faults
-
-    with tempfile.TemporaryDirectory() as tmp, FakeSpeechServer(KEY, Faults(
-        latency=OVERHEAD, latency_per_char=per_char)) as server:  # fmt: skip
-        job = _novel_job(Path(tmp), server.url, 1800, words, formats=("srt",))
-        report, _ = _run(job)
-        inputs = [r.input for r in server.records if r.status == 200]
-        cache = Path(tmp) / "cache-1800"
-        pcm = sum(f.stat().st_size for f in cache.rglob("*.wav"))
-    bound = sum(OVERHEAD + per_char * len(text) for text in inputs) / CONCURRENCY
-    synthesis, busy = report["timings_seconds"]["synthesis"], sum(report["stage_seconds"].values())
-    print(f"\n== intake: a {words}-word novel, the fake at {OVERHEAD * 1000:.0f} ms + {per_char * 1000:.1f} ms/char, "
-          f"subtitles only ==\n{len(inputs)} requests, synthesis {synthesis:.1f} s against its bound {bound:.1f} s "
-          f"(ratio {synthesis / bound:.3f}): {pcm / 1e6 / synthesis:.0f} MB of PCM a second taken in, "
-          f"{pcm / 1e6 / bound:.0f} MB/s offered; back end busy {busy:.1f} s")  # fmt: skip
 
 
 def bench_seams(takes: int = 40) -> None:
