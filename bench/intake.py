@@ -8,17 +8,16 @@ latency each request really had at the fake (time from its arrival to its last b
 from __future__ import annotations
 
 import itertools
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
 
-KEY = "sk-bench-key"
+sys.path.insert(0, str(Path(__file__).parent))
+from takes import KEY, _run
+
 LATENCY = 0.4
 CHARS_PER_SECOND = 15.0  # the fake's speech (devtools/tones.py)
 # (seconds of audio a take, concurrency, the synthesis bound the book is sized for): long enough that fixed costs (a
@@ -51,14 +50,7 @@ def _one(voice: bytes, take_seconds: int, concurrency: int, bound_seconds: float
         tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp,
         FakeSpeechServer(KEY, Faults(latency=LATENCY), voice_sample=voice) as fake,
     ):
-        job = _job(Path(tmp), fake.url, take_seconds, concurrency, bound_seconds)
-        started = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "narrator", "run", str(job)], capture_output=True, text=True,
-                              env={**os.environ, "OPENAI_API_KEY": KEY})  # fmt: skip
-        wall = time.monotonic() - started
-        if proc.returncode != 0:
-            sys.exit(f"bench run failed:\n{proc.stderr}")
-        report = json.loads((Path(tmp) / "out" / "report.json").read_text())
+        report, wall = _run(_job(Path(tmp), fake.url, take_seconds, concurrency, bound_seconds))
         answered = [r for r in fake.records if r.status == 200]
         served = [r.served for r in answered]
         idle = _idle_slots(answered, concurrency)
@@ -85,7 +77,6 @@ def _idle_slots(records: list, concurrency: int) -> str:
 
 
 def bench_intake() -> None:
-    sys.path.insert(0, str(Path(__file__).parent))
     from run import _recorded_voice
 
     print(f"\n== intake: the fake at {LATENCY * 1000:.0f} ms a request, takes of 30 s and 60 s of speech, "
