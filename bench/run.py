@@ -31,6 +31,7 @@ from proof import bench_proof  # noqa: E402
 from review import bench_review  # noqa: E402
 from scale import bench_scale  # noqa: E402
 from takes import bench_seams, bench_takes  # noqa: E402
+from voicefloor import bench_piper  # noqa: E402
 
 VOCABULARY = (
     "the a keeper light sea stone tower wind night morning boat harbour storm wave gull rope lamp oil "
@@ -389,6 +390,7 @@ def bench_subtitles(paragraphs: int = 40) -> None:
 
 SECTIONS = {
     "local": bench_local,
+    "piper": bench_piper,
     "subtitles": bench_subtitles,
     "seams": bench_seams,
     "openai": bench_openai,
