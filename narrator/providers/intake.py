@@ -24,7 +24,6 @@ import functools
 import json
 import logging
 import os
-import signal
 import sys
 import traceback
 import zlib
@@ -83,7 +82,11 @@ class _Child:
     async def start(cls, setup: Mapping[str, Any]) -> _Child:
         pipe = asyncio.subprocess.PIPE
         command = (sys.executable, "-c", "from narrator.providers.intake import serve; serve()")
-        process = await asyncio.create_subprocess_exec(*command, stdin=pipe, stdout=pipe, limit=STREAM_LIMIT)
+        # a session of its own: a Ctrl-C at the terminal is the parent's to handle (it closes the child's stdin),
+        # even while the child still imports and cannot yet ignore it
+        process = await asyncio.create_subprocess_exec(
+            *command, stdin=pipe, stdout=pipe, limit=STREAM_LIMIT, start_new_session=True
+        )
         child = cls(process)
         child._send(setup)
         return child
@@ -236,5 +239,4 @@ async def _receive(provider: Any, message: Mapping[str, Any]) -> None:
 def serve() -> None:
     """An intake process's life: requests from stdin until it closes."""
     logging.getLogger("narrator").setLevel(logging.ERROR)  # the parent warned of the settings already
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it closes our stdin
     asyncio.run(_serve())
