@@ -181,7 +181,7 @@ def test_clips_hold_their_sentences_as_the_fake_voice_speaks_them(tmp_path):
 def test_clips_meet_the_local_voices_own_sentence_boundaries(tmp_path):
     """The local voice, run as a command that also records where each sentence of a take begins (piper speaks
     sentence by sentence): each clip starts at its sentence's boundary and holds its sentence's sound."""
-    source = article(tmp_path, chapters=3, paragraphs=9)  # about 90 clips: one miss would still be 98.9 %
+    source = article(tmp_path, chapters=3, paragraphs=9)  # 84 clips: one miss would still be 98.8 %
     marks = tmp_path / "marks"
     command = [sys.executable, "-m", "devtools.marked_voice", "{text_file}", "{out}", str(marks)]
     spec = {"sources": [{"path": str(source), "split_at": 1}], "voice": {"provider": "command", "command": command},

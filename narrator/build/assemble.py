@@ -232,12 +232,19 @@ def aligned_seams(lengths: Sequence[int], energy: np.ndarray, frame_seconds: flo
 def _pauses(energy: np.ndarray, frame_seconds: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each pause inside a take (PAUSE_MIN or more, quiet against the take's own level): its start, its end, its
     length, in seconds. Quiet: under -50 dBFS, or 30 dB under the take's loud frames (breaths and room noise are
-    not speech)."""
+    not speech). A pause ends where the next sound starts: after its last frame under -50 dBFS, where it has one
+    (a soft onset, 30 dB under the take's level but heard, is the next sentence's; placed at the relative run's
+    end instead, 2 of 84 clips of the local voice began 10-40 ms after their sentence's first sound)."""
     loud = float(np.percentile(energy, 90)) if energy.size else 0.0
-    starts, ends = _quiet_runs((energy < loud * 10 ** (-30 / 10)) | quiet_frames(energy))
+    silent = quiet_frames(energy)
+    starts, ends = _quiet_runs((energy < loud * 10 ** (-30 / 10)) | silent)
     pauses = (ends - starts) * frame_seconds
     inner = (starts > 0) & (ends < energy.size) & (pauses >= PAUSE_MIN)
-    return starts[inner] * frame_seconds, ends[inner] * frame_seconds, pauses[inner]
+    starts, ends, pauses = starts[inner], ends[inner], pauses[inner]
+    last_silent = np.maximum.accumulate(np.where(silent, np.arange(energy.size), -1))
+    if ends.size:
+        ends = np.where(last_silent[ends - 1] >= starts, last_silent[ends - 1] + 1, ends)
+    return starts * frame_seconds, ends * frame_seconds, pauses
 
 
 def sentence_onsets(lengths: Sequence[int], energy: np.ndarray, frame_seconds: float) -> tuple[float, ...]:
