@@ -85,6 +85,17 @@ _ITALICS = re.compile(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])", re.DOTALL)
 # Text before the first chapter line, this short, is a title page ("HARBOUR", "by Ann Writer"), not a chapter
 _FRONT_MATTER_WORDS = 30
 _CONTENTS = re.compile(r"^\s*(table of )?contents\.?\s*$", re.IGNORECASE)
+# Typewriter quotes, as older Gutenberg texts set them (Alice's Millennium Fulcrum edition: `Oh dear!'): a
+# backtick opens a quotation, two backticks open a double one that two apostrophes close
+_BACKTICK_DOUBLE = re.compile(r"``((?:(?!\n\s*\n).)*?)''", re.DOTALL)
+
+
+def _typeset_quotes(raw: str) -> str:
+    """Backtick quotes as the curly quotes they stand for: a voice never reads a backtick, and the cast finds the
+    quotation it opens."""
+    if "`" not in raw:
+        return raw
+    return _BACKTICK_DOUBLE.sub("\u201c\\1\u201d", raw).replace("`", "\u2018")
 
 
 def _gutenberg(raw: str) -> tuple[str, str | None, str | None]:
@@ -176,7 +187,7 @@ def _not_read(front: list[Block], contents: bool, empty: list[str]) -> tuple[str
 def read_text(path: Path, options: ReadOptions | None = None) -> Document:
     options = options or ReadOptions()
     raw = decode_text(path.read_bytes(), path).replace("\r\n", "\n").replace("\r", "\n")
-    raw, pg_title, pg_author = _gutenberg(raw)
+    raw, pg_title, pg_author = _gutenberg(_typeset_quotes(raw))
     paragraphs = [p for p in re.split(r"\n\s*\n", raw) if p.strip()]
     chapters: list[Chapter] = []
     title: str | None = None
