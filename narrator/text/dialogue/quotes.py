@@ -21,6 +21,9 @@ Span = tuple[int, int]  # characters of the paragraph's text, quote marks includ
 
 _OPEN_BEFORE = set(" \t\n([{—–-/") | {""}
 _SPEECH_END = set(",.!?;:—–-…")
+_CLOSE_AFTER = _SPEECH_END | {'"'}  # 'the earls of Mercia--"': a quotation inside closes first
+_OPEN_AFTER = set('-—–…"(')
+_TAG_VERB = re.compile(r"\s+(?:said|cried|replied|thought|asked|answered|returned|added|continued|went on)\b")
 _DASH_OPEN = re.compile(r"\A\s*[—–]\s*")
 _DASH_CLOSE = re.compile(r"\s[—–]\s*")
 
@@ -56,7 +59,9 @@ def _double(text: str) -> tuple[list[Span], bool]:
 
 def _single(text: str) -> tuple[list[Span], bool]:
     """Single-quoted spans, told from apostrophes: an opening quote follows a space (or starts the paragraph) and
-    comes before a letter; a closing one follows the speech's punctuation and ends a word."""
+    comes before a letter (or a dash: ``'--yes, that's it'``); a closing one ends a word after the speech's
+    punctuation, or after its last letter where punctuation or a speech verb follows (``'...know better';``,
+    ``'...sir' said Alice``: never ``the Bennets' house``)."""
     spans, start = [], None
     for i, ch in enumerate(text):
         if ch != "'":
@@ -64,14 +69,25 @@ def _single(text: str) -> tuple[list[Span], bool]:
         before = text[i - 1] if i else ""
         after = text[i + 1] if i + 1 < len(text) else ""
         if start is None:
-            if before in _OPEN_BEFORE and after.isalpha():
+            if before in _OPEN_BEFORE and (after.isalnum() or after in _OPEN_AFTER):
                 start = i
-        elif before in _SPEECH_END and (not after or not after.isalnum()):
+        elif (before in _CLOSE_AFTER and not after.isalnum()) or (
+            before.isalpha() and _closes_after_word(text, i)
+        ):
             spans.append((start, i + 1))
             start = None
     if start is not None:
         spans.append((start, len(text)))
     return spans, start is not None
+
+
+def _closes_after_word(text: str, i: int) -> bool:
+    """An apostrophe after a letter that closes a quotation: punctuation or a speech verb follows it, or it ends
+    a word in capitals (never ``goin' home``, ``the Bennets' house``)."""
+    after = text[i + 1 : i + 2]
+    if not after or after in ",.;:!?)—–-" or _TAG_VERB.match(text, i + 1):
+        return True
+    return text[i - 1].isupper() and after.isspace()  # a label in capitals: 'DRINK ME' beautifully printed
 
 
 def _dashed(text: str) -> list[Span]:
@@ -92,10 +108,31 @@ def _dashed(text: str) -> list[Span]:
 def paragraph_spans(text: str) -> tuple[list[Span], bool]:
     """A paragraph's quoted spans (by the marks it uses), and whether the last is left open."""
     if '"' in text:
+        single, left_open = _single(text)
+        doubles = [i for i, ch in enumerate(text) if ch == '"']
+        if single and all(any(b < i < e for b, e in single) for i in doubles):
+            return single, left_open  # 'And see whether it's marked "poison" or not': a quotation inside
         return _double(text)
     if dashed := _dashed(text):
         return dashed, False
     return _single(text)
+
+
+_TURN = re.compile(
+    r"[.!?)]\s+\(?[A-Z]|\b(?:and|while|when|then|but)\s+(?:(?:the|a|an|old|young|little)\s+)*[A-Z][a-z]+\s+[a-z]+"
+)
+
+
+def _new_turn(text: str, previous: Span, part: Span) -> bool:
+    """Whether a quoted part of a paragraph starts a new speech rather than going on with the one before: nothing
+    between them (``'...' '...'``, two voices), a whole sentence of narration (``'...!' When the Mouse heard this,
+    it said, '...'``), or a clause bringing in another speaker (``'...' and an old Crab took the opportunity of
+    saying '...'``). The speaker may still be the same one: attribution decides."""
+    narration = text[previous[1] : part[0]].strip()
+    if not narration:
+        return True
+    ended = text[previous[0] : previous[1]].rstrip("'\"’” ").endswith((".", "!", "?"))
+    return (ended and narration[0].isupper()) or bool(_TURN.search(narration))
 
 
 def find_quotations(chapter: int, blocks: Sequence[Block]) -> list[Quotation]:
@@ -113,10 +150,15 @@ def find_quotations(chapter: int, blocks: Sequence[Block]) -> list[Quotation]:
             open_from = None
             continue
         runs_on = open_from is not None and spans[0][0] == len(block.text) - len(block.text.lstrip())
-        if runs_on:
-            quotations[-1] += [(index, s) for s in spans]
-        else:
-            quotations.append([(index, s) for s in spans])
+        for k, span in enumerate(spans):
+            # a sentence of narration between two parts ends a turn ("'Ugh!' said the Lory. 'Now...'" is one
+            # quotation; "'...home!' and a Canary called out, 'Come...'" or "...it said. Then it went on, '..."
+            # two): a paragraph can hold two speakers
+            joined = (runs_on and k == 0) or (k > 0 and not _new_turn(block.text, spans[k - 1], span))
+            if joined:
+                quotations[-1].append((index, span))
+            else:
+                quotations.append([(index, span)])
         open_from = index if left_open else None
     found: list[Quotation] = []
     seen: dict[str, int] = {}
