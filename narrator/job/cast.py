@@ -123,6 +123,7 @@ def cast_of(job: Job, chapters: Sequence[Chapter], before: CastFile | None, ask_
     assert spec is not None
     known = [Character(name, list(c.aliases), c.gender or gender_of(name)) for name, c in spec.characters.items()]
     cast = Cast(known)
+    cast.read(block.text for chapter in chapters for block in chapter.blocks)
     ledger = ModelLedger()
     quotations: list[CastQuotation] = []
     for index, chapter in enumerate(chapters):
@@ -262,6 +263,7 @@ def model_requests_to_send(job: Job, chapters: Sequence[Chapter]) -> tuple[list[
     if spec is None or spec.attribution != "model" or cast_path(job.path).exists():
         return [], 0
     cast = Cast([Character(n, list(c.aliases), c.gender or gender_of(n)) for n, c in spec.characters.items()])
+    cast.read(block.text for chapter in chapters for block in chapter.blocks)  # as cast_of reads it
     requests, quotations = [], 0
     for index, chapter in enumerate(chapters):
         found = find_quotations(index, chapter.blocks)
