@@ -31,6 +31,13 @@ def quoted(paragraphs: list[str]) -> list[list[str]]:
          ["\u2014 Where are you going?", "\u2014 It is late."]),  # em-dash dialogue
         ('"She said \'never\' twice," he said.', ['"She said \'never\' twice,"']),  # a quotation inside one
         ("The dogs' bowls were empty and the boys' boots were wet.", []),  # plurals' apostrophes only
+        ("'No, I'll look first,' she said, 'and see if it's marked \"salt\" or not'; and she looked.",
+         ["'No, I'll look first,'", "'and see if it's marked \"salt\" or not'"]),  # double quotes inside single
+        ("'I am older, and must know better'; and that was all.", ["'I am older, and must know better'"]),
+        ("'I can't say, sir' said Wren.", ["'I can't say, sir'"]),  # closed by its last letter: a verb follows
+        ("'--yes, that's the place--' she went on.", ["'--yes, that's the place--'"]),  # opens on a dash
+        ("A jar labelled 'SALT' stood there.", ["'SALT'"]),  # a label in capitals
+        ("He was goin' home with the Harpers' dog.", []),  # a dropped letter, a plural's apostrophe
     ],
 )  # fmt: skip
 def test_quotations_in_every_form(paragraph, parts):
@@ -41,6 +48,44 @@ def test_quotations_in_every_form(paragraph, parts):
 def test_a_speech_over_several_paragraphs_is_one_quotation():
     found = quoted(['"It began in the night.', '"But there was nobody there," he said.', '"Next," she said.'])
     assert found == [['"It began in the night.', '"But there was nobody there,"'], ['"Next,"']]
+
+
+def test_a_paragraph_holds_a_second_speech_after_a_sentence_of_narration():
+    found = quoted(["'Come back!' When the Heron heard this, it said, 'No.' 'Please!' 'Well,' said she, 'I will.'"])
+    assert found == [["'Come back!'"], ["'No.'"], ["'Please!'"], ["'Well,'", "'I will.'"]]
+
+
+def test_attribution_in_a_book_of_creatures_named_by_the_text():
+    """Speakers called "the Heron", an "it", a sentence's first word that is no name, a label nobody says, the
+    nearest of two names before a speech: the book read first, as `narrator cast` reads it."""
+    paragraphs = [
+        "Wren walked to the pond, where the Heron stood on one leg.",
+        "'Good morning,' said Wren, and she shook herself dry.",
+        "'Who is there?' said the Heron.",
+        "Presently she answered, 'Only me.'",
+        "The Heron looked down at her for a long while, and it said, 'You are very small.'",
+        "On the bank stood a jar labelled 'FISH' and nothing else.",
+        "'I am not small!' said Wren. When the Heron heard this, it laughed, and Wren heard the Heron say, 'Grow.'",
+    ]
+    blocks = [Block("paragraph", p) for p in paragraphs]
+    cast = Cast()
+    cast.read(paragraphs)
+    answers = attribute(blocks, find_quotations(0, blocks), cast)
+    assert [a.speaker or "narrator" for a in answers] == ["Wren", "Heron", "Wren", "Heron", "narrator", "Wren", "Heron"]
+    assert [a.how for a in answers][:5] == ["tag", "tag", "pronoun", "pronoun", "mention"]
+    assert "Presently" not in {c.name for c in cast.characters}
+
+
+def test_backtick_quotes_of_an_old_plain_text_are_read_as_quotes(tmp_path):
+    """Older Gutenberg texts open a quotation with a backtick (`Oh dear!'), a double one with two (``...''):
+    never read aloud, and the cast finds the quotations."""
+    from narrator.text.sources.text import read_text
+
+    source = tmp_path / "pond.txt"
+    source.write_text("CHAPTER I\n\n`Who is there?' said the Heron.  ``Nobody,'' said Wren.\n", encoding="utf-8")
+    [chapter] = read_text(source).chapters
+    text = " ".join(b.text for b in chapter.blocks if b.kind == "paragraph")
+    assert "`" not in text and "\u2018Who is there?'" in text and "\u201cNobody,\u201d" in text
 
 
 def _explicit(paragraph: str) -> bool:
