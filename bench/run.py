@@ -1,7 +1,7 @@
 """`make bench`: figures, and ratios against the ideal. Never asserted by tests.
 
 python bench/run.py            # every section
-python bench/run.py local      # one section: local | openai
+python bench/run.py local      # one section: local | openai | cast | ...
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from devtools.epub import NavPoint, Page, build_epub  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
+from attribution import bench_cast  # noqa: E402
 from catalogue import bench_catalogue  # noqa: E402
 from first import bench_first  # noqa: E402
 from intake import bench_intake  # noqa: E402
@@ -402,6 +403,7 @@ SECTIONS = {
     "proof": bench_proof,
     "long": bench_long,
     "first": bench_first,
+    "cast": bench_cast,
 }
 
 if __name__ == "__main__":
