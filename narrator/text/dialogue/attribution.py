@@ -52,14 +52,18 @@ _NAME_OR_PRONOUN = re.compile(_NAME.pattern + r"|\b[Hh]e\b|\b[Ss]he\b|\b[Ii]t\b"
 # between a name and its verb: an aside, never another clause's verb ("Latitude was, or Longitude either, but thought")
 # or a clause about them set off by commas ("the Mouse, who seemed to be a person of authority, called out")
 _NAME_THEN_VERB = re.compile(
-    r"(?:,\s+who\b[^.!?\"]{0,80}?,\s*|(?:(?!\b(?:was|were|is|are|had|has|and|or|which|that)\b)[^.!?\"]){0,40}?)"
-    + _VERB
+    r"(?:,\s+who\b[^.!?\"]{0,80}?,\s*|(?:(?!\b(?:was|were|is|are|had|has|and|or|which|that)\b)[^.!?\"]){0,40}?)" + _VERB
 )
 # a few words may lead into an after-tag ("..." was all she said), never a new clause ("..." and a Canary called)
 _LEAD = r"(?:(?!(?:and|but|while|when|then|as)\b)[a-z]+\s+){0,3}"
 _AFTER_TAG = re.compile(
     r"[\s,;:—–-]*(?:" + _VERB + r"\s+" + _BEFORE_NAME + r"(?P<verb_first>" + _NAME.pattern + r"|he|she|it)\b"
-    r"|" + _LEAD + _BEFORE_NAME + r"(?P<name_first>" + _NAME.pattern + r"|[Hh]e|[Ss]he|[Ii]t)\b(?:\s+[a-z]+ly)?\s+"
+    r"|"
+    + _LEAD
+    + _BEFORE_NAME
+    + r"(?P<name_first>"
+    + _NAME.pattern
+    + r"|[Hh]e|[Ss]he|[Ii]t)\b(?:\s+[a-z]+ly)?\s+"
     + _VERB
     + r")"
 )

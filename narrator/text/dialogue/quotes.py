@@ -71,9 +71,7 @@ def _single(text: str) -> tuple[list[Span], bool]:
         if start is None:
             if before in _OPEN_BEFORE and (after.isalnum() or after in _OPEN_AFTER):
                 start = i
-        elif (before in _CLOSE_AFTER and not after.isalnum()) or (
-            before.isalpha() and _closes_after_word(text, i)
-        ):
+        elif (before in _CLOSE_AFTER and not after.isalnum()) or (before.isalpha() and _closes_after_word(text, i)):
             spans.append((start, i + 1))
             start = None
     if start is not None:
