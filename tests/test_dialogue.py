@@ -86,6 +86,9 @@ def test_backtick_quotes_of_an_old_plain_text_are_read_as_quotes(tmp_path):
     [chapter] = read_text(source).chapters
     text = " ".join(b.text for b in chapter.blocks if b.kind == "paragraph")
     assert "`" not in text and "\u2018Who is there?'" in text and "\u201cNobody,\u201d" in text
+    code = tmp_path / "code.txt"  # backticks on both sides are code, read as they are
+    code.write_text("CHAPTER I\n\nType `make test` and wait.\n", encoding="utf-8")
+    assert "`make test`" in read_text(code).chapters[0].blocks[-1].text
 
 
 def _explicit(paragraph: str) -> bool:

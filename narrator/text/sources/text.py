@@ -87,13 +87,14 @@ _FRONT_MATTER_WORDS = 30
 _CONTENTS = re.compile(r"^\s*(table of )?contents\.?\s*$", re.IGNORECASE)
 # Typewriter quotes, as older Gutenberg texts set them (Alice's Millennium Fulcrum edition: `Oh dear!'): a
 # backtick opens a quotation, two backticks open a double one that two apostrophes close
+_CLOSING_BACKTICK = re.compile(r"[\w.,;:!?]`")
 _BACKTICK_DOUBLE = re.compile(r"``((?:(?!\n\s*\n).)*?)''", re.DOTALL)
 
 
 def _typeset_quotes(raw: str) -> str:
     """Backtick quotes as the curly quotes they stand for: a voice never reads a backtick, and the cast finds the
-    quotation it opens."""
-    if "`" not in raw:
+    quotation it opens. Only in a text whose backticks all open (never ``touch pwned`` in backticks)."""
+    if "`" not in raw or _CLOSING_BACKTICK.search(raw):  # `code` quoted with backticks both sides: left alone
         return raw
     return _BACKTICK_DOUBLE.sub("\u201c\\1\u201d", raw).replace("`", "\u2018")
 
