@@ -1,3 +1,4 @@
+import json
 import subprocess
 
 import pytest
@@ -61,3 +62,6 @@ def test_a_file_over_its_peak_rule_after_encoding_is_made_again_with_more_headro
     for name in ("A.m4b", "chapters/01 A.mp3"):
         peak = measure_levels(tmp_path / "out" / name).peak_db
         assert -4.5 < peak <= -3.0, (name, peak)  # held under the rule, and not by silencing the book
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["stage_runs"]["qa"] == 1  # the chapter's MP3 measured as it was made; the book's files at the end
+    assert {q["file"] for q in report["qa"]["files"]} == {"A.m4b", "01 A.mp3"}

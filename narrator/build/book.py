@@ -123,15 +123,22 @@ class BookJoin:
             return []
         started = time.monotonic()
         headroom = self.build.headroom
-        qa = dict(zip(files, _measure(files, preset), strict=True))
+        qa = self._measured(files, preset)
         for _ in range(2):
             over = {f: dB for f, q in qa.items() if (dB := _overshoot(q, preset)) > 0}
             for f, dB in over.items():
                 headroom[f.path] = headroom.get(f.path, 0.0) + dB + 0.3
                 self.make_again(f, chapters, preset)
-            qa.update(zip(over, _measure(list(over), preset), strict=True))
+            qa.update(self._measured(list(over), preset))
         timings["qa"] = time.monotonic() - started
         return list(qa.values())
+
+    def _measured(self, files: list[PlannedFile], preset: Preset) -> dict[PlannedFile, QaFile]:
+        """Each file's QA: a chapter file's as measured when it was made, the others' now."""
+        checked = self.build.checked
+        done = {f: checked.pop(f.path) for f in files if f.path in checked}
+        rest = [f for f in files if f not in done]
+        return done | dict(zip(rest, _measure(rest, preset), strict=True))
 
     def make_again(self, f: PlannedFile, chapters: list[ChapterAudio], preset: Preset) -> None:
         """A file made again with the headroom QA found it needs."""

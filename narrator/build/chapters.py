@@ -15,13 +15,13 @@ from pathlib import Path
 from ..core import errors, ffmpeg, workspace
 from ..core.audio import Audio
 from ..core.outputkinds import OutputKind
-from ..core.records import Stage
+from ..core.records import QaFile, Stage
 from ..synthesis.cache import TakeCache
 from ..synthesis.script import Script
 from ..text.chunker import Chunk
 from .assemble import ChapterAudio, assemble_chapter
 from .fileplan import ChapterPlan, FilePlanner, PlannedFile, bitrate_for, is_stale
-from .mastering import LoudnessMeter, gain_for, mastering_filters
+from .mastering import LoudnessMeter, check_file, gain_for, mastering_filters
 from .parts import part_prelude
 from .segments import SegmentStore, encode_segment
 from .stages import BuildSetting, FileLog, StageClock, master_to_wav
@@ -62,13 +62,17 @@ class ChapterBuild:
     headroom (QA's second tries) are the build's. ``prebuilt``: chapter files other tasks of this run made
     (relative path -> fingerprint), not made again but logged, for QA to measure."""
 
-    def __init__(self, setting: BuildSetting, files: FileLog, prebuilt: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, setting: BuildSetting, files: FileLog, prebuilt: Mapping[str, str] | None = None, checks: bool = True
+    ) -> None:
         self.setting = setting
+        self.checks = checks  # QA of each chapter file as it is made (off in a Ray task: the join measures)
         self.files = files
         self.prebuilt = dict(prebuilt or {})
         self.clock = StageClock()
         self.store = SegmentStore(workspace.segments_dir(setting.out_dir))
         self.headroom: dict[Path, float] = {}  # dB under the preset's ceiling a file is made again with
+        self.checked: dict[Path, QaFile] = {}  # chapter files measured as they were made (check)
         self.encodes: list[Future[object]] = []
         self._lock = threading.Lock()
 
@@ -91,9 +95,11 @@ class ChapterBuild:
             # behind the assembly of every chapter whose takes came in meanwhile (34 s of a 216 s run, measured)
             for f in mine:
                 self.encode_chapter(f, assembled)
+            with self._lock:
+                self.encodes += [pool.submit(self.check, f) for f in mine]
             mine = []
         with self._lock:
-            self.encodes += [pool.submit(self.encode_chapter, f, assembled) for f in mine]
+            self.encodes += [pool.submit(self.encode_and_check, f, assembled) for f in mine]
         missing = [k for k in setting.segmented if not self.store.has(plan.segments[k.name], k)]
         if not (setting.streamed or missing):
             return assembled, assembled
@@ -164,6 +170,20 @@ class ChapterBuild:
             )
         return dest
 
+    def encode_and_check(self, f: PlannedFile, chapter: ChapterAudio) -> None:
+        self.encode_chapter(f, chapter)
+        self.check(f)
+
+    def check(self, f: PlannedFile) -> None:
+        """A chapter file measured against the preset as soon as it is made, while synthesis may still run, rather
+        than at the end of the run with the book's files (book.py's check takes the result)."""
+        if self.setting.preset is None or not self.checks:
+            return
+        with ffmpeg.background(), self.clock("qa"):
+            qa = check_file(f.path, self.setting.preset)
+        with self._lock:
+            self.checked[f.path] = qa
+
     def encode_chapter(self, f: PlannedFile, chapter: ChapterAudio) -> None:
         setting = self.setting
         title = chapter.title + (f.part.label if f.part else "")
@@ -214,7 +234,7 @@ def build_chapter(setting: BuildSetting, chapter: ChapterInput) -> ChapterMade:
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     try:
-        build = ChapterBuild(replace(setting, work_dir=work_dir), FileLog(setting.out_dir, None, 0))
+        build = ChapterBuild(replace(setting, work_dir=work_dir), FileLog(setting.out_dir, None, 0), checks=False)
         with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
             build.make(chapter, pool)
             build.wait_for_encodes()

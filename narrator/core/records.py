@@ -22,7 +22,7 @@ SCHEMA = 2  # 1: before records carried a schema number (same keys)
 # The words the records use, typed (mypy checks every one written; the schemas list them)
 ChunkState = Literal["cached", "synthesized", "failed", "pending"]  # a chunk in the manifest, after a run
 TakeOutcome = Literal["synthesized", "failed", "skipped", "cached"]  # what one run did with one take
-Stage = Literal["assembly", "mastering", "encoding", "book_encoding", "remux"]  # the build's stages
+Stage = Literal["assembly", "mastering", "encoding", "book_encoding", "remux", "qa"]  # the build's stages
 ExecutorKind = Literal["local", "ray"]
 ProofVerdict = Literal["passed", "failed", "approved"]  # a take's proof-listening: approved takes are not heard
 
