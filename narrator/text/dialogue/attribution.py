@@ -17,16 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..document import Block
-from .quotes import Quotation
+from .quotes import SPEECH_VERB, SPEECH_VERBS, Quotation
 
-SPEECH_VERBS = frozenset(
-    "said says say replied replies answered answers asked asks cried cries returned continued added observed "
-    "exclaimed whispered shouted muttered murmured remarked rejoined repeated began called protested insisted "
-    "admitted agreed explained declared interrupted laughed sighed inquired enquired resumed retorted responded "
-    "demanded pleaded begged urged warned suggested stammered snapped growled groaned gasped breathed persisted "
-    "objected conceded concluded ventured hazarded thought wondered told yelled screamed answered spoke read "
-    "saying asking adding remarking muttering whispering crying calling replying exclaiming".split()
-)
 TITLES = {"mr": "male", "mister": "male", "sir": "male", "lord": "male", "colonel": "male", "captain": "male",
           "mrs": "female", "missus": "female", "miss": "female", "lady": "female", "madam": "female",
           "ms": "female", "dr": None, "doctor": None}  # fmt: skip
@@ -35,7 +27,6 @@ _GENDER_WORDS = {w: "male" for w in "king prince duke earl father uncle brother 
 }
 _TITLE_KEY = {"mister": "mr", "missus": "mrs", "doctor": "dr"}
 PRONOUNS = {"he": "male", "she": "female", "it": "it"}  # "it": the last named one not a she (the Caterpillar)
-_VERB = r"\b(?:" + "|".join(sorted(SPEECH_VERBS)) + r"|went on)\b"
 _NAME = re.compile(
     r"\b(?:(?:Mr|Mrs|Ms|Dr|Mister|Missus|Miss|Sir|Lady|Lord|Colonel|Captain|Doctor|Madam)\.?\s+)?"
     r"[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?"
@@ -47,28 +38,31 @@ _NOT_NAMES = frozenset(
 )
 _WORD = re.compile(r"[A-Za-z']+")
 _BEFORE_NAME = r"(?:(?:the|a|an|poor|old|young|little|dear)\s+)*"  # "said the Caterpillar", "thought poor Alice"
-_VERB_THEN_NAME = re.compile(_VERB + r"\s+" + _BEFORE_NAME + r"(" + _NAME.pattern + r"|he|she|it)\b")
+_VERB_THEN_NAME = re.compile(SPEECH_VERB + r"\s+" + _BEFORE_NAME + r"(" + _NAME.pattern + r"|he|she|it)\b")
 _NAME_OR_PRONOUN = re.compile(_NAME.pattern + r"|\b[Hh]e\b|\b[Ss]he\b|\b[Ii]t\b")
 # between a name and its verb: an aside, never another clause's verb ("Latitude was, or Longitude either, but thought")
 # or a clause about them set off by commas ("the Mouse, who seemed to be a person of authority, called out")
 _NAME_THEN_VERB = re.compile(
-    r"(?:,\s+who\b[^.!?\"]{0,80}?,\s*|(?:(?!\b(?:was|were|is|are|had|has|and|or|which|that)\b)[^.!?\"]){0,40}?)" + _VERB
+    r"(?:,\s+who\b[^.!?\"]{0,80}?,\s*|(?:(?!\b(?:was|were|is|are|had|has|and|or|which|that)\b)[^.!?\"]){0,40}?)"
+    + SPEECH_VERB
 )
 # a few words may lead into an after-tag ("..." was all she said), never a new clause ("..." and a Canary called)
 _LEAD = r"(?:(?!(?:and|but|while|when|then|as)\b)[a-z]+\s+){0,3}"
 _AFTER_TAG = re.compile(
-    r"[\s,;:—–-]*(?:" + _VERB + r"\s+" + _BEFORE_NAME + r"(?P<verb_first>" + _NAME.pattern + r"|he|she|it)\b"
+    r"[\s,;:—–-]*(?:" + SPEECH_VERB + r"\s+" + _BEFORE_NAME + r"(?P<verb_first>" + _NAME.pattern + r"|he|she|it)\b"
     r"|"
     + _LEAD
     + _BEFORE_NAME
     + r"(?P<name_first>"
     + _NAME.pattern
     + r"|[Hh]e|[Ss]he|[Ii]t)\b(?:\s+[a-z]+ly)?\s+"
-    + _VERB
+    + SPEECH_VERB
     + r")"
 )
 # a speaker the text describes rather than names: "said the youth", "replied the stranger"
-_DESCRIBED = re.compile(r"[\s,;:—–-]*" + _VERB + r"\s+the\s+(?:(?:old|young|little)\s+)?([a-z]{3,})\b(?!\s+[A-Z])")
+_DESCRIBED = re.compile(
+    r"[\s,;:—–-]*" + SPEECH_VERB + r"\s+the\s+(?:(?:old|young|little)\s+)?([a-z]{3,})\b(?!\s+[A-Z])"
+)
 _NOT_SPEAKERS = frozenset("other others voice voices rest whole first last next same former latter party crowd".split())
 _BARE_WORD = re.compile(r"\b[A-Z][a-z]+\b")
 

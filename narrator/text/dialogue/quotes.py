@@ -19,11 +19,22 @@ from ..document import Block
 
 Span = tuple[int, int]  # characters of the paragraph's text, quote marks included
 
+# The verbs of a speech tag: they close a quotation ("'...sir' said Alice") and name its speaker (attribution.py)
+SPEECH_VERBS = frozenset(
+    "said says say replied replies answered answers asked asks cried cries returned continued added observed "
+    "exclaimed whispered shouted muttered murmured remarked rejoined repeated began called protested insisted "
+    "admitted agreed explained declared interrupted laughed sighed inquired enquired resumed retorted responded "
+    "demanded pleaded begged urged warned suggested stammered snapped growled groaned gasped breathed persisted "
+    "objected conceded concluded ventured hazarded thought wondered told yelled screamed answered spoke read "
+    "saying asking adding remarking muttering whispering crying calling replying exclaiming".split()
+)
+SPEECH_VERB = r"\b(?:" + "|".join(sorted(SPEECH_VERBS)) + r"|went on)\b"
+_TAG_VERB = re.compile(r"\s+" + SPEECH_VERB)
+
 _OPEN_BEFORE = set(" \t\n([{—–-/") | {""}
 _SPEECH_END = set(",.!?;:—–-…")
 _CLOSE_AFTER = _SPEECH_END | {'"'}  # 'the earls of Mercia--"': a quotation inside closes first
 _OPEN_AFTER = set('-—–…"(')
-_TAG_VERB = re.compile(r"\s+(?:said|cried|replied|thought|asked|answered|returned|added|continued|went on)\b")
 _DASH_OPEN = re.compile(r"\A\s*[—–]\s*")
 _DASH_CLOSE = re.compile(r"\s[—–]\s*")
 
@@ -134,9 +145,9 @@ def _new_turn(text: str, previous: Span, part: Span) -> bool:
 
 
 def find_quotations(chapter: int, blocks: Sequence[Block]) -> list[Quotation]:
-    """Every quotation of the chapter in reading order. Parts of one paragraph are one quotation (a paragraph is
-    one speaker's turn, its tags between its parts narration); a paragraph left open continues into the next one
-    that opens with a quote."""
+    """Every quotation of the chapter in reading order. A paragraph's parts are one quotation, its tags between
+    them narration, until a new turn begins (_new_turn); a paragraph left open continues into the next one that
+    opens with a quote."""
     quotations: list[list[tuple[int, Span]]] = []
     open_from: int | None = None  # the paragraph whose last quote is still open
     for index, block in enumerate(blocks):
