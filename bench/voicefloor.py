@@ -1,5 +1,6 @@
 """The local voice's floor (issue #27): piper's ONNX inference alone, over the sentences of a generated novel, in the
-session settings narrator could choose: real time of speech (no pauses) per wall second."""
+session settings narrator could choose, with narrator's graph (2-D convolutions, providers/piper_graph.py) and as
+exported: real time of speech (no pauses) per wall second."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def _sentences(count: int, voice: Any) -> list[list[int]]:
     return [voice.phonemes_to_ids(ph) for s in found[:count] for ph in voice.phonemize(s) if ph]
 
 
-def _session(model: Path, intra: int = 1, **entries: str) -> Any:
+def _session(model: Path | bytes, intra: int = 1, **entries: str) -> Any:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -30,7 +31,8 @@ def _session(model: Path, intra: int = 1, **entries: str) -> Any:
     options.enable_mem_pattern = False  # as narrator runs it (providers/local.py)
     for key, value in entries.items():
         options.add_session_config_entry(key, value)
-    return onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return onnxruntime.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def _speak_all(session: Any, items: Sequence[list[int]]) -> int:
@@ -63,16 +65,18 @@ def bench_piper(count: int = 300) -> None:
     from piper import PiperVoice
 
     from narrator.providers.local import resolve_voice
+    from narrator.providers.piper_graph import convolutions_in_2d
 
     model, config = resolve_voice(None)
     items = _sentences(count, PiperVoice.load(model, config_path=config))
+    rewritten = convolutions_in_2d(model)
     print(f"\n== piper's inference alone: {len(items)} sentences, en_US-joe-medium ==")
-    _measure("one session, two threads (narrator)", lambda: [_session(model)], 2, items)
-    _measure("a session per thread, two threads", lambda: [_session(model), _session(model)], 2, items)
-    _measure("one session of two intra-op threads", lambda: [_session(model, intra=2)], 1, items)
-    _measure("one session, one thread", lambda: [_session(model)], 1, items)
-    denormals = {"session.set_denormal_as_zero": "1"}
-    _measure("denormals as zero, one thread", lambda: [_session(model, **denormals)], 1, items)
+    _measure("one session, two threads (narrator)", lambda: [_session(rewritten)], 2, items)
+    _measure("  the same, graph as exported", lambda: [_session(model)], 2, items)
+    _measure("a session per thread, two threads", lambda: [_session(rewritten), _session(rewritten)], 2, items)
+    _measure("one session of two intra-op threads", lambda: [_session(rewritten, intra=2)], 1, items)
+    _measure("one session, one thread", lambda: [_session(rewritten)], 1, items)
+    _measure("  the same, graph as exported", lambda: [_session(model)], 1, items)
 
 
 if __name__ == "__main__":

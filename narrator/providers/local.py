@@ -8,6 +8,7 @@ processes: a process pool leaves orphans behind when the run is killed.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -26,13 +27,14 @@ from .base import (
     VoiceSpec,
     words_at,
 )
+from .piper_graph import convolutions_in_2d
 
 DEFAULT_VOICE = "en_US-joe-medium"
 # piper's default pace (length_scale 1.0) is about 219 words per minute, fast for a book; 1.26 gives
 # about 165 at speed 1.0 (measured with the sentence pauses below). speed divides the length scale.
 BASE_LENGTH_SCALE = 1.26
 WORDS_PER_MINUTE = 165.0
-REALTIME_PER_THREAD = 12.0  # piper: measured ~24x real time on 2 cores, 2 threads
+REALTIME_PER_THREAD = 12.0  # piper: measured 24.1x real time on 2 cores, 2 threads, outputs included
 SENTENCE_PAUSE = 0.28  # seconds between the sentences of one take
 PARAGRAPH_PAUSE = 0.6  # and between its paragraphs (a grouped take): longer, so assembly finds the seam
 VOLUME = 0.5  # piper peak-normalises each sentence; this leaves 6 dB of headroom
@@ -110,22 +112,22 @@ class LocalProvider(Provider):
         # unless told not to: narrator writes nothing outside the output and cache folders
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         import onnxruntime
-        from piper import PiperVoice
+        from piper import PiperConfig, PiperVoice
 
-        voice = PiperVoice.load(self.model_path, config_path=self.config_path)
         options = onnxruntime.SessionOptions()
         # parallelism from one thread per core, not inside ONNX: over 300 sentences on 2 cores, one session shared by
-        # two threads ran 19.6 x real time of speech, a session each 19.1, one thread with two intra-op threads 14.0
-        # (one thread alone 9.9); arena, graph levels, denormals as zero changed nothing beyond 2 % (#27)
+        # two threads ran 25.3 x real time of speech, a session each no faster, one thread with two intra-op threads
+        # 16.0 (one thread alone 13.9); arena, graph levels, denormals as zero changed nothing beyond 2 % (#27)
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         # Every sentence is a new input shape, and ONNX Runtime caches a memory pattern per shape: RSS
         # climbed from 1.3 to 1.8 GB over 400 sentences. Without the cache it stays flat, for ~2% speed.
         options.enable_mem_pattern = False
-        voice.session = onnxruntime.InferenceSession(
-            str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+        session = onnxruntime.InferenceSession(  # 2-D convolutions: 23.1 -> 25.3 x real time (piper_graph.py)
+            convolutions_in_2d(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
         )
-        self._voice = voice
+        config = PiperConfig.from_dict(json.loads(self.config_path.read_text(encoding="utf-8")))
+        self._voice = PiperVoice(config=config, session=session)
         self._speak("Ready.")  # the first inference in a process is slow: warm up once
 
     async def synthesize(self, text: str, sink: TakeSink, events: Events) -> None:
