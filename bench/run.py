@@ -152,22 +152,36 @@ def bench_openai() -> None:
     from devtools.fake_openai import Faults
 
     n, latency, concurrency = 300, 0.4, 8
-    print(f"\n== openai provider against the loopback fake: {n} chunks ==")
-    report, records = _run_against(Faults(latency=latency), n, concurrency=concurrency)
+    one_per_paragraph = {"target_chars": 0}  # a request per chunk: the scheduler, not the grouping, is measured
+    print(f"\n== openai provider against the loopback fake: {n} chunks, a request each ==")
+    report, records = _run_against(Faults(latency=latency), n, concurrency=concurrency, chunking=one_per_paragraph)
     wall = report["timings_seconds"]["synthesis"]
-    bound = n * latency / concurrency
-    print(f"(a) latency {latency * 1000:.0f} ms, concurrency {concurrency}: synthesis {wall:.2f} s, "
-          f"bound sum(latency)/{concurrency} = {bound:.2f} s, ratio {wall / bound:.3f} (target <= 1.05)")  # fmt: skip
+    spoken = [r for r in records if r.status == 200]
+    # the bound counts requests (a take may hold several chunks) with the latency each really had, the server's
+    # own overhead in it
+    bound = sum(r.served for r in spoken) / concurrency
+    print(
+        f"(a) latency {latency * 1000:.0f} ms, concurrency {concurrency}: {len(spoken)} requests, "
+        f"synthesis {wall:.2f} s, bound sum(latency)/{concurrency} = {bound:.2f} s, ratio {wall / bound:.3f} "
+        f"(target <= 1.05)"
+    )
     rpm = 120
     report, records = _run_against(
-        Faults(latency=latency, requests_per_minute=rpm), n, concurrency=concurrency, requests_per_minute=rpm
+        Faults(latency=latency, requests_per_minute=rpm),
+        n,
+        concurrency=concurrency,
+        requests_per_minute=rpm,
+        chunking=one_per_paragraph,
     )
     wall = report["timings_seconds"]["synthesis"]
-    bound = n / rpm * 60
+    spoken = [r for r in records if r.status == 200]
+    bound = max(len(spoken) / rpm * 60, sum(r.served for r in spoken) / concurrency)
     limited = sum(r.status == 429 for r in records)
-    print(f"(b) server and job at {rpm} RPM: synthesis {wall:.1f} s, bound requests/RPM = {bound:.1f} s, "
-          f"ratio {wall / bound:.3f} (target <= 1.10); 429s: {limited} of {len(records)} requests "
-          f"= {100 * limited / len(records):.2f} % (target < 1 %)")  # fmt: skip
+    print(
+        f"(b) server and job at {rpm} RPM: {len(spoken)} requests, synthesis {wall:.1f} s, bound "
+        f"max(requests/RPM, sum(latency)/{concurrency}) = {bound:.1f} s, ratio {wall / bound:.3f} (target <= 1.10); "
+        f"429s: {limited} of {len(records)} requests = {100 * limited / len(records):.2f} % (target < 1 %)"
+    )
 
 
 def _tree_rss_mb(root: int) -> tuple[float, float, float, str]:
