@@ -117,12 +117,14 @@ def test_an_editor_fixes_a_book_in_the_browser(book):
         expect(page.locator(".take.found .text")).to_have_text(two[0])
         page.get_by_role("button", name="One").click()
         expect(takes).to_have_count(5)
-        # approve one take, reject another with a note (typed in the page), edit a third
+        # approve one take, reject another with a note (typed in the page), edit a third; the note, half done when
+        # the other take is approved (which draws the list again), is still there to be saved
+        page.locator(f'[data-id="{reject}"] button[data-act=reject]').click()
+        page.locator(f'[data-id="{reject}"] form textarea').fill("rushed, say it slower")
         page.locator(f'[data-id="{approve}"] button[data-act=approve]').click()
         expect(page.locator(f'[data-id="{approve}"]')).to_have_class("take approved current")
         expect(page.locator("#status")).to_contain_text("saved: “The harbour was quiet")
-        page.locator(f'[data-id="{reject}"] button[data-act=reject]').click()
-        page.locator(f'[data-id="{reject}"] form textarea').fill("rushed, say it slower")
+        expect(page.locator(f'[data-id="{reject}"] form textarea')).to_have_value("rushed, say it slower")
         page.locator(f'[data-id="{reject}"] form button[type=submit]').click()
         expect(page.locator(f'[data-id="{reject}"] .note')).to_have_text("“rushed, say it slower”")
         expect(page.locator("#status")).to_contain_text("rejected, with a note (in job.review.yaml)")
