@@ -141,12 +141,20 @@ def test_narrator_cast_writes_the_cast_file_and_keeps_the_editors_corrections(tm
     # the editor gives one quotation to somebody else; a new cast keeps it
     cast["quotations"][0]["speaker"] = "Agnes"
     corrected = cast["quotations"][0]["id"]
+    # and another, in a file from a narrator that read this quotation and the words after it as one (another id,
+    # its excerpt the two joined): the correction goes to the quotation that begins as that one began
+    older = cast["quotations"][1]
+    moved, older["id"] = older["id"], "q0123456789"
+    older["excerpt"] += " … “and the rest of what was said then.”"
+    older["speaker"], older["how"] = ("Mara" if older["speaker"] == "Agnes" else "Agnes"), "editor"
     path.write_text(yaml.safe_dump(cast, sort_keys=False), encoding="utf-8")
     again = run_cli("cast", str(job))
     assert again.returncode == 0, again.stderr
-    assert "1 kept from the cast file" in again.stdout
+    assert "2 kept from the cast file" in again.stdout
     kept = {q["id"]: q for q in yaml.safe_load(path.read_text())["quotations"]}
     assert kept[corrected]["speaker"] == "Agnes" and kept[corrected]["how"] == "editor"
+    assert kept[moved]["speaker"] == older["speaker"] and kept[moved]["how"] == "editor"
+    assert "q0123456789" not in kept
 
 
 def test_cast_without_a_cast_key_is_one_line(tmp_path):

@@ -140,12 +140,7 @@ def cast_of(job: Job, chapters: Sequence[Chapter], before: CastFile | None, ask_
                 quotations.append(CastQuotation(q.id, index + 1, shown, speaker, answer.confidence, answer.how))
     kept = 0
     if before is not None:  # the file's word wins where it can still be placed
-        said = {q.id: q for q in before.quotations}
-        for k, line in enumerate(quotations):
-            old = said.get(line.id)
-            if old is not None and (old.speaker != line.speaker or old.how == "editor"):
-                quotations[k] = CastQuotation(line.id, line.chapter, line.excerpt, old.speaker, 1.0, "editor")
-                kept += 1
+        quotations, kept = _file_word_kept(quotations, before.quotations)
     lines: dict[str, int] = {}
     for line in quotations:
         lines[line.speaker] = lines.get(line.speaker, 0) + 1
@@ -156,6 +151,33 @@ def cast_of(job: Job, chapters: Sequence[Chapter], before: CastFile | None, ask_
     }
     quotations.sort(key=lambda q: q.confidence)  # least sure first (a stable sort: reading order otherwise)
     return CastMade(CastFile(narrator, characters, quotations), kept, ledger)
+
+
+def _file_word_kept(found: list[CastQuotation], before: Sequence[CastQuotation]) -> tuple[list[CastQuotation], int]:
+    """The cast file's speaker where it differs from the text's or is the editor's, by quotation id; an editor's
+    correction whose id is gone (narrator now reads that quotation in other parts: a paragraph split into turns, a
+    rule changed) goes to the first quotation of its chapter, unclaimed, that begins as it began."""
+    said = {q.id: q for q in before}
+    ids = {q.id for q in found}
+    orphans = [q for q in before if q.how == "editor" and q.id not in ids]
+    out: list[CastQuotation] = []
+    kept = 0
+    for line in found:
+        old = said.get(line.id) or _orphan_for(line, orphans)
+        if old is not None and (old.speaker != line.speaker or old.how == "editor"):
+            line = CastQuotation(line.id, line.chapter, line.excerpt, old.speaker, 1.0, "editor")
+            kept += 1
+        out.append(line)
+    return out, kept
+
+
+def _orphan_for(line: CastQuotation, orphans: list[CastQuotation]) -> CastQuotation | None:
+    opening = line.excerpt.split(" … ")[0].rstrip("…")
+    for k, old in enumerate(orphans):
+        was = old.excerpt.split(" … ")[0].rstrip("…")
+        if old.chapter == line.chapter and opening and was and (was.startswith(opening) or opening.startswith(was)):
+            return orphans.pop(k)
+    return None
 
 
 def _characters(job: Job, cast: Cast, lines: dict[str, int], before: CastFile | None) -> list[CastCharacter]:
