@@ -79,3 +79,20 @@ def test_the_bundled_voice_speaks_the_same_samples():
     assert np.abs(expected).max() > 0.1  # speech, not silence
     to_16_bit = lambda audio: np.round(np.clip(audio, -1, 1) * 32767).astype(np.int32)  # noqa: E731
     assert np.abs(to_16_bit(got) - to_16_bit(expected)).max() <= 1  # at most one step of 16-bit audio
+
+
+@pytest.mark.slow
+def test_a_graph_the_rewrite_does_not_suit_still_speaks_as_exported(monkeypatch):
+    """A voice whose graph the rewrite cannot take (a structure it does not know) is loaded as exported."""
+    from narrator.providers import local
+    from narrator.providers.base import VoiceSpec
+
+    def unsuited(model: Path) -> bytes:
+        raise ValueError(f"{model}: a graph the rewrite does not know")
+
+    monkeypatch.setattr(local, "convolutions_in_2d", unsuited)  # no real piper voice has such a graph to test with
+    provider = local.LocalProvider(VoiceSpec(provider="local"), threads=1)
+    provider._load()
+    audio = provider._speak("A lamp burned in the window.")
+    samples = np.frombuffer(audio.pcm, dtype="<i2")
+    assert samples.size > audio.rate and np.abs(samples).max() > 3000  # over a second of speech, not silence
