@@ -218,6 +218,30 @@ def test_a_take_that_stays_bad_is_kept_flagged_and_strict_exits_5(tmp_path):
     assert junit.count('type="proof"') == len(failed) and "says something else than its text" in junit
 
 
+@pytest.mark.slow
+def test_retakes_stop_short_of_the_budget(tmp_path):
+    """A voice that always says something else: retakes would cost three times the book. With a budget of half the
+    book again, the run retakes what fits and leaves the rest failing, and costs no more than its budget."""
+    with FakeSpeechServer(KEY, Faults(bad_take_rate=1.0, bad_kinds=("replace",))) as fake:
+        _book(tmp_path, 1, 6, fake.url, retakes=2)
+        planned = run_cli("plan", "job.yaml", "--json", cwd=tmp_path, env=ENV)
+        assert planned.returncode == 0, planned.stderr
+        first_pass = json.loads(planned.stdout)["total"]["cost_to_finish_usd"]
+        spec = yaml.safe_load((tmp_path / "job.yaml").read_text())
+        (tmp_path / "job.yaml").write_text(yaml.safe_dump({**spec, "budget_usd": round(first_pass * 1.5, 6)}))
+        ran = run_cli("run", "job.yaml", cwd=tmp_path, env=ENV)
+        assert ran.returncode == 0, ran.stderr
+        report = json.loads((tmp_path / "out" / "report.json").read_text())
+        takes = json.loads((tmp_path / "out" / "manifest.json").read_text())["takes"]
+        strict = run_cli("run", "job.yaml", "--strict", cwd=tmp_path, env=ENV)
+    proof = report["proof"]
+    assert 1 <= proof["retakes"] < 2 * len(takes) and proof["not_retaken"] >= 1, proof
+    failing = [t["id"] for t in takes if t["proof"]["verdict"] == "failed"]
+    assert sorted(proof["failed"]) == sorted(failing) and len(failing) >= proof["not_retaken"]  # kept, flagged
+    assert report["estimated_cost_usd"]["this_run"] <= first_pass * 1.5
+    assert strict.returncode == 5 and "not retaken: budget_usd" in strict.stderr, strict.stderr
+
+
 def test_a_plan_counts_the_takes_to_hear_and_their_cost(tmp_path):
     from narrator.core.audio import Audio
     from narrator.job.spec import load_job

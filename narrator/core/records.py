@@ -185,6 +185,7 @@ class ProofSection(Record):
     retakes: int  # new takes requested for takes that failed
     failed: list[str]  # takes still failing after their retakes (their ids), for the editor
     cost_usd: float  # the transcription requests' (the retakes' are in the run's cost)
+    not_retaken: int = 0  # failing takes given no (further) retake: it would have taken the run over budget_usd
 
 
 class Report(Record):

@@ -92,7 +92,8 @@ class BookRun:
                 errors.EXIT_STRICT,
                 (
                     f"{len(proof.failed())} take(s) still say something else than their text after their retakes "
-                    "(see report.json proof; narrator review lists them first)"
+                    + (f"({len(proof.over_budget)} not retaken: budget_usd) " if proof.over_budget else "")
+                    + "(see report.json proof; narrator review lists them first)"
                 ),
             )
         self.write_report(exit_code, message, executed.outcome, counts, built, len(executed.prepared), proof)

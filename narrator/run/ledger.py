@@ -25,7 +25,7 @@ from ..core.records import (
     TakeOutcome,
 )
 from ..job.review import review_counts, review_state, stale_decisions
-from ..synthesis.costs import price_for, request_cost
+from ..synthesis.costs import price_for, request_cost, run_cost
 from ..synthesis.proofs import ProofOutcome
 from ..synthesis.scheduler import SynthesisOutcome, TakeResult
 from ..synthesis.script import Script
@@ -231,23 +231,25 @@ def _proof_section(script: Script, proof: ProofOutcome) -> ProofSection:
     failing = set(proof.failed())
     failed = [take.id for take in script.takes if script.key_of(take) in failing]
     return ProofSection(
-        model=proof.model, heard=proof.requests, retakes=proof.retakes, failed=failed, cost_usd=proof.cost_usd
+        model=proof.model,
+        heard=proof.requests,
+        retakes=proof.retakes,
+        failed=failed,
+        cost_usd=proof.cost_usd,
+        not_retaken=len(proof.over_budget),
     )
 
 
 def _costs(script: Script, outcome: SynthesisOutcome) -> tuple[float, float, list[str]]:
     """What this run's requests cost, what the whole book costs, and the chunks whose takes failed."""
-    run_cost = book_cost = 0.0
+    book_cost = 0.0
     failed: list[str] = []
-    paid: set[str] = set()
     for take in script.takes:
-        key, voice = script.key_of(take), script.provider_of(take)
-        price = price_for(script.job, voice.profile)
-        result = outcome.results.get(key)
-        book_cost += request_cost(price, take.tokens, take.chars, voice.profile.speech_seconds(take.text))
-        if result is not None and result.status == "synthesized" and key not in paid:
-            paid.add(key)
-            run_cost += request_cost(price, take.tokens, take.chars, result.duration)
-        elif result is not None and result.status == "failed":
+        profile = script.provider_of(take).profile
+        book_cost += request_cost(
+            price_for(script.job, profile), take.tokens, take.chars, profile.speech_seconds(take.text)
+        )
+        result = outcome.results.get(script.key_of(take))
+        if result is not None and result.status == "failed":
             failed += [c.id for c in take.chunks]
-    return run_cost, book_cost, failed
+    return run_cost(script, outcome), book_cost, failed

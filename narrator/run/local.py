@@ -14,6 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ..build.outputs import build_outputs
+from ..synthesis.costs import run_cost
 from ..synthesis.gate import ChapterGate
 from ..synthesis.proofs import Proofreader, Request
 from ..synthesis.scheduler import Pace, SynthesisOutcome, TakeResult, Work, synthesize_all
@@ -48,7 +49,7 @@ class LocalExecutor:
                 stored = gate.stored if proofs is None else proofs.stored
                 outcome = await synthesize_takes(script, plan.takes, self.pace, stored, self.progress, len(plan.reused))
                 if proofs is not None:
-                    proof = await proofs.finish(self.retakes(script))
+                    proof = await proofs.finish(self.retakes(script), spent=run_cost(script, outcome))
                     outcome = outcome.plus(proof.synthesis)
             except BaseException:
                 building.cancel()  # its thread ends by itself: the gate closes below

@@ -35,6 +35,7 @@ from ..build.outputs import build_outputs
 from ..build.stages import BuildResult, BuildSetting, settle, with_stages
 from ..core import errors, workspace
 from ..core.records import Executor
+from ..synthesis.costs import run_cost
 from ..synthesis.gate import ChapterGate
 from ..synthesis.proofs import Proofreader
 from ..synthesis.scheduler import Limiter, Pace
@@ -145,7 +146,7 @@ class RayExecutor:
         stored_by = proofs.stored if proofs is not None else None
         outcome = await synthesize_takes(script, plan.takes, self.pace, stored_by, progress=False)
         if proofs is not None:
-            proof = await proofs.finish(LocalExecutor(self.pace).retakes(script))
+            proof = await proofs.finish(LocalExecutor(self.pace).retakes(script), spent=run_cost(script, outcome))
             outcome = outcome.plus(proof.synthesis)
         log.synthesized(outcome)
         stored = script.cached_keys()

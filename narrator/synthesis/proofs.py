@@ -144,6 +144,7 @@ class ProofOutcome:
     seconds_heard: float = 0.0  # audio uploaded in this run
     retakes: int = 0  # new takes requested in this run
     retake_cost_usd: float = 0.0  # what they cost
+    over_budget: set[str] = field(default_factory=set)  # failing takes not retaken: budget_usd would be passed
     synthesis: SynthesisOutcome = field(default_factory=SynthesisOutcome)  # the retakes' requests
     model: str = ""
 
@@ -264,12 +265,14 @@ class Proofreader:
             raise ProofUnavailable(f"proof: {exc}") from None
         raise AssertionError("unreachable")
 
-    async def finish(self, request: Request) -> ProofOutcome:
-        """Every take heard; the failing ones retaken, heard, and the best put in place; every take settled."""
+    async def finish(self, request: Request, spent: float = 0.0) -> ProofOutcome:
+        """Every take heard; the failing ones retaken, heard, and the best put in place; every take settled.
+        ``spent``: what this run's takes cost before their retakes, which stop short of the job's ``budget_usd``."""
         try:
             await self._drain()
             for n in range(1, self.spec.retakes + 1):
                 failing = [k for k, p in self.outcome.takes.items() if not p.passed and len(p.heard) == n]
+                failing = self._affordable(failing, spent)
                 if not failing:
                     break
                 retakes = {retake_key(k, n): k for k in failing}
@@ -293,6 +296,27 @@ class Proofreader:
         finally:
             await self.transcriber.aclose()
         return self.outcome
+
+    def _affordable(self, failing: list[str], spent: float) -> list[str]:
+        """The failing takes whose retakes, made and heard, keep the run within ``budget_usd`` (each priced at the
+        audio its text should give, as the plan prices a take); the others are left failing, for the editor."""
+        budget = self.script.job.budget_usd
+        if budget is None:
+            return failing
+        left = budget - spent - self.outcome.cost_usd - self.outcome.retake_cost_usd
+        hearing = PRICE_PER_MINUTE.get(self.spec.model, 0.006) / 60
+        affordable = []
+        for key in failing:
+            work = self.work[key]
+            profile = work.provider.profile
+            seconds = profile.speech_seconds(work.text)
+            cost = request_cost(price_for(self.script.job, profile), work.tokens, len(work.text), seconds)
+            if cost + seconds * hearing > left:
+                self.outcome.over_budget.add(key)
+                continue
+            left -= cost + seconds * hearing
+            affordable.append(key)
+        return affordable
 
     def abort(self) -> None:
         """The run stops: no take is heard any more."""
