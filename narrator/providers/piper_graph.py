@@ -26,8 +26,12 @@ def convolutions_in_2d(model: Path) -> bytes:
 
     proto = onnx.load(str(model))
     graph = proto.graph
-    weights = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
+    tensors = {tensor.name: tensor for tensor in graph.initializer}
     added: list[Any] = []
+
+    def array(node: Any, k: int) -> Any:  # a constant input of a node as an array; None if computed or absent
+        tensor = tensors.get(node.input[k]) if len(node.input) > k else None
+        return None if tensor is None else numpy_helper.to_array(tensor)
 
     def constant(name: str, array: Any) -> str:
         added.append(numpy_helper.from_array(np.asarray(array), name))
@@ -36,9 +40,9 @@ def convolutions_in_2d(model: Path) -> bytes:
     constant(H_AXIS, np.array([2], dtype=np.int64))
     nodes: list[Any] = []
     for node in graph.node:
-        weight = weights.get(node.input[1]) if len(node.input) > 1 else None
-        bias = weights.get(node.input[2]) if len(node.input) > 2 else None
         rewritten = None
+        convolution = node.op_type in ("Conv", "ConvTranspose")
+        weight, bias = (array(node, 1), array(node, 2)) if convolution else (None, None)
         if weight is not None and weight.ndim == 3 and (len(node.input) < 3 or bias is not None):
             if node.op_type == "Conv":
                 rewritten = _conv_2d(node, weight, constant)
@@ -118,7 +122,5 @@ def _transpose_polyphase(node: Any, weight: Any, bias: Any, constant: Any) -> li
 
 
 def _crop(pad: int) -> list[tuple[str, int]]:
-    import numpy as np
-
-    # (L + 1) * s samples made, (L - 1) * s + 2s - 2 * pad wanted: pad from each end
-    return [("from", pad), ("to", -pad if pad else np.iinfo(np.int64).max), ("axis", 2)]
+    # (L + 1) * s samples made, (L - 1) * s + 2s - 2 * pad wanted: pad from each end (no end: int64's largest)
+    return [("from", pad), ("to", -pad if pad else 2**63 - 1), ("axis", 2)]

@@ -23,6 +23,13 @@ MODELS = ("gpt-4o-mini-transcribe", "gpt-4o-transcribe", "whisper-1")
 WORD_TIMES = ("whisper-1",)  # models that give each word's time (verbose_json, timestamp_granularities[]=word)
 # List prices per minute of audio (../shared/api-contract.md)
 PRICE_PER_MINUTE = {"gpt-4o-mini-transcribe": 0.003, "gpt-4o-transcribe": 0.006, "whisper-1": 0.006}
+
+
+def hearing_cost(model: str, seconds: float) -> float:
+    """What transcribing ``seconds`` of audio costs (a model not listed at whisper-1's price)."""
+    return seconds / 60 * PRICE_PER_MINUTE.get(model, 0.006)
+
+
 MAX_UPLOAD = 25 * 1024 * 1024
 
 

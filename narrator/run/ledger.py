@@ -25,7 +25,7 @@ from ..core.records import (
     TakeOutcome,
 )
 from ..job.review import review_counts, review_state, stale_decisions
-from ..synthesis.costs import price_for, request_cost, run_cost
+from ..synthesis.costs import expected_cost, run_cost
 from ..synthesis.proofs import ProofOutcome
 from ..synthesis.scheduler import SynthesisOutcome, TakeResult
 from ..synthesis.script import Script
@@ -245,10 +245,7 @@ def _costs(script: Script, outcome: SynthesisOutcome) -> tuple[float, float, lis
     book_cost = 0.0
     failed: list[str] = []
     for take in script.takes:
-        profile = script.provider_of(take).profile
-        book_cost += request_cost(
-            price_for(script.job, profile), take.tokens, take.chars, profile.speech_seconds(take.text)
-        )
+        book_cost += expected_cost(script.job, script.provider_of(take).profile, take.tokens, take.chars, take.text)
         result = outcome.results.get(script.key_of(take))
         if result is not None and result.status == "failed":
             failed += [c.id for c in take.chunks]

@@ -11,7 +11,7 @@ from ..core.records import Plan, PlanCast, PlanProof, PlanRow
 from ..job.cast import model_requests_to_send
 from ..job.castmodel import estimated_cost
 from ..job.spec import Job
-from ..providers.transcribe import PRICE_PER_MINUTE
+from ..providers.transcribe import hearing_cost
 from ..synthesis.costs import price_for, request_cost
 from ..synthesis.proofs import ProofStore
 from ..synthesis.script import Script, prepare_script
@@ -130,7 +130,7 @@ def _proof(script: Script) -> PlanProof | None:
         layout = script.cache.layout(key) if digest is not None else None
         count += 1
         seconds += layout.duration if layout else script.provider_of(take).profile.speech_seconds(take.text)
-    cost = round(seconds / 60 * PRICE_PER_MINUTE[spec.model], 4)
+    cost = round(hearing_cost(spec.model, seconds), 4)
     return PlanProof(model=spec.model, takes_to_hear=count, audio_minutes=round(seconds / 60, 2), cost_usd=cost)
 
 

@@ -22,6 +22,11 @@ def request_cost(price: Price, tokens: int, chars: int, audio_seconds: float) ->
     )
 
 
+def expected_cost(job: Job, profile: Profile, tokens: int, chars: int, text: str) -> float:
+    """A take's price before it is made: at the audio its text should give (as the plan prices it)."""
+    return request_cost(price_for(job, profile), tokens, chars, profile.speech_seconds(text))
+
+
 def run_cost(script: Script, outcome: SynthesisOutcome) -> float:
     """What this run's requests for ``script``'s takes cost: each take made paid once, for the audio it gave."""
     cost = 0.0

@@ -30,9 +30,9 @@ from ..core import errors
 from ..core.audio import Audio, atomic_write
 from ..core.records import TakeProof
 from ..job.spec import Job, ProofSpec
-from ..providers.transcribe import PRICE_PER_MINUTE, HeardWord, ProofUnavailable, Transcriber, Transcript
+from ..providers.transcribe import HeardWord, ProofUnavailable, Transcriber, Transcript, hearing_cost
 from ..text.transcripts import Run, hear
-from .costs import price_for, request_cost
+from .costs import expected_cost, price_for, request_cost
 from .scheduler import Limiter, SynthesisOutcome, Work
 from .script import Script
 
@@ -150,7 +150,7 @@ class ProofOutcome:
 
     @property
     def cost_usd(self) -> float:
-        return round(self.seconds_heard / 60 * PRICE_PER_MINUTE.get(self.model, 0.006), 4)
+        return round(hearing_cost(self.model, self.seconds_heard), 4)
 
     def failed(self) -> list[str]:
         """The cache keys of the takes heard that still fail."""
@@ -304,17 +304,16 @@ class Proofreader:
         if budget is None:
             return failing
         left = budget - spent - self.outcome.cost_usd - self.outcome.retake_cost_usd
-        hearing = PRICE_PER_MINUTE.get(self.spec.model, 0.006) / 60
         affordable = []
         for key in failing:
             work = self.work[key]
             profile = work.provider.profile
-            seconds = profile.speech_seconds(work.text)
-            cost = request_cost(price_for(self.script.job, profile), work.tokens, len(work.text), seconds)
-            if cost + seconds * hearing > left:
+            cost = expected_cost(self.script.job, profile, work.tokens, len(work.text), work.text)
+            cost += hearing_cost(self.spec.model, profile.speech_seconds(work.text))
+            if cost > left:
                 self.outcome.over_budget.add(key)
                 continue
-            left -= cost + seconds * hearing
+            left -= cost
             affordable.append(key)
         return affordable
 
